@@ -1,1 +1,94 @@
-int main() { return 0; }
+// The `vigil` command line (DESIGN.md §7).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace vigil;
+  CLI::App app{"vigil: a real-time ML feature pipeline for fraud and risk"};
+  app.require_subcommand(1);
+  std::string project = ".";
+  app.add_option("--project", project, "project directory (definitions and vigil.yaml)");
+
+  auto* validate = app.add_subcommand("validate", "check the definitions; report every error with file:line");
+
+  GenerateOptions gen;
+  auto* generate = app.add_subcommand("generate", "write deterministic synthetic exchange events");
+  generate->add_option("--users", gen.users, "number of users")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  generate->add_option("--days", gen.days, "number of days")->check(CLI::Range(1, 3650));
+  generate->add_option("--seed", gen.seed, "random seed");
+  generate->add_option("--drift-day", gen.drift_day, "from this day on, attackers change tactics");
+  generate->add_option("--threads", gen.threads, "generator threads (output is identical for any)");
+  generate->add_option("--out", gen.out_dir, "output directory")->required();
+
+  std::string source;
+  std::vector<std::string> files;
+  auto* ingest = app.add_subcommand("ingest", "append JSONL or CSV events to a source's topic");
+  ingest->add_option("source", source, "source name")->required();
+  ingest->add_option("files", files, "event files (.jsonl, .csv)")->required();
+
+  bool until_caught_up = false;
+  auto* stream = app.add_subcommand("stream", "run compute and ingestion workers");
+  stream->add_flag("--until-caught-up", until_caught_up, "stop once every topic is consumed");
+
+  std::string view, key;
+  auto* get = app.add_subcommand("get", "print an entity's online feature values as JSON");
+  get->add_option("view", view, "feature view")->required();
+  get->add_option("key", key, "entity key: a,b or a JSON object")->required();
+
+  DatasetOptions ds;
+  std::string views;
+  auto* dataset = app.add_subcommand("dataset", "build a point-in-time correct training set");
+  dataset->add_option("--labels", ds.labels_path, "label CSV with a header")->required();
+  dataset->add_option("--features", views, "feature views, comma-separated")->required();
+  dataset->add_option("--out", ds.out_path, "output CSV")->required();
+  dataset->add_option("--ts-column", ds.ts_column, "label time column (default ts)");
+  dataset->add_option("--threads", ds.threads, "replay threads (default 2)");
+
+  bool replay = false;
+  std::string out = "-";
+  auto* changelog = app.add_subcommand("changelog", "print a view's changelog as CSV");
+  changelog->add_option("view", view, "feature view")->required();
+  changelog->add_flag("--replay", replay, "recompute it from the source topic with the batch path");
+  changelog->add_option("--out", out, "output file (default stdout)");
+
+  std::string work = "demo-run";
+  int64_t demo_users = 20000;
+  int demo_days = 14;
+  auto* demo = app.add_subcommand("demo", "run the whole pipeline on generated data");
+  demo->add_option("--dir", work, "working directory (default demo-run)");
+  demo->add_option("--users", demo_users, "users to generate (default 20000)");
+  demo->add_option("--days", demo_days, "days to generate (default 14)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  Status st;
+  if (*validate) st = cli::Validate(project);
+  else if (*generate) st = cli::Generate(gen);
+  else if (*ingest) st = cli::Ingest(project, source, files);
+  else if (*stream) st = cli::Stream(project, until_caught_up);
+  else if (*get) st = cli::Get(project, view, key);
+  else if (*dataset) {
+    size_t start = 0;
+    while (start <= views.size()) {
+      size_t comma = views.find(',', start);
+      if (comma == std::string::npos) comma = views.size();
+      if (comma > start) ds.views.push_back(views.substr(start, comma - start));
+      start = comma + 1;
+    }
+    st = cli::Dataset(project, ds);
+  } else if (*changelog) st = cli::Changelog(project, view, replay, out);
+  else if (*demo) st = cli::Demo(project, work, demo_users, demo_days);
+
+  if (!st.ok()) {
+    std::fprintf(stderr, "vigil: %s\n", st.message().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,56 @@
+#include "compute/changelog.h"
+
+#include "schema/row_codec.h"
+
+namespace vigil {
+
+std::string EncodeEntityKey(const Row& fields, const std::vector<int>& key_indexes) {
+  if (key_indexes.size() == 1) {
+    const Value& v = fields[key_indexes[0]];
+    return v.type() == Type::kString ? v.str() : v.ToCsvText();
+  }
+  std::string key;
+  for (size_t i = 0; i < key_indexes.size(); ++i) {
+    if (i > 0) key.push_back(kKeySeparator);
+    const Value& v = fields[key_indexes[i]];
+    key.append(v.type() == Type::kString ? v.str() : v.ToCsvText());
+  }
+  return key;
+}
+
+std::vector<std::string> SplitEntityKey(std::string_view key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t pos = key.find(kKeySeparator, start);
+    parts.emplace_back(key.substr(start, pos == std::string_view::npos ? pos : pos - start));
+    if (pos == std::string_view::npos) return parts;
+    start = pos + 1;
+  }
+}
+
+std::string DisplayEntityKey(std::string_view key) {
+  std::string out(key);
+  for (char& c : out) {
+    if (c == kKeySeparator) c = ',';
+  }
+  return out;
+}
+
+void EncodeChangelogPayload(const ChangelogRow& row, std::string* out) {
+  PutZigZag(out, row.ts);
+  PutVarint64(out, row.values.size());
+  for (const Value& v : row.values) EncodeValue(v, out);
+}
+
+Status DecodeChangelogPayload(std::string_view payload, ChangelogRow* row) {
+  VIGIL_ASSIGN_OR_RETURN(row->ts, GetZigZag(&payload));
+  VIGIL_ASSIGN_OR_RETURN(uint64_t n, GetVarint64(&payload));
+  if (n > payload.size()) return Status::Corruption("changelog row: value count " + std::to_string(n));
+  row->values.resize(n);
+  for (auto& v : row->values) VIGIL_RETURN_IF_ERROR(DecodeValue(&payload, &v));
+  if (!payload.empty()) return Status::Corruption("changelog row: trailing bytes");
+  return Status::OK();
+}
+
+}  // namespace vigil

@@ -1,0 +1,310 @@
+#include <cmath>
+
+#include "compute/window_agg_internal.h"
+
+namespace vigil::compute_internal {
+namespace {
+
+// A sliding window of width w: a value pushed at ts is inside as of t iff ts > t - w,
+// so it leaves at exactly ts + w.
+//   count over 1h, events at 10:00 and 10:30:
+//   as of 10:59:59.999 -> 2     as of 11:00 -> 1 (10:00 left)     as of 11:30 -> 0
+
+class WindowCount final : public FeatureState {
+ public:
+  explicit WindowCount(DurationMs w) : w_(w) {}
+  void Push(TimestampMs ts, const Value&) override { ts_.push_back(ts); }
+  bool EvictUpTo(TimestampMs t) override {
+    bool any = false;
+    while (!ts_.empty() && ts_.front() + w_ <= t) {
+      ts_.pop_front();
+      any = true;
+    }
+    return any;
+  }
+  TimestampMs NextExpiry() const override { return ts_.empty() ? kMaxTimestamp : ts_.front() + w_; }
+  Value Current() const override { return Value::Int64(static_cast<int64_t>(ts_.size())); }
+  void Clear() override { ts_.clear(); }
+
+ private:
+  DurationMs w_;
+  std::deque<TimestampMs> ts_;
+};
+
+enum class Moment { kSum, kAvg, kStddev };
+
+template <typename Agg>
+Value MomentValue(const Agg& a, Moment m, Type out);
+
+template <>
+Value MomentValue(const SumAgg& a, Moment m, Type out) {
+  if (m == Moment::kSum) return out == Type::kInt64 ? Value::Int64(a.isum) : Value::Double(a.sum);
+  if (a.n == 0) return Value::Null();
+  double total = out == Type::kInt64 ? static_cast<double>(a.isum) : a.sum;
+  return Value::Double(total / static_cast<double>(a.n));
+}
+
+template <>
+Value MomentValue(const MomentsAgg& a, Moment, Type) {
+  if (a.n == 0) return Value::Null();
+  double var = a.m2 / a.n;
+  return Value::Double(var > 0 ? std::sqrt(var) : 0.0);
+}
+
+// sum and avg (SumAgg) or stddev (MomentsAgg) over a sliding window.
+template <typename Agg>
+class WindowMoments final : public FeatureState {
+ public:
+  WindowMoments(DurationMs w, Moment m, Type out, Type field) : w_(w), m_(m), out_(out), field_(field) {}
+  void Push(TimestampMs ts, const Value& v) override { q_.Push(ts, Agg::Lift(v)); }
+  bool EvictUpTo(TimestampMs t) override {
+    bool any = false;
+    while (!q_.empty() && q_.OldestTs() + w_ <= t) {
+      q_.Pop();
+      any = true;
+    }
+    return any;
+  }
+  TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.OldestTs() + w_; }
+  Value Current() const override {
+    // An int64 sum for an int64 field; avg of int64 divides the exact integer total.
+    return MomentValue(q_.Query(), m_, m_ == Moment::kAvg ? field_ : out_);
+  }
+  void Clear() override { q_.Clear(); }
+
+ private:
+  DurationMs w_;
+  Moment m_;
+  Type out_;
+  Type field_;
+  TwoStacks<Agg> q_;
+};
+
+// Strict weak order for min/max over one field type (numeric or string).
+bool Less(const Value& a, const Value& b) {
+  if (a.type() == Type::kString) return a.str() < b.str();
+  if (a.type() == Type::kDouble || b.type() == Type::kDouble) return a.AsDouble() < b.AsDouble();
+  return a.int64() < b.int64();
+}
+
+// Monotonic deque: front is the extreme; a newer value that is at least as extreme
+// evicts older ones (they can never be the answer again).
+class WindowExtreme final : public FeatureState {
+ public:
+  WindowExtreme(DurationMs w, bool is_max) : w_(w), max_(is_max) {}
+  void Push(TimestampMs ts, const Value& v) override {
+    while (!q_.empty() && !Better(q_.back().v, v)) q_.pop_back();
+    q_.push_back({ts, v});
+  }
+  bool EvictUpTo(TimestampMs t) override {
+    bool any = false;
+    while (!q_.empty() && q_.front().ts + w_ <= t) {
+      q_.pop_front();
+      any = true;
+    }
+    return any;
+  }
+  TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
+  Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
+  void Clear() override { q_.clear(); }
+
+ private:
+  // True if a stays strictly more extreme than b (b does not dominate a).
+  bool Better(const Value& a, const Value& b) const { return max_ ? Less(b, a) : Less(a, b); }
+  struct Item {
+    TimestampMs ts;
+    Value v;
+  };
+  DurationMs w_;
+  bool max_;
+  std::deque<Item> q_;
+};
+
+std::string DistinctKey(const Value& v) {
+  // Distinct values of one field share a type, so the text form is unambiguous.
+  if (v.type() == Type::kString) return v.str();
+  if (v.type() == Type::kDouble) {
+    double d = v.dbl() == 0 ? 0.0 : v.dbl();  // -0 and 0 are one value, as in SQL
+    return FormatDouble(d);
+  }
+  return v.ToCsvText();
+}
+
+class WindowDistinct final : public FeatureState {
+ public:
+  explicit WindowDistinct(DurationMs w) : w_(w) {}
+  void Push(TimestampMs ts, const Value& v) override {
+    std::string key = DistinctKey(v);
+    ++counts_[key];
+    q_.push_back({ts, std::move(key)});
+  }
+  bool EvictUpTo(TimestampMs t) override {
+    bool any = false;
+    while (!q_.empty() && q_.front().ts + w_ <= t) {
+      auto it = counts_.find(q_.front().key);
+      if (--it->second == 0) counts_.erase(it);
+      q_.pop_front();
+      any = true;
+    }
+    return any;
+  }
+  TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
+  Value Current() const override { return Value::Int64(static_cast<int64_t>(counts_.size())); }
+  void Clear() override {
+    q_.clear();
+    counts_.clear();
+  }
+
+ private:
+  struct Item {
+    TimestampMs ts;
+    std::string key;
+  };
+  DurationMs w_;
+  std::deque<Item> q_;
+  std::unordered_map<std::string, int64_t> counts_;
+};
+
+// last: the newest contributing value. It is also the last to leave, so one slot holds
+// everything the window needs.
+class WindowLast final : public FeatureState {
+ public:
+  explicit WindowLast(DurationMs w) : w_(w) {}
+  void Push(TimestampMs ts, const Value& v) override {
+    ts_ = ts;
+    v_ = v;
+    has_ = true;
+  }
+  bool EvictUpTo(TimestampMs t) override {
+    if (has_ && ts_ + w_ <= t) {
+      Clear();
+      return true;
+    }
+    return false;
+  }
+  TimestampMs NextExpiry() const override { return has_ ? ts_ + w_ : kMaxTimestamp; }
+  Value Current() const override { return has_ ? v_ : Value::Null(); }
+  void Clear() override {
+    has_ = false;
+    v_ = Value::Null();
+  }
+
+ private:
+  DurationMs w_;
+  bool has_ = false;
+  TimestampMs ts_ = 0;
+  Value v_;
+};
+
+class WindowFirst final : public FeatureState {
+ public:
+  explicit WindowFirst(DurationMs w) : w_(w) {}
+  void Push(TimestampMs ts, const Value& v) override { q_.push_back({ts, v}); }
+  bool EvictUpTo(TimestampMs t) override {
+    bool any = false;
+    while (!q_.empty() && q_.front().ts + w_ <= t) {
+      q_.pop_front();
+      any = true;
+    }
+    return any;
+  }
+  TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
+  Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
+  void Clear() override { q_.clear(); }
+
+ private:
+  struct Item {
+    TimestampMs ts;
+    Value v;
+  };
+  DurationMs w_;
+  std::deque<Item> q_;
+};
+
+// Lifetime features: everything since the entity appeared (or since its ttl last
+// expired). Nothing ever leaves, so running aggregates are exact by construction.
+class Lifetime final : public FeatureState {
+ public:
+  Lifetime(AggKind agg, Type out, Type field) : agg_(agg), out_(out), field_(field) {}
+  void Push(TimestampMs, const Value& v) override {
+    switch (agg_) {
+      case AggKind::kCount: ++count_; break;
+      case AggKind::kSum:
+      case AggKind::kAvg: sum_ = SumAgg::Combine(sum_, SumAgg::Lift(v)); break;
+      case AggKind::kStddev: moments_ = MomentsAgg::Combine(moments_, MomentsAgg::Lift(v)); break;
+      case AggKind::kMin:
+        if (v_.is_null() || Less(v, v_)) v_ = v;
+        break;
+      case AggKind::kMax:
+        if (v_.is_null() || Less(v_, v)) v_ = v;
+        break;
+      case AggKind::kCountDistinct: distinct_.emplace(DistinctKey(v), 1); break;
+      case AggKind::kLast: v_ = v; break;
+      case AggKind::kFirst:
+        if (v_.is_null()) v_ = v;
+        break;
+    }
+  }
+  bool EvictUpTo(TimestampMs) override { return false; }
+  TimestampMs NextExpiry() const override { return kMaxTimestamp; }
+  Value Current() const override {
+    switch (agg_) {
+      case AggKind::kCount: return Value::Int64(count_);
+      case AggKind::kSum: return MomentValue(sum_, Moment::kSum, out_);
+      case AggKind::kAvg: return MomentValue(sum_, Moment::kAvg, field_);
+      case AggKind::kStddev: return MomentValue(moments_, Moment::kStddev, out_);
+      case AggKind::kCountDistinct: return Value::Int64(static_cast<int64_t>(distinct_.size()));
+      default: return v_;
+    }
+  }
+  void Clear() override {
+    count_ = 0;
+    sum_ = {};
+    moments_ = {};
+    v_ = Value::Null();
+    distinct_.clear();
+  }
+
+ private:
+  AggKind agg_;
+  Type out_;
+  Type field_;
+  int64_t count_ = 0;
+  SumAgg sum_;
+  MomentsAgg moments_;
+  Value v_;
+  std::unordered_map<std::string, char> distinct_;
+};
+
+}  // namespace
+
+Value EmptyValue(const FeatureDef& f) {
+  switch (f.agg) {
+    case AggKind::kCount:
+    case AggKind::kCountDistinct: return Value::Int64(0);
+    case AggKind::kSum: return f.output_type == Type::kInt64 ? Value::Int64(0) : Value::Double(0);
+    default: return Value::Null();
+  }
+}
+
+std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
+  if (!f.window) return std::make_unique<Lifetime>(f.agg, f.output_type, f.field_type);
+  DurationMs w = *f.window;
+  switch (f.agg) {
+    case AggKind::kCount: return std::make_unique<WindowCount>(w);
+    case AggKind::kSum:
+      return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kSum, f.output_type, f.field_type);
+    case AggKind::kAvg:
+      return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kAvg, f.output_type, f.field_type);
+    case AggKind::kStddev:
+      return std::make_unique<WindowMoments<MomentsAgg>>(w, Moment::kStddev, f.output_type, f.field_type);
+    case AggKind::kMin: return std::make_unique<WindowExtreme>(w, false);
+    case AggKind::kMax: return std::make_unique<WindowExtreme>(w, true);
+    case AggKind::kCountDistinct: return std::make_unique<WindowDistinct>(w);
+    case AggKind::kLast: return std::make_unique<WindowLast>(w);
+    case AggKind::kFirst: return std::make_unique<WindowFirst>(w);
+  }
+  return nullptr;
+}
+
+}  // namespace vigil::compute_internal

@@ -1,0 +1,136 @@
+// The per-feature window state of one entity: what the compute engine keeps so that a
+// feature's value as of any instant is exact and cheap, with no sliding-sum drift.
+//
+// Windowed sums, averages and variances use the two-stacks queue: the back stack holds
+// a running aggregate of newly pushed values, the front stack holds suffix aggregates
+// of older values; popping the oldest value never subtracts, so a window that held 1e15
+// and then only 1e-3 reports exactly 1e-3. Variances merge with Chan et al.'s parallel
+// formula, so equal values give a variance of exactly 0 (never a tiny negative, never NaN).
+// min/max use a monotonic deque, count_distinct an exact multiset, last a single slot
+// (the newest value leaves last), first the queue of contributing values.
+//
+// All structures assume values arrive in (ts, log order) order and leave in the same
+// order, which the engine guarantees. Memory is bounded by the values inside the window.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/time.h"
+#include "schema/value.h"
+#include "spec/definitions.h"
+
+namespace vigil::compute_internal {
+
+// One feature's state for one entity.
+class FeatureState {
+ public:
+  virtual ~FeatureState() = default;
+  // Adds a contributing value (already filtered by `where`; null fields never reach here;
+  // count without field receives a non-null placeholder). REQUIRES: ts >= every earlier ts.
+  virtual void Push(TimestampMs ts, const Value& v) = 0;
+  // Removes what leaves the window as of instant t (ts + window <= t). Returns true if
+  // anything left. Lifetime states never evict.
+  virtual bool EvictUpTo(TimestampMs t) = 0;
+  // The next instant at which something leaves, or kMaxTimestamp.
+  virtual TimestampMs NextExpiry() const = 0;
+  // The feature's value now (empty window: 0 for count/count_distinct/sum, else null).
+  virtual Value Current() const = 0;
+  virtual void Clear() = 0;
+};
+
+// Makes the state for feature `f`.
+std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f);
+
+// The value of `f` over an empty window.
+Value EmptyValue(const FeatureDef& f);
+
+// Aggregates merged by the two-stacks queue. Each has Identity(), Lift(v), Combine(a, b).
+struct SumAgg {
+  double sum = 0;
+  int64_t isum = 0;  // exact for int64 fields (wraps like SQL engines' overflow would err)
+  int64_t n = 0;
+  static SumAgg Identity() { return {}; }
+  static SumAgg Lift(const Value& v) {
+    SumAgg a;
+    if (v.type() == Type::kDouble) a.sum = v.dbl();
+    else a.isum = v.int64();
+    a.n = 1;
+    return a;
+  }
+  static SumAgg Combine(const SumAgg& a, const SumAgg& b) {
+    return {a.sum + b.sum, static_cast<int64_t>(static_cast<uint64_t>(a.isum) + static_cast<uint64_t>(b.isum)),
+            a.n + b.n};
+  }
+};
+
+struct MomentsAgg {
+  double n = 0;
+  double mean = 0;
+  double m2 = 0;
+  static MomentsAgg Identity() { return {}; }
+  static MomentsAgg Lift(const Value& v) { return {1, v.AsDouble(), 0}; }
+  static MomentsAgg Combine(const MomentsAgg& a, const MomentsAgg& b) {
+    if (a.n == 0) return b;
+    if (b.n == 0) return a;
+    double n = a.n + b.n;
+    double delta = b.mean - a.mean;
+    // Equal means: delta == 0 exactly, so mean and m2 are unchanged sums of zeros.
+    double mean = delta == 0 ? a.mean : a.mean + delta * (b.n / n);
+    double m2 = a.m2 + b.m2 + delta * delta * (a.n * b.n / n);
+    return {n, mean, m2};
+  }
+};
+
+// A FIFO of (ts, aggregate) with O(1) amortized push, pop and query, no subtraction.
+template <typename Agg>
+class TwoStacks {
+ public:
+  void Push(TimestampMs ts, const Agg& a) {
+    back_.push_back({ts, a});
+    back_agg_ = Agg::Combine(back_agg_, a);
+  }
+  bool empty() const { return front_.empty() && back_.empty(); }
+  size_t size() const { return front_.size() + back_.size(); }
+  TimestampMs OldestTs() const { return front_.empty() ? back_.front().ts : front_.back().ts; }
+  void Pop() {
+    if (front_.empty()) Flip();
+    front_.pop_back();
+  }
+  Agg Query() const {
+    return front_.empty() ? back_agg_ : Agg::Combine(front_.back().agg, back_agg_);
+  }
+  void Clear() {
+    front_.clear();
+    back_.clear();
+    back_agg_ = Agg::Identity();
+  }
+
+ private:
+  struct Item {
+    TimestampMs ts;
+    Agg agg;  // in front_: the aggregate of this item and every newer item in front_
+  };
+  void Flip() {
+    // back_ oldest..newest becomes front_ with the oldest on top (at the end).
+    front_.resize(back_.size());
+    Agg acc = Agg::Identity();
+    for (size_t i = 0; i < back_.size(); ++i) {
+      const Item& it = back_[back_.size() - 1 - i];
+      acc = Agg::Combine(it.agg, acc);
+      front_[i] = {it.ts, acc};
+    }
+    back_.clear();
+    back_agg_ = Agg::Identity();
+  }
+  std::vector<Item> front_;
+  std::vector<Item> back_;
+  Agg back_agg_ = Agg::Identity();
+};
+
+}  // namespace vigil::compute_internal

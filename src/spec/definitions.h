@@ -1,0 +1,114 @@
+// Feature definitions: entities, sources and feature views, as DESIGN.md §3 writes them
+// in YAML, loaded and validated into plans the compute engine runs.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/time.h"
+#include "schema/value.h"
+#include "spec/expr.h"
+
+namespace vigil {
+
+// Where a definition came from, for messages: "features.yaml:12".
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  std::string ToString() const { return file + ":" + std::to_string(line); }
+};
+
+// Persisted in nothing yet; order is the order of DESIGN.md §3.
+enum class AggKind : uint8_t {
+  kCount,
+  kSum,
+  kAvg,
+  kMin,
+  kMax,
+  kStddev,  // population standard deviation
+  kCountDistinct,
+  kLast,
+  kFirst,
+};
+std::string_view AggName(AggKind k);
+
+struct EntityDef {
+  std::string name;
+  std::vector<std::string> keys;  // at least one; a composite key has several
+  SourceLocation loc;
+};
+
+struct SourceDef {
+  std::string name;
+  std::string ts_field;            // int64 ms or ISO-8601 with a zone in the input
+  DurationMs allowed_lateness = 0;
+  // Events with ts later than ingest wall-clock time + max_future are rejected at
+  // ingest (a far-future ts would otherwise push the watermark past every real event).
+  // Default: 1d.
+  DurationMs max_future = 86'400'000;
+  Schema schema;                   // the event fields, without the timestamp
+  SourceLocation loc;
+};
+
+// No ttl: entities are kept forever (a view with a lifetime feature and no ttl).
+inline constexpr DurationMs kNoTtl = -1;
+
+struct FeatureDef {
+  std::string name;
+  AggKind agg = AggKind::kCount;
+  std::string field;               // empty: count of events (count only)
+  int field_index = -1;            // in the source schema, -1 without field
+  Type field_type = Type::kNull;
+  std::optional<DurationMs> window;  // none: the whole life of the entity (bounded by ttl)
+  std::string where;               // empty: every event
+  std::shared_ptr<const Expr> where_expr;
+  Type output_type = Type::kNull;
+  SourceLocation loc;
+};
+
+struct FeatureViewDef {
+  std::string name;
+  std::string entity;
+  std::string source;
+  std::vector<int> key_indexes;    // the entity's keys, as indexes in the source schema
+  DurationMs ttl = kNoTtl;         // effective ttl (DESIGN.md §4 default applied)
+  std::vector<FeatureDef> features;
+  SourceLocation loc;
+};
+
+struct Definitions {
+  std::map<std::string, EntityDef> entities;
+  std::map<std::string, SourceDef> sources;
+  std::map<std::string, FeatureViewDef> views;
+
+  const SourceDef* FindSource(std::string_view name) const;
+  const FeatureViewDef* FindView(std::string_view name) const;
+  const EntityDef* FindEntity(std::string_view name) const;
+  // Views computed from `source`, in name order.
+  std::vector<const FeatureViewDef*> ViewsOf(std::string_view source) const;
+  // Schema indexes every view of `source` needs non-null (entity keys), sorted.
+  std::vector<int> RequiredFields(std::string_view source) const;
+};
+
+// Settings from vigil.yaml; every one has an embedded default.
+struct Settings {
+  std::string data_dir;            // Default: <project>/.vigil
+  int online_shards = 16;          // in-memory online store shards. Default: 16
+};
+
+struct Project {
+  std::string dir;
+  Definitions defs;
+  Settings settings;
+};
+
+// Loads every *.yaml / *.yml file in `dir` but vigil.yaml as definitions, and vigil.yaml
+// as settings. Every error is reported at once, one per line, as
+// "<file>:<line>: <what is wrong> (<the offending text>)", in an InvalidArgument.
+Result<Project> LoadProject(const std::string& dir);
+
+}  // namespace vigil

@@ -1,0 +1,535 @@
+// Loads and validates a project directory (DESIGN.md §3). yaml-cpp throws; every call
+// into it stays in this file, behind LoadProject's Status.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "spec/definitions.h"
+
+namespace vigil {
+
+std::string_view AggName(AggKind k) {
+  switch (k) {
+    case AggKind::kCount: return "count";
+    case AggKind::kSum: return "sum";
+    case AggKind::kAvg: return "avg";
+    case AggKind::kMin: return "min";
+    case AggKind::kMax: return "max";
+    case AggKind::kStddev: return "stddev";
+    case AggKind::kCountDistinct: return "count_distinct";
+    case AggKind::kLast: return "last";
+    case AggKind::kFirst: return "first";
+  }
+  return "?";
+}
+
+const SourceDef* Definitions::FindSource(std::string_view name) const {
+  auto it = sources.find(std::string(name));
+  return it == sources.end() ? nullptr : &it->second;
+}
+const FeatureViewDef* Definitions::FindView(std::string_view name) const {
+  auto it = views.find(std::string(name));
+  return it == views.end() ? nullptr : &it->second;
+}
+const EntityDef* Definitions::FindEntity(std::string_view name) const {
+  auto it = entities.find(std::string(name));
+  return it == entities.end() ? nullptr : &it->second;
+}
+std::vector<const FeatureViewDef*> Definitions::ViewsOf(std::string_view source) const {
+  std::vector<const FeatureViewDef*> out;
+  for (const auto& [name, v] : views) {
+    if (v.source == source) out.push_back(&v);
+  }
+  return out;
+}
+std::vector<int> Definitions::RequiredFields(std::string_view source) const {
+  std::set<int> idx;
+  for (const auto* v : ViewsOf(source)) idx.insert(v->key_indexes.begin(), v->key_indexes.end());
+  return {idx.begin(), idx.end()};
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  if (!(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+           c == '_';
+  });
+}
+
+// Collects every error of a load, each with its place.
+class Loader {
+ public:
+  explicit Loader(std::string dir) : dir_(std::move(dir)) {}
+
+  Result<Project> Load() {
+    std::error_code ec;
+    if (!fs::is_directory(dir_, ec)) {
+      return Status::InvalidArgument("project directory '" + dir_ + "' does not exist");
+    }
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      if (!entry.is_regular_file()) continue;
+      auto ext = entry.path().extension().string();
+      if (ext == ".yaml" || ext == ".yml") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    Project project;
+    project.dir = dir_;
+    project.settings.data_dir = (fs::path(dir_) / ".vigil").string();
+    // Sections may be split across files: gather every file's sections, then validate
+    // with the whole picture (a view may name an entity defined in another file).
+    std::vector<std::pair<std::string, YAML::Node>> docs;
+    for (const auto& path : files) {
+      std::string name = path.filename().string();
+      YAML::Node root;
+      try {
+        root = YAML::LoadFile(path.string());
+      } catch (const YAML::Exception& e) {
+        Error(name, e.mark.line + 1, "invalid YAML: " + e.msg);
+        continue;
+      }
+      if (name == "vigil.yaml" || name == "vigil.yml") {
+        LoadSettings(name, root, &project.settings);
+      } else {
+        docs.emplace_back(name, root);
+      }
+    }
+    for (auto& [file, root] : docs) Gather(file, root);
+    for (auto& [name, e] : entity_nodes_) LoadEntity(e.file, name, e.node, &project.defs);
+    for (auto& [name, e] : source_nodes_) LoadSource(e.file, name, e.node, &project.defs);
+    for (auto& [name, e] : view_nodes_) LoadView(e.file, name, e.node, &project.defs);
+    if (!errors_.empty()) {
+      std::string msg;
+      for (const auto& e : errors_) msg += (msg.empty() ? "" : "\n") + e;
+      return Status::InvalidArgument(msg);
+    }
+    return project;
+  }
+
+ private:
+  struct Located {
+    std::string file;
+    YAML::Node node;
+  };
+
+  static int Line(const YAML::Node& n) { return n.Mark().line + 1; }
+
+  void Error(const std::string& file, int line, const std::string& msg) {
+    errors_.push_back(file + ":" + std::to_string(line) + ": " + msg);
+  }
+  void Error(const std::string& file, const YAML::Node& n, const std::string& msg) {
+    Error(file, Line(n), msg);
+  }
+
+  static std::string Text(const YAML::Node& n) {
+    if (n.IsScalar()) return n.Scalar();
+    YAML::Emitter out;
+    out << YAML::Flow << n;
+    return out.c_str();
+  }
+
+  void Gather(const std::string& file, const YAML::Node& root) {
+    if (root.IsNull()) return;
+    if (!root.IsMap()) {
+      Error(file, root, "a definitions file is a map of sections (entities, sources, feature_views)");
+      return;
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string section = it->first.as<std::string>();
+      std::map<std::string, Located>* into = nullptr;
+      if (section == "entities") into = &entity_nodes_;
+      else if (section == "sources") into = &source_nodes_;
+      else if (section == "feature_views") into = &view_nodes_;
+      else {
+        Error(file, it->first,
+              "unknown section '" + section + "' (want entities, sources or feature_views)");
+        continue;
+      }
+      if (it->second.IsNull()) continue;
+      if (!it->second.IsMap()) {
+        Error(file, it->second, "section '" + section + "' must be a map of name: definition");
+        continue;
+      }
+      for (auto d = it->second.begin(); d != it->second.end(); ++d) {
+        std::string name = d->first.as<std::string>();
+        if (!IsIdentifier(name)) {
+          Error(file, d->first,
+                "bad name '" + name + "': use lower-case letters, digits and _, starting with a letter");
+          continue;
+        }
+        auto [pos, inserted] = into->emplace(name, Located{file, d->second});
+        if (!inserted) {
+          Error(file, d->first,
+                section + " '" + name + "' is defined twice (also at " + pos->second.file + ":" +
+                    std::to_string(Line(pos->second.node)) + ")");
+        }
+      }
+    }
+  }
+
+  // Reports keys of map `n` not in `allowed`.
+  void CheckKeys(const std::string& file, const YAML::Node& n, const std::string& what,
+                 std::initializer_list<const char*> allowed) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      bool ok = false;
+      std::string list;
+      for (const char* a : allowed) {
+        ok |= key == a;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      if (!ok) Error(file, it->first, "unknown key '" + key + "' in " + what + " (want " + list + ")");
+    }
+  }
+
+  bool ParseDurationNode(const std::string& file, const YAML::Node& n, const std::string& what,
+                         DurationMs* out) {
+    if (!n.IsScalar()) {
+      Error(file, n, what + " must be a duration like 10m (" + Text(n) + ")");
+      return false;
+    }
+    auto d = ParseDuration(n.Scalar());
+    if (!d.ok()) {
+      Error(file, n, what + ": " + d.status().message());
+      return false;
+    }
+    *out = *d;
+    return true;
+  }
+
+  void LoadSettings(const std::string& file, const YAML::Node& root, Settings* s) {
+    if (root.IsNull()) return;
+    if (!root.IsMap()) {
+      Error(file, root, "vigil.yaml must be a map of settings");
+      return;
+    }
+    CheckKeys(file, root, "vigil.yaml", {"data_dir", "online"});
+    if (auto d = root["data_dir"]) {
+      fs::path p(d.as<std::string>());
+      s->data_dir = p.is_absolute() ? p.string() : (fs::path(dir_) / p).string();
+    }
+    if (auto o = root["online"]) {
+      if (!o.IsMap()) {
+        Error(file, o, "online must be a map");
+      } else {
+        CheckKeys(file, o, "online", {"kind", "shards"});
+        if (auto k = o["kind"]; k && k.as<std::string>() != "embedded") {
+          Error(file, k, "online.kind '" + k.as<std::string>() + "' is not supported yet (want embedded)");
+        }
+        if (auto sh = o["shards"]) {
+          int v = 0;
+          if (!YAML::convert<int>::decode(sh, v) || v < 1 || v > 4096) {
+            Error(file, sh, "online.shards must be an integer from 1 to 4096 (" + Text(sh) + ")");
+          } else {
+            s->online_shards = v;
+          }
+        }
+      }
+    }
+  }
+
+  void LoadEntity(const std::string& file, const std::string& name, const YAML::Node& n,
+                  Definitions* defs) {
+    EntityDef e;
+    e.name = name;
+    e.loc = {file, Line(n)};
+    if (!n.IsMap()) {
+      Error(file, n, "entity '" + name + "' must be a map like {keys: [user_id]}");
+      return;
+    }
+    CheckKeys(file, n, "entity '" + name + "'", {"keys", "description"});
+    auto keys = n["keys"];
+    if (!keys || !keys.IsSequence() || keys.size() == 0) {
+      Error(file, n, "entity '" + name + "' needs keys: a non-empty list of field names");
+      return;
+    }
+    for (const auto& k : keys) {
+      std::string key = k.as<std::string>();
+      if (std::find(e.keys.begin(), e.keys.end(), key) != e.keys.end()) {
+        Error(file, k, "entity '" + name + "' lists key '" + key + "' twice");
+      }
+      e.keys.push_back(key);
+    }
+    defs->entities.emplace(name, std::move(e));
+  }
+
+  void LoadSource(const std::string& file, const std::string& name, const YAML::Node& n,
+                  Definitions* defs) {
+    SourceDef s;
+    s.name = name;
+    s.loc = {file, Line(n)};
+    if (!n.IsMap()) {
+      Error(file, n, "source '" + name + "' must be a map with timestamp and schema");
+      return;
+    }
+    CheckKeys(file, n, "source '" + name + "'",
+              {"timestamp", "allowed_lateness", "max_future", "schema", "description"});
+    if (auto ts = n["timestamp"]; ts && ts.IsScalar()) {
+      s.ts_field = ts.Scalar();
+    } else {
+      Error(file, n, "source '" + name + "' needs timestamp: the name of its event-time field");
+    }
+    if (auto l = n["allowed_lateness"]) ParseDurationNode(file, l, "allowed_lateness", &s.allowed_lateness);
+    if (auto l = n["max_future"]) ParseDurationNode(file, l, "max_future", &s.max_future);
+    auto schema = n["schema"];
+    if (!schema || !schema.IsMap() || schema.size() == 0) {
+      Error(file, n, "source '" + name + "' needs schema: a map of field: type");
+    } else {
+      for (auto it = schema.begin(); it != schema.end(); ++it) {
+        std::string field = it->first.as<std::string>();
+        if (!IsIdentifier(field)) {
+          Error(file, it->first, "bad field name '" + field + "' in source '" + name + "'");
+          continue;
+        }
+        if (field == s.ts_field) {
+          Error(file, it->first,
+                "field '" + field + "' is the timestamp of source '" + name +
+                    "': it is not listed in schema");
+          continue;
+        }
+        if (s.schema.IndexOf(field) >= 0) {
+          Error(file, it->first, "field '" + field + "' is listed twice");
+          continue;
+        }
+        auto type = it->second.IsScalar() ? ParseTypeName(it->second.Scalar())
+                                          : Result<Type>(Status::InvalidArgument("type must be a name"));
+        if (!type.ok()) {
+          Error(file, it->second, "field '" + field + "': " + type.status().message());
+          continue;
+        }
+        s.schema.Add({field, *type});
+      }
+    }
+    defs->sources.emplace(name, std::move(s));
+  }
+
+  void LoadView(const std::string& file, const std::string& name, const YAML::Node& n,
+                Definitions* defs) {
+    FeatureViewDef v;
+    v.name = name;
+    v.loc = {file, Line(n)};
+    if (!n.IsMap()) {
+      Error(file, n, "feature view '" + name + "' must be a map with entity, source and features");
+      return;
+    }
+    CheckKeys(file, n, "feature view '" + name + "'",
+              {"entity", "source", "ttl", "features", "description"});
+    const SourceDef* source = nullptr;
+    const EntityDef* entity = nullptr;
+    if (auto s = n["source"]; s && s.IsScalar()) {
+      v.source = s.Scalar();
+      source = defs->FindSource(v.source);
+      if (!source && !source_nodes_.count(v.source)) {
+        Error(file, s, "feature view '" + name + "': unknown source '" + v.source + "'");
+      }
+    } else {
+      Error(file, n, "feature view '" + name + "' needs source");
+    }
+    if (auto e = n["entity"]; e && e.IsScalar()) {
+      v.entity = e.Scalar();
+      entity = defs->FindEntity(v.entity);
+      if (!entity && !entity_nodes_.count(v.entity)) {
+        Error(file, e, "feature view '" + name + "': unknown entity '" + v.entity + "'");
+      }
+    } else {
+      Error(file, n, "feature view '" + name + "' needs entity");
+    }
+    if (source && entity) {
+      for (const auto& key : entity->keys) {
+        int idx = source->schema.IndexOf(key);
+        if (idx < 0) {
+          Error(file, n["entity"],
+                "feature view '" + name + "': entity '" + entity->name + "' key '" + key +
+                    "' is not a field of source '" + source->name + "'");
+        }
+        v.key_indexes.push_back(idx);
+      }
+    }
+    bool explicit_ttl = false;
+    if (auto t = n["ttl"]) {
+      explicit_ttl = ParseDurationNode(file, t, "ttl", &v.ttl);
+      if (explicit_ttl && v.ttl <= 0) {
+        Error(file, t, "ttl must be positive (" + Text(t) + ")");
+      }
+    }
+    auto features = n["features"];
+    if (!features || !features.IsMap() || features.size() == 0) {
+      Error(file, n, "feature view '" + name + "' needs features: a map of name: {agg, ...}");
+    } else {
+      for (auto it = features.begin(); it != features.end(); ++it) {
+        std::string fname = it->first.as<std::string>();
+        if (!IsIdentifier(fname)) {
+          Error(file, it->first, "bad feature name '" + fname + "'");
+          continue;
+        }
+        FeatureDef f;
+        if (LoadFeature(file, name, fname, it->second, source, &f)) v.features.push_back(std::move(f));
+      }
+    }
+    // Effective ttl (DESIGN.md §4): explicit, else the longest window, else forever when a
+    // lifetime feature exists.
+    DurationMs longest = 0;
+    bool lifetime = false;
+    for (const auto& f : v.features) {
+      if (f.window) longest = std::max(longest, *f.window);
+      else lifetime = true;
+    }
+    if (explicit_ttl) {
+      for (const auto& f : v.features) {
+        if (f.window && *f.window > v.ttl) {
+          Error(f.loc.file, f.loc.line,
+                "feature '" + f.name + "' window " + FormatDuration(*f.window) +
+                    " is longer than the view's ttl " + FormatDuration(v.ttl) +
+                    " (raise ttl or shorten the window)");
+        }
+      }
+    } else {
+      v.ttl = lifetime ? kNoTtl : longest;
+    }
+    defs->views.emplace(name, std::move(v));
+  }
+
+  bool LoadFeature(const std::string& file, const std::string& view, const std::string& name,
+                   const YAML::Node& n, const SourceDef* source, FeatureDef* f) {
+    f->name = name;
+    f->loc = {file, Line(n)};
+    std::string what = "feature '" + view + "." + name + "'";
+    if (!n.IsMap()) {
+      Error(file, n, what + " must be a map like {agg: count, window: 1h}");
+      return false;
+    }
+    CheckKeys(file, n, what, {"agg", "field", "window", "where", "description"});
+    bool ok = true;
+    auto agg = n["agg"];
+    static const std::pair<const char*, AggKind> kAggs[] = {
+        {"count", AggKind::kCount},   {"sum", AggKind::kSum},       {"avg", AggKind::kAvg},
+        {"min", AggKind::kMin},       {"max", AggKind::kMax},       {"stddev", AggKind::kStddev},
+        {"count_distinct", AggKind::kCountDistinct},               {"last", AggKind::kLast},
+        {"first", AggKind::kFirst}};
+    if (!agg || !agg.IsScalar()) {
+      Error(file, n, what + " needs agg");
+      return false;
+    }
+    bool known = false;
+    for (const auto& [aname, kind] : kAggs) {
+      if (agg.Scalar() == aname) {
+        f->agg = kind;
+        known = true;
+      }
+    }
+    if (!known) {
+      Error(file, agg,
+            what + ": unknown agg '" + agg.Scalar() +
+                "' (want count, sum, avg, min, max, stddev, count_distinct, last or first)");
+      return false;
+    }
+    if (auto w = n["window"]) {
+      DurationMs d = 0;
+      if (ParseDurationNode(file, w, what + " window", &d)) {
+        if (d <= 0) {
+          Error(file, w, what + ": window must be positive (omit it for a lifetime feature)");
+          ok = false;
+        }
+        f->window = d;
+      } else {
+        ok = false;
+      }
+    }
+    if (auto fld = n["field"]) {
+      f->field = fld.as<std::string>();
+      if (source) {
+        f->field_index = source->schema.IndexOf(f->field);
+        if (f->field_index < 0) {
+          Error(file, fld,
+                what + ": field '" + f->field + "' is not in source '" + source->name + "'");
+          ok = false;
+        } else {
+          f->field_type = source->schema.field(f->field_index).type;
+        }
+      }
+    } else if (f->agg != AggKind::kCount) {
+      Error(file, n, what + ": agg " + std::string(AggName(f->agg)) + " needs a field");
+      ok = false;
+    }
+    if (ok && f->field_index >= 0) {
+      Type t = f->field_type;
+      bool numeric = t == Type::kInt64 || t == Type::kDouble;
+      switch (f->agg) {
+        case AggKind::kSum:
+        case AggKind::kAvg:
+        case AggKind::kStddev:
+          if (!numeric) {
+            Error(file, n["field"],
+                  what + ": " + std::string(AggName(f->agg)) + " needs a numeric field, '" +
+                      f->field + "' is " + std::string(TypeName(t)));
+            ok = false;
+          }
+          break;
+        case AggKind::kMin:
+        case AggKind::kMax:
+          if (t == Type::kBool) {
+            Error(file, n["field"], what + ": min/max of a bool field; use count with where");
+            ok = false;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    switch (f->agg) {
+      case AggKind::kCount:
+      case AggKind::kCountDistinct: f->output_type = Type::kInt64; break;
+      case AggKind::kSum: f->output_type = f->field_type == Type::kInt64 ? Type::kInt64 : Type::kDouble; break;
+      case AggKind::kAvg:
+      case AggKind::kStddev: f->output_type = Type::kDouble; break;
+      default: f->output_type = f->field_type; break;
+    }
+    if (auto w = n["where"]) {
+      f->where = w.as<std::string>();
+      if (source) {
+        const Schema& schema = source->schema;
+        NameResolver names = [&schema](std::string_view field, ExprSlot* slot) {
+          int idx = schema.IndexOf(field);
+          if (idx < 0) return false;
+          *slot = {idx, schema.field(idx).type};
+          return true;
+        };
+        auto expr = Expr::Compile(f->where, names);
+        if (!expr.ok()) {
+          Error(file, w, what + " where: " + expr.status().message());
+          ok = false;
+        } else if ((*expr)->result_type() != Type::kBool && (*expr)->result_type() != Type::kNull) {
+          Error(file, w,
+                what + " where must be true/false, not " +
+                    std::string(TypeName((*expr)->result_type())) + " (\"" + f->where + "\")");
+          ok = false;
+        } else {
+          f->where_expr = std::shared_ptr<const Expr>(std::move(expr).value());
+        }
+      }
+    }
+    return ok;
+  }
+
+  std::string dir_;
+  std::vector<std::string> errors_;
+  std::map<std::string, Located> entity_nodes_;
+  std::map<std::string, Located> source_nodes_;
+  std::map<std::string, Located> view_nodes_;
+};
+
+}  // namespace
+
+Result<Project> LoadProject(const std::string& dir) { return Loader(dir).Load(); }
+
+}  // namespace vigil
