@@ -11,7 +11,7 @@ Result<IngestionStats> RunIngestionUntilCaughtUp(const Definitions& defs, Log* l
   auto start = std::chrono::steady_clock::now();
   IngestionStats stats;
   std::vector<int64_t> freshness;
-  constexpr size_t kBatch = 4096;
+  constexpr size_t kBatch = 65536;
   for (const auto& [name, view] : defs.views) {
     std::string topic = ChangelogTopic(name);
     VIGIL_ASSIGN_OR_RETURN(int64_t pos, online->Position(topic));

@@ -71,9 +71,17 @@ class EmbeddedOnlineStore final : public OnlineStore {
     accepted.reserve(rows.size());
     std::string value;
     {
-      // Decide against the current rows; rows within one batch are in ts order per
-      // entity, so a later row of the same entity always wins.
+      // Only the newest row of each entity in the batch can be the latest: changelogs
+      // hold several rows per entity, so this saves most store writes.
+      std::unordered_map<std::string_view, const ChangelogRow*> newest;
+      newest.reserve(rows.size());
       for (const ChangelogRow& r : rows) {
+        auto [it, inserted] = newest.emplace(r.entity, &r);
+        if (!inserted && it->second->ts <= r.ts) it->second = &r;
+      }
+      // Decide against the current rows.
+      for (const auto& [entity, rp] : newest) {
+        const ChangelogRow& r = *rp;
         std::string key = RowKey(view, r.entity);
         Shard& s = ShardOf(key);
         std::lock_guard lock(s.mu);

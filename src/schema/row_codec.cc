@@ -1,0 +1,162 @@
+#include "schema/row_codec.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace vigil {
+
+void PutVarint64(std::string* out, uint64_t v) {
+  char buf[kMaxVarint64Bytes];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out->append(buf, n);
+}
+
+Result<uint64_t> GetVarint64(std::string_view* in) {
+  uint64_t result = 0;
+  const size_t limit = in->size() < kMaxVarint64Bytes ? in->size() : kMaxVarint64Bytes;
+  for (size_t i = 0; i < limit; ++i) {
+    const uint64_t byte = static_cast<uint8_t>((*in)[i]);
+    // The 10th byte may only carry the top bit of a 64-bit value.
+    if (i == kMaxVarint64Bytes - 1 && byte > 1) {
+      return Status::Corruption("varint overflows 64 bits");
+    }
+    result |= (byte & 0x7f) << (7 * i);
+    if (byte < 0x80) {
+      in->remove_prefix(i + 1);
+      return result;
+    }
+  }
+  return Status::Corruption("truncated varint");
+}
+
+void PutZigZag(std::string* out, int64_t v) { PutVarint64(out, ZigZagEncode(v)); }
+
+Result<int64_t> GetZigZag(std::string_view* in) {
+  VIGIL_ASSIGN_OR_RETURN(uint64_t u, GetVarint64(in));
+  return ZigZagDecode(u);
+}
+
+namespace {
+
+void PutFixed64LE(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out->append(buf, 8);
+}
+
+uint64_t GetFixed64LE(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+void EncodeValue(const Value& v, std::string* out) {
+  out->push_back(static_cast<char>(v.type()));
+  switch (v.type()) {
+    case Type::kNull:
+      break;
+    case Type::kInt64:
+    case Type::kTimestamp:
+      PutZigZag(out, v.int64());
+      break;
+    case Type::kDouble: {
+      double d = v.dbl();
+      uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      PutFixed64LE(out, bits);
+      break;
+    }
+    case Type::kBool:
+      out->push_back(v.boolean() ? 1 : 0);
+      break;
+    case Type::kString:
+      PutVarint64(out, v.str().size());
+      out->append(v.str());
+      break;
+  }
+}
+
+Status DecodeValue(std::string_view* in, Value* out) {
+  if (in->empty()) return Status::Corruption("truncated value: no type tag");
+  const uint8_t tag = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  switch (static_cast<Type>(tag)) {
+    case Type::kNull:
+      *out = Value::Null();
+      return Status::OK();
+    case Type::kInt64:
+    case Type::kTimestamp: {
+      auto v = GetZigZag(in);
+      if (!v.ok()) return v.status().WithContext("int64 value");
+      *out = static_cast<Type>(tag) == Type::kInt64 ? Value::Int64(*v) : Value::Timestamp(*v);
+      return Status::OK();
+    }
+    case Type::kDouble: {
+      if (in->size() < 8) return Status::Corruption("truncated double value");
+      const uint64_t bits = GetFixed64LE(in->data());
+      in->remove_prefix(8);
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      if (!std::isfinite(d)) return Status::Corruption("double value is NaN or infinite");
+      *out = Value::Double(d);
+      return Status::OK();
+    }
+    case Type::kBool: {
+      if (in->empty()) return Status::Corruption("truncated bool value");
+      const uint8_t b = static_cast<uint8_t>(in->front());
+      in->remove_prefix(1);
+      if (b > 1) return Status::Corruption("bool byte " + std::to_string(b) + " is not 0 or 1");
+      *out = Value::Bool(b == 1);
+      return Status::OK();
+    }
+    case Type::kString: {
+      auto len = GetVarint64(in);
+      if (!len.ok()) return len.status().WithContext("string length");
+      // Checked before allocating: garbage lengths must not turn into huge allocations.
+      if (*len > in->size()) {
+        return Status::Corruption("string length " + std::to_string(*len) + " runs past the end (" +
+                                  std::to_string(in->size()) + " bytes left)");
+      }
+      *out = Value::String(std::string(in->substr(0, *len)));
+      in->remove_prefix(*len);
+      return Status::OK();
+    }
+  }
+  return Status::Corruption("unknown type tag " + std::to_string(tag));
+}
+
+void EncodeEvent(const Event& ev, std::string* out) {
+  PutZigZag(out, ev.ts);
+  for (const Value& v : ev.fields) EncodeValue(v, out);
+}
+
+Status DecodeEvent(std::string_view bytes, const Schema& schema, Event* out) {
+  auto ts = GetZigZag(&bytes);
+  if (!ts.ok()) return ts.status().WithContext("event timestamp");
+  out->ts = *ts;
+  out->fields.resize(schema.size());
+  for (size_t i = 0; i < schema.size(); ++i) {
+    const Field& f = schema.field(i);
+    Value& v = out->fields[i];
+    Status st = DecodeValue(&bytes, &v);
+    if (!st.ok()) return st.WithContext("field '" + f.name + "'");
+    if (!v.is_null() && v.type() != f.type) {
+      return Status::Corruption("field '" + f.name + "': stored type " + std::string(TypeName(v.type())) +
+                                ", schema says " + std::string(TypeName(f.type)));
+    }
+  }
+  if (!bytes.empty()) {
+    return Status::Corruption(std::to_string(bytes.size()) + " trailing bytes after the " +
+                              std::to_string(schema.size()) + " fields of the event");
+  }
+  return Status::OK();
+}
+
+}  // namespace vigil
