@@ -1,5 +1,7 @@
 #include "schema/event_decoder.h"
 
+#include <cstdio>
+
 #include <fcntl.h>
 #include <simdjson.h>
 #include <unistd.h>
@@ -55,6 +57,22 @@ Status FieldError(std::string_view name, std::string_view what) {
 Status RecordTooLong(size_t size, size_t limit) {
   return Reject("record is " + std::to_string(size) + " bytes, over the " + std::to_string(limit) +
                 "-byte limit");
+}
+
+// Key fields must not hold a forbidden byte (the composite-key separator).
+Status CheckKeyBytes(const Event& ev, const DecodeOptions& opts) {
+  if (opts.forbidden_key_bytes.empty()) return Status::OK();
+  for (int idx : opts.required) {
+    const Value& v = ev.fields[idx];
+    if (v.type() != Type::kString) continue;
+    size_t pos = v.str().find_first_of(opts.forbidden_key_bytes);
+    if (pos != std::string::npos) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(v.str()[pos]));
+      return FieldError(opts.schema.field(idx).name, std::string("key contains the byte ") + hex);
+    }
+  }
+  return Status::OK();
 }
 
 // The event timestamp must lie in [min_ts, max_ts].
@@ -570,6 +588,14 @@ Status JsonEventDecoder::Impl::Decode(std::string_view json, Event* out) {
   if (auto err = parser.iterate(padded.data(), json.size(), padded.size()).get(doc)) {
     return BadJson(err);
   }
+  // An object line ends with its closing brace; bare words after it would otherwise read
+  // as a truncated object to the On Demand API.
+  if (std::string_view t = TrimJsonSpace(json); !t.empty() && t.front() == '{' && t.back() != '}') {
+    size_t close = t.rfind('}');
+    if (close != std::string_view::npos) {
+      return Reject("bad JSON: text after the object: " + Excerpt(t.substr(close + 1)));
+    }
+  }
   od::json_type top;
   if (auto err = doc.type().get(top)) return BadJson(err);
   if (top != od::json_type::object) {
@@ -648,6 +674,7 @@ Status JsonEventDecoder::Impl::Decode(std::string_view json, Event* out) {
                         seen[idx] == generation ? "null (entity key)" : "missing (entity key)");
     }
   }
+  VIGIL_RETURN_IF_ERROR(CheckKeyBytes(*out, opts));
   return CheckEventTs(out->ts, opts);
 }
 
@@ -954,6 +981,7 @@ class CsvEventDecoder {
       }
     }
     // Init guarantees a ts column and the cell count matches, so out->ts was set.
+    VIGIL_RETURN_IF_ERROR(CheckKeyBytes(*out, opts_));
     return CheckEventTs(out->ts, opts_);
   }
 

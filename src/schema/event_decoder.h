@@ -52,6 +52,9 @@ struct DecodeOptions {
   // Records (lines, or CSV records with their embedded newlines) longer than this many
   // bytes, terminator excluded, are rejected. Default: 1 MiB.
   size_t max_record_bytes = 1 << 20;
+  // Bytes a required (key) string field may not contain, e.g. a composite-key separator.
+  // Default: none.
+  std::string forbidden_key_bytes;
 };
 
 // InvalidArgument if `opts` cannot describe a source: duplicate or empty field names, a

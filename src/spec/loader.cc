@@ -145,7 +145,7 @@ class Loader {
       return;
     }
     for (auto it = root.begin(); it != root.end(); ++it) {
-      std::string section = it->first.as<std::string>();
+      std::string section = Text(it->first);
       std::map<std::string, Located>* into = nullptr;
       if (section == "entities") into = &entity_nodes_;
       else if (section == "sources") into = &source_nodes_;
@@ -161,7 +161,7 @@ class Loader {
         continue;
       }
       for (auto d = it->second.begin(); d != it->second.end(); ++d) {
-        std::string name = d->first.as<std::string>();
+        std::string name = Text(d->first);
         if (!IsIdentifier(name)) {
           Error(file, d->first,
                 "bad name '" + name + "': use lower-case letters, digits and _, starting with a letter");
@@ -181,7 +181,7 @@ class Loader {
   void CheckKeys(const std::string& file, const YAML::Node& n, const std::string& what,
                  std::initializer_list<const char*> allowed) {
     for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string key = it->first.as<std::string>();
+      std::string key = Text(it->first);
       bool ok = false;
       std::string list;
       for (const char* a : allowed) {
@@ -214,8 +214,10 @@ class Loader {
       return;
     }
     CheckKeys(file, root, "vigil.yaml", {"data_dir", "online"});
-    if (auto d = root["data_dir"]) {
-      fs::path p(d.as<std::string>());
+    if (auto d = root["data_dir"]; d && !d.IsScalar()) {
+      Error(file, d, "data_dir must be a path (" + Text(d) + ")");
+    } else if (d) {
+      fs::path p(d.Scalar());
       s->data_dir = p.is_absolute() ? p.string() : (fs::path(dir_) / p).string();
     }
     if (auto o = root["online"]) {
@@ -223,8 +225,8 @@ class Loader {
         Error(file, o, "online must be a map");
       } else {
         CheckKeys(file, o, "online", {"kind", "shards"});
-        if (auto k = o["kind"]; k && k.as<std::string>() != "embedded") {
-          Error(file, k, "online.kind '" + k.as<std::string>() + "' is not supported yet (want embedded)");
+        if (auto k = o["kind"]; k && Text(k) != "embedded") {
+          Error(file, k, "online.kind '" + Text(k) + "' is not supported yet (want embedded)");
         }
         if (auto sh = o["shards"]) {
           int v = 0;
@@ -254,7 +256,11 @@ class Loader {
       return;
     }
     for (const auto& k : keys) {
-      std::string key = k.as<std::string>();
+      if (!k.IsScalar()) {
+        Error(file, k, "entity '" + name + "': keys must be field names, not " + Text(k));
+        continue;
+      }
+      std::string key = k.Scalar();
       if (std::find(e.keys.begin(), e.keys.end(), key) != e.keys.end()) {
         Error(file, k, "entity '" + name + "' lists key '" + key + "' twice");
       }
@@ -286,7 +292,7 @@ class Loader {
       Error(file, n, "source '" + name + "' needs schema: a map of field: type");
     } else {
       for (auto it = schema.begin(); it != schema.end(); ++it) {
-        std::string field = it->first.as<std::string>();
+        std::string field = Text(it->first);
         if (!IsIdentifier(field)) {
           Error(file, it->first, "bad field name '" + field + "' in source '" + name + "'");
           continue;
@@ -366,8 +372,13 @@ class Loader {
     if (!features || !features.IsMap() || features.size() == 0) {
       Error(file, n, "feature view '" + name + "' needs features: a map of name: {agg, ...}");
     } else {
+      std::set<std::string> seen;
       for (auto it = features.begin(); it != features.end(); ++it) {
-        std::string fname = it->first.as<std::string>();
+        std::string fname = Text(it->first);
+        if (!seen.insert(fname).second) {
+          Error(file, it->first, "feature '" + name + "." + fname + "' is defined twice");
+          continue;
+        }
         if (!IsIdentifier(fname)) {
           Error(file, it->first, "bad feature name '" + fname + "'");
           continue;
@@ -445,8 +456,11 @@ class Loader {
         ok = false;
       }
     }
-    if (auto fld = n["field"]) {
-      f->field = fld.as<std::string>();
+    if (auto fld = n["field"]; fld && !fld.IsScalar()) {
+      Error(file, fld, what + ": field must be one field name (" + Text(fld) + ")");
+      ok = false;
+    } else if (fld) {
+      f->field = fld.Scalar();
       if (source) {
         f->field_index = source->schema.IndexOf(f->field);
         if (f->field_index < 0) {
@@ -494,8 +508,11 @@ class Loader {
       case AggKind::kStddev: f->output_type = Type::kDouble; break;
       default: f->output_type = f->field_type; break;
     }
-    if (auto w = n["where"]) {
-      f->where = w.as<std::string>();
+    if (auto w = n["where"]; w && !w.IsScalar()) {
+      Error(file, w, what + ": where must be an expression in quotes (" + Text(w) + ")");
+      ok = false;
+    } else if (w) {
+      f->where = w.Scalar();
       if (source) {
         const Schema& schema = source->schema;
         NameResolver names = [&schema](std::string_view field, ExprSlot* slot) {
@@ -530,6 +547,13 @@ class Loader {
 
 }  // namespace
 
-Result<Project> LoadProject(const std::string& dir) { return Loader(dir).Load(); }
+Result<Project> LoadProject(const std::string& dir) {
+  try {
+    return Loader(dir).Load();
+  } catch (const YAML::Exception& e) {
+    // Every node access above is checked; this is the last guard of the part boundary.
+    return Status::InvalidArgument(dir + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
 
 }  // namespace vigil

@@ -1,0 +1,39 @@
+# The two commands of a fresh Debian 12 machine: `make demo` and `make test`.
+# Each installs what it needs (scripts/install-deps) and builds first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build build-asan test test-unit test-asan demo bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@ninja -C $(BUILD)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN_BUILD) unit_tests
+
+# Every test (unit, end-to-end against the DuckDB oracle), then the unit tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build build-asan
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) -L unit
+
+demo: build
+	@$(BUILD)/vigil --project examples/fraud demo --dir demo-run
+
+bench: build
+	@scripts/bench $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.h' 'tests/*.cc' 'bench/*.cc')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) demo-run

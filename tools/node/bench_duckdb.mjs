@@ -1,0 +1,246 @@
+// The DuckDB side of `make bench` (DESIGN.md §8): the same events, the same features,
+// computed with window functions by an independent engine, timed in the same run.
+//
+//   node tools/node/bench_duckdb.mjs SPEC.json [--reps 3] [--threads 1,default] [--print-sql]
+//
+// SPEC.json is what `vigil_bench --spec-out` writes: the project's sources (JSONL file,
+// ts field, schema) and feature views. For each thread setting (a fresh in-memory
+// database each; "default" leaves DuckDB's own choice, the machine's core count) and
+// each repetition, per source:
+//
+//   load     read_json of the file with explicit columns and types into a table.
+//   compute  for every view of the source, one query that computes every feature for
+//            every event, as of the event's ts, and folds the outputs into a checksum
+//            (count and bit_xor of a hash of every output column), so nothing is skipped.
+//   e2e      load + compute of the same repetition.
+//
+// Lines "RESULT\tduckdb_<N>t|duckdb_default:<metric>\t<source>\t<events>\t<rows>\t<s1,s2,...>"
+// are read by scripts/bench; the rest is for people.
+//
+// What the SQL computes, feature by feature (DESIGN.md §4):
+//   windowed   agg(x) FILTER (WHERE where) OVER (PARTITION BY keys ORDER BY ts
+//              RANGE BETWEEN w-1 PRECEDING AND CURRENT ROW): on integer ms that is the
+//              window (t - w, t], events at t itself included (vigil's instant t).
+//   lifetime   the same over the entity's ttl session (the oracle's construction in
+//              tools/node/oracle.mjs): ROWS/RANGE from the session start.
+//   last/first arg_max/arg_min(x, __pos) over non-null x; __pos is file order, which is
+//              (ts, log order) because the files are checked to be sorted by ts (vigil
+//              generate writes them so). The check also proves that no event is late.
+//   count_distinct  count(DISTINCT x) as a window aggregate (DuckDB >= 1.1).
+// vigil's output differs in shape: a changelog row at each instant where the tuple of a
+// view changes (events and window expiries), where DuckDB gives one row per event.
+
+import { readFileSync } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const kSqlTypes = {
+  int64: 'BIGINT',
+  double: 'DOUBLE',
+  string: 'VARCHAR',
+  bool: 'BOOLEAN',
+  timestamp: 'BIGINT',
+};
+
+function Fail(msg) {
+  process.stderr.write(`bench_duckdb: ${msg}\n`);
+  process.exit(1);
+}
+
+const Id = (name) => '"' + String(name).replaceAll('"', '""') + '"';
+const Str = (s) => "'" + String(s).replaceAll("'", "''") + "'";
+const Now = () => Number(process.hrtime.bigint()) / 1e9;
+
+// vigil's expression language is close to SQL; only these function names differ:
+// log is the natural log (DuckDB's log is base 10), min/max of several arguments are
+// least/greatest. The rest (== <> and or not in is null if coalesce lower abs exp) is
+// DuckDB syntax already. String literals are left untouched.
+function WhereSql(text) {
+  return text.split(/('(?:[^']|'')*')/).map((part, i) => {
+    if (i % 2 === 1) return part;  // a string literal
+    return part.replace(/\blog\s*\(/gi, 'ln(')
+               .replace(/\bmin\s*\(/gi, 'least(')
+               .replace(/\bmax\s*\(/gi, 'greatest(');
+  }).join('');
+}
+
+function EffectiveTtl(view) {
+  if (view.ttl_ms !== null && view.ttl_ms !== undefined) return BigInt(view.ttl_ms);
+  let longest = 0n;
+  for (const f of view.features) {
+    if (f.window_ms === null || f.window_ms === undefined) return null;
+    if (BigInt(f.window_ms) > longest) longest = BigInt(f.window_ms);
+  }
+  return longest;
+}
+
+// One feature as a window expression over window `win`.
+function FeatureSql(f, fieldType, win) {
+  const x = f.field ? Id(f.field) : null;
+  const conds = [];
+  if (f.where) conds.push(`(${WhereSql(f.where)})`);
+  const flt = (extra) => {
+    const all = extra ? [...conds, extra] : conds;
+    return all.length ? ` FILTER (WHERE ${all.join(' AND ')})` : '';
+  };
+  const over = ` OVER ${win}`;
+  switch (f.agg) {
+    case 'count': return `count(${x ?? '*'})${flt()}${over}`;
+    case 'sum':
+      return fieldType === 'double' ? `coalesce(sum(${x})${flt()}${over}, 0.0)`
+                                    : `coalesce(sum(${x})${flt()}${over}, 0)`;
+    case 'avg': return `avg(${x})${flt()}${over}`;
+    case 'min': return `min(${x})${flt()}${over}`;
+    case 'max': return `max(${x})${flt()}${over}`;
+    case 'stddev': return `stddev_pop(${x})${flt()}${over}`;
+    case 'count_distinct': return `count(DISTINCT ${x})${flt()}${over}`;
+    case 'last': return `arg_max(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
+    case 'first': return `arg_min(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
+  }
+  Fail(`feature ${f.name}: unknown agg ${f.agg}`);
+}
+
+// The query computing every feature of `view` for every event of table `ev`, reduced
+// to (rows, checksum).
+function ViewSql(view, src, ev) {
+  const part = view.keys.map(Id).join(', ');
+  const ts = Id(src.ts_field);
+  const ttl = EffectiveTtl(view);
+  const hasLifetime = view.features.some((f) => f.window_ms === null || f.window_ms === undefined);
+  const windows = new Map();  // frame text -> window name
+  const cols = view.features.map((f, i) => {
+    let frame;
+    if (f.window_ms === null || f.window_ms === undefined) {
+      frame = `PARTITION BY ${part}, __sess ORDER BY ${ts} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`;
+    } else {
+      frame = `PARTITION BY ${part} ORDER BY ${ts} RANGE BETWEEN ${BigInt(f.window_ms) - 1n} PRECEDING AND CURRENT ROW`;
+    }
+    if (!windows.has(frame)) windows.set(frame, `w${windows.size}`);
+    const type = f.field ? src.schema[f.field] : null;
+    return `${FeatureSql(f, type, windows.get(frame))} AS __f${i}`;
+  });
+  const winDefs = [...windows].map(([frame, name]) => `${name} AS (${frame})`).join(', ');
+  // Lifetime features need the entity's ttl sessions: an event starts one when its
+  // predecessor is at least ttl older (the entity was dropped in between).
+  let from = `${ev} WHERE ${view.keys.map((k) => `${Id(k)} IS NOT NULL`).join(' AND ')}`;
+  if (hasLifetime) {
+    const starts = ttl === null ? '__prev IS NULL' : `__prev IS NULL OR __prev + ${ttl} <= ${ts}`;
+    from = `(SELECT *, max(CASE WHEN ${starts} THEN ${ts} END)
+                         OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos ROWS UNBOUNDED PRECEDING) AS __sess
+             FROM (SELECT *, lag(${ts}) OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos) AS __prev
+                   FROM ${from}))`;
+  }
+  const outs = [...view.keys.map(Id), ts, ...view.features.map((f, i) => `__f${i}`)];
+  return `SELECT count(*) AS n, bit_xor(hash(${outs.join(', ')})) AS h
+          FROM (SELECT ${view.keys.map(Id).join(', ')}, ${ts}, ${cols.join(',\n ')}
+                FROM ${from}
+                WINDOW ${winDefs})`;
+}
+
+function LoadSql(src, table) {
+  const cols = { [src.ts_field]: 'BIGINT' };
+  for (const [f, t] of Object.entries(src.schema)) {
+    if (!(t in kSqlTypes)) Fail(`field ${f}: unknown type ${t}`);
+    cols[f] = kSqlTypes[t];
+  }
+  const struct = '{' + Object.entries(cols).map(([f, t]) => `${Str(f)}: ${Str(t)}`).join(', ') + '}';
+  // row_number() OVER () numbers the rows in scan order, which DuckDB keeps as file order
+  // (preserve_insertion_order, the default).
+  return `CREATE OR REPLACE TABLE ${table} AS
+          SELECT *, row_number() OVER () AS __pos
+          FROM read_json(${Str(src.file)}, format = 'newline_delimited', columns = ${struct})`;
+}
+
+function Median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function Report(metric, source, events, rows, seconds) {
+  const m = Median(seconds);
+  process.stdout.write(
+      `  ${metric.padEnd(22)} ${source.padEnd(16)} ${String(events).padStart(9)} events ` +
+      `${String(rows).padStart(9)} rows  median ${m.toFixed(3).padStart(7)} s ` +
+      `${(events / m / 1e6).toFixed(3).padStart(8)} M events/s  (${seconds.map((s) => s.toFixed(3)).join(' ')})\n`);
+  process.stdout.write(`RESULT\t${metric}\t${source}\t${events}\t${rows}\t` +
+                       `${seconds.map((s) => s.toFixed(6)).join(',')}\n`);
+}
+
+async function RunThreads(spec, threads, reps) {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  if (threads !== 'default') await conn.run(`SET threads = ${Number(threads)}`);
+  const actual = (await conn.runAndReadAll("SELECT current_setting('threads')")).getRows()[0][0];
+  const label = threads === 'default' ? 'duckdb_default' : `duckdb_${threads}t`;
+  process.stdout.write(`${label}: DuckDB ${(await conn.runAndReadAll('SELECT version()')).getRows()[0][0]}` +
+                       `, threads = ${actual}\n`);
+
+  const sources = Object.entries(spec.sources);
+  const viewsOf = (s) => Object.entries(spec.views).filter(([, v]) => v.source === s);
+  const results = {};  // source -> {events, rows, load: [], compute: [], checks}
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [name, src] of sources) {
+      if (viewsOf(name).length === 0) continue;
+      const table = Id(`ev_${name}`);
+      const r = (results[name] ??= { events: 0, rows: 0, load: [], compute: [], checks: null });
+      let t0 = Now();
+      await conn.run(LoadSql(src, table));
+      r.load.push(Now() - t0);
+      if (rep === 0) {
+        // Untimed: the event count, and the order the last/first and late rules rely on.
+        const ts = Id(src.ts_field);
+        const chk = (await conn.runAndReadAll(
+            `SELECT count(*), count(*) FILTER (WHERE ${ts} < __prev) FROM
+               (SELECT ${ts}, lag(${ts}) OVER (ORDER BY __pos) AS __prev FROM ${table})`)).getRows()[0];
+        r.events = Number(chk[0]);
+        if (chk[1] !== 0n) Fail(`${src.file}: ${chk[1]} events out of ts order; the bench needs sorted files`);
+      }
+      t0 = Now();
+      let rows = 0;
+      const checks = [];
+      for (const [, view] of viewsOf(name)) {
+        const out = (await conn.runAndReadAll(ViewSql(view, src, table))).getRows()[0];
+        rows += Number(out[0]);
+        checks.push(String(out[1]));
+      }
+      r.compute.push(Now() - t0);
+      r.rows = rows;
+      const c = checks.join(',');
+      if (r.checks !== null && r.checks !== c) Fail(`${name}: checksum differs between repetitions`);
+      r.checks = c;
+    }
+  }
+  for (const [name, r] of Object.entries(results)) {
+    Report(`${label}:load`, name, r.events, 0, r.load);
+    Report(`${label}:compute`, name, r.events, r.rows, r.compute);
+    Report(`${label}:e2e`, name, r.events, r.rows, r.load.map((l, i) => l + r.compute[i]));
+  }
+  conn.closeSync();
+  instance.closeSync?.();
+}
+
+async function Main() {
+  const args = process.argv.slice(2);
+  let specPath = null;
+  let reps = 3;
+  let threads = ['1', 'default'];
+  let printSql = false;  // prints the queries instead of running them
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--reps') reps = Number(args[++i]);
+    else if (args[i] === '--threads') threads = args[++i].split(',');
+    else if (args[i] === '--print-sql') printSql = true;
+    else specPath = args[i];
+  }
+  if (!specPath) Fail('usage: node bench_duckdb.mjs SPEC.json [--reps N] [--threads 1,default] [--print-sql]');
+  const spec = JSON.parse(readFileSync(specPath, 'utf8'));
+  if (printSql) {
+    for (const [name, view] of Object.entries(spec.views)) {
+      const src = spec.sources[view.source];
+      process.stdout.write(`-- ${name}\n${LoadSql(src, Id(`ev_${view.source}`))};\n` +
+                           `${ViewSql(view, src, Id(`ev_${view.source}`))};\n\n`);
+    }
+    return;
+  }
+  for (const t of threads) await RunThreads(spec, t, reps);
+}
+
+await Main().catch((e) => Fail(e?.stack ?? String(e)));
