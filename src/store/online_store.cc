@@ -66,6 +66,9 @@ class EmbeddedOnlineStore final : public OnlineStore {
   Status Apply(const std::string& view, std::span<const ChangelogRow> rows,
                std::span<const std::pair<std::string, int64_t>> positions) override {
     if (read_only_) return Status::NotSupported("online store opened read-only");
+    // Writers are serialized from the newer-row check to the memory update, so two
+    // concurrent Apply calls cannot reach RocksDB in the opposite order of their rows.
+    std::lock_guard apply_lock(apply_mu_);
     rocksdb::WriteBatch batch;
     std::vector<std::pair<std::string, const ChangelogRow*>> accepted;
     accepted.reserve(rows.size());
@@ -167,6 +170,7 @@ class EmbeddedOnlineStore final : public OnlineStore {
   Shard& ShardOf(const std::string& key) { return shards_[std::hash<std::string>{}(key) % shards_.size()]; }
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::mutex apply_mu_;
   std::vector<Shard> shards_;
   bool read_only_;
 };
