@@ -67,9 +67,10 @@ void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
     it = prev;
   }
   pending_.insert(it, std::move(p));
+  next_ = std::min(next_, ts);  // the only new instant
 }
 
-TimestampMs EntityWindow::NextInstant() const {
+TimestampMs EntityWindow::ComputeNextInstant() const {
   TimestampMs t = kMaxTimestamp;
   if (pending_head_ < pending_.size()) t = pending_[pending_head_].ts;
   for (const auto& f : features_) t = std::min(t, f->NextExpiry());
@@ -125,6 +126,7 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(Change
       changed = true;
     }
   }
+  next_ = ComputeNextInstant();
   if (changed) emit(ChangelogRow{key_, t, emitted_});
 }
 

@@ -57,8 +57,9 @@ class EntityWindow {
   // Queues an accepted event. REQUIRES: ts >= every bound passed to AdvanceTo so far;
   // `seq` increases in log order (ties of equal ts keep log order).
   void Add(TimestampMs ts, uint64_t seq, Row inputs);
-  // The next instant at which the tuple may change, or kMaxTimestamp.
-  TimestampMs NextInstant() const;
+  // The next instant at which the tuple may change, or kMaxTimestamp. O(1): kept
+  // up to date by Add and by each processed instant.
+  TimestampMs NextInstant() const { return next_; }
   // Processes every instant < bound, calling emit for each row where the tuple changed.
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
   // True when the entity holds no state and nothing is pending: it may be dropped.
@@ -71,6 +72,7 @@ class EntityWindow {
     Row inputs;
   };
   void ProcessInstant(TimestampMs t, const std::function<void(ChangelogRow&&)>& emit);
+  TimestampMs ComputeNextInstant() const;
 
   const ViewPlan* plan_;
   std::string key_;
@@ -80,6 +82,7 @@ class EntityWindow {
   bool alive_ = false;            // an event arrived since creation or the last expiry
   TimestampMs last_event_ = kMinTimestamp;
   Row emitted_;                   // the tuple of the last emitted row
+  TimestampMs next_ = kMaxTimestamp;  // cached NextInstant()
 };
 
 }  // namespace vigil

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "compute/view_engine.h"
 #include "schema/row_codec.h"
@@ -44,7 +45,7 @@ class StreamWorker::SourceTask {
       Output o;
       o.engine = std::make_unique<ViewEngine>(*v);
       VIGIL_ASSIGN_OR_RETURN(o.writer, log_->OpenWriter(ChangelogTopic(v->name)));
-      o.already = o.writer->end_offset();
+      VIGIL_RETURN_IF_ERROR(LoadWritten(ChangelogTopic(v->name), &o.written));
       outs_.push_back(std::move(o));
     }
     VIGIL_ASSIGN_OR_RETURN(last_late_, LastLateOffset(log_, source_.name));
@@ -59,7 +60,6 @@ class StreamWorker::SourceTask {
 
   // Reads every record available now. Counts go to in/late/rows.
   Status Poll(int64_t* in, int64_t* late, int64_t* rows) {
-    Status emit_status;
     for (;;) {
       VIGIL_ASSIGN_OR_RETURN(bool more, reader_->Next(&rec_));
       if (!more) break;
@@ -72,21 +72,12 @@ class StreamWorker::SourceTask {
         if (rec_.offset > last_late_) VIGIL_RETURN_IF_ERROR(WriteLate(before));
         continue;
       }
-      TimestampMs bound = wm_.current();
-      for (auto& o : outs_) {
-        o.engine->Add(ev_, static_cast<uint64_t>(rec_.offset));
-        o.engine->AdvanceTo(bound, [&](ChangelogRow&& row) {
-          if (o.emitted++ < o.already) return;  // written before a restart
-          payload_.clear();
-          EncodeChangelogPayload(row, &payload_);
-          auto r = o.writer->Append(row.entity, payload_);
-          if (!r.ok() && emit_status.ok()) emit_status = r.status();
-          ++*rows;
-        });
-      }
-      VIGIL_RETURN_IF_ERROR(emit_status);
+      for (auto& o : outs_) o.engine->Add(ev_, static_cast<uint64_t>(rec_.offset));
+      // Advancing in steps of records rather than after each one lets every entity
+      // process all its due instants at once, while its state is in cache.
+      if (++since_advance_ >= kAdvanceEvery) VIGIL_RETURN_IF_ERROR(Advance(rows));
     }
-    return Status::OK();
+    return Advance(rows);
   }
 
   Status Flush() {
@@ -95,12 +86,59 @@ class StreamWorker::SourceTask {
   }
 
  private:
+  static constexpr int64_t kAdvanceEvery = 4096;
+
   struct Output {
     std::unique_ptr<ViewEngine> engine;
     std::unique_ptr<TopicWriter> writer;
-    int64_t already = 0;  // rows present before this process started
-    int64_t emitted = 0;  // rows emitted by this process so far
+    // Entity -> ts of its newest row already in the topic (from before a restart). A
+    // row's identity is (entity, ts), so a replay skips what is there and appends the
+    // rest, whatever order it emits entities in. An entry goes once passed.
+    std::unordered_map<std::string, TimestampMs> written;
   };
+
+  static Status LoadWritten(const std::string& topic, Log* log,
+                            std::unordered_map<std::string, TimestampMs>* written) {
+    VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(topic));
+    LogRecord rec;
+    ChangelogRow row;
+    for (;;) {
+      VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+      if (!more) return Status::OK();
+      VIGIL_RETURN_IF_ERROR(DecodeChangelogPayload(rec.payload, &row)
+                                .WithContext("topic " + topic + " offset " + std::to_string(rec.offset)));
+      TimestampMs& ts = (*written)[std::string(rec.key)];
+      ts = std::max(ts, row.ts);
+    }
+  }
+  Status LoadWritten(const std::string& topic, std::unordered_map<std::string, TimestampMs>* written) {
+    return LoadWritten(topic, log_, written);
+  }
+
+  // Emits every row before the watermark.
+  Status Advance(int64_t* rows) {
+    since_advance_ = 0;
+    Status status;
+    TimestampMs bound = wm_.current();
+    for (auto& o : outs_) {
+      o.engine->AdvanceTo(bound, [&](ChangelogRow&& row) {
+        if (!o.written.empty()) {
+          auto it = o.written.find(row.entity);
+          if (it != o.written.end()) {
+            if (row.ts <= it->second) return;  // written before a restart
+            o.written.erase(it);
+          }
+        }
+        payload_.clear();
+        EncodeChangelogPayload(row, &payload_);
+        auto r = o.writer->Append(row.entity, payload_);
+        if (!r.ok() && status.ok()) status = r.status();
+        ++*rows;
+      });
+    }
+    return status;
+  }
+
 
   Status WriteLate(TimestampMs watermark) {
     std::string why = "{\"reason\":\"late: ts " + std::to_string(ev_.ts) + " < watermark " +
@@ -128,6 +166,7 @@ class StreamWorker::SourceTask {
   LogRecord rec_;
   Event ev_;
   std::string payload_;
+  int64_t since_advance_ = 0;
 };
 
 Result<std::unique_ptr<StreamWorker>> StreamWorker::Open(const Definitions& defs, Log* log) {

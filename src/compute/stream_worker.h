@@ -46,8 +46,9 @@ class StreamWorker {
 //
 // Exactly-once without a state checkpoint: the engine is deterministic in the input
 // order, so a restart replays each source topic from offset 0, rebuilds the window
-// state, and appends only the changelog rows beyond those already in the topic (and
-// only late-event records the dead-letter topic does not hold yet). The cost of a
+// state, and appends only the changelog rows whose identity (entity, ts) is beyond the
+// entity's newest row already in the topic (and only late-event records the
+// dead-letter topic does not hold yet). The cost of a
 // restart grows with the topic; checkpointed state replaces the replay later.
 // Sources are computed in parallel, one thread each.
 Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log);

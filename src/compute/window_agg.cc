@@ -28,7 +28,7 @@ class WindowCount final : public FeatureState {
 
  private:
   DurationMs w_;
-  std::deque<TimestampMs> ts_;
+  Ring<TimestampMs> ts_;
 };
 
 enum class Moment { kSum, kAvg, kStddev };
@@ -117,7 +117,7 @@ class WindowExtreme final : public FeatureState {
   };
   DurationMs w_;
   bool max_;
-  std::deque<Item> q_;
+  Ring<Item> q_;
 };
 
 std::string DistinctKey(const Value& v) {
@@ -161,7 +161,7 @@ class WindowDistinct final : public FeatureState {
     std::string key;
   };
   DurationMs w_;
-  std::deque<Item> q_;
+  Ring<Item> q_;
   std::unordered_map<std::string, int64_t> counts_;
 };
 
@@ -218,7 +218,7 @@ class WindowFirst final : public FeatureState {
     Value v;
   };
   DurationMs w_;
-  std::deque<Item> q_;
+  Ring<Item> q_;
 };
 
 // Lifetime features: everything since the entity appeared (or since its ttl last

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +48,54 @@ std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f);
 
 // The value of `f` over an empty window.
 Value EmptyValue(const FeatureDef& f);
+
+// A double-ended queue in one growable ring buffer. Unlike std::deque, an empty one
+// allocates nothing (libstdc++'s deque allocates a 512-byte node up front), and its
+// elements are contiguous: entities hold one per feature, so both matter.
+template <typename T>
+class Ring {
+ public:
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  T& front() { return buf_[head_]; }
+  const T& front() const { return buf_[head_]; }
+  T& back() { return buf_[Index(size_ - 1)]; }
+  const T& back() const { return buf_[Index(size_ - 1)]; }
+  void push_back(T v) {
+    if (size_ == buf_.size()) Grow();
+    buf_[Index(size_)] = std::move(v);
+    ++size_;
+  }
+  void pop_front() {
+    buf_[head_] = T();
+    head_ = Index(1);
+    --size_;
+  }
+  void pop_back() {
+    buf_[Index(size_ - 1)] = T();
+    --size_;
+  }
+  void clear() {
+    buf_.clear();
+    buf_.shrink_to_fit();
+    head_ = size_ = 0;
+  }
+
+ private:
+  size_t Index(size_t i) const {
+    size_t j = head_ + i;
+    return j >= buf_.size() ? j - buf_.size() : j;
+  }
+  void Grow() {
+    std::vector<T> next(buf_.empty() ? 4 : buf_.size() * 2);
+    for (size_t i = 0; i < size_; ++i) next[i] = std::move(buf_[Index(i)]);
+    buf_ = std::move(next);
+    head_ = 0;
+  }
+  std::vector<T> buf_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
 
 // Aggregates merged by the two-stacks queue. Each has Identity(), Lift(v), Combine(a, b).
 struct SumAgg {
