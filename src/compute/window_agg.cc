@@ -130,39 +130,92 @@ std::string DistinctKey(const Value& v) {
   return v.ToCsvText();
 }
 
+// An exact multiset of the values in the window. Values live once in a slot table; the
+// queue holds slot numbers. Few distinct values (the usual case: a user's cards or
+// devices) are found by a linear scan; past kIndexFrom a hash index is kept too.
 class WindowDistinct final : public FeatureState {
  public:
   explicit WindowDistinct(DurationMs w) : w_(w) {}
   void Push(TimestampMs ts, const Value& v) override {
     std::string key = DistinctKey(v);
-    ++counts_[key];
-    q_.push_back({ts, std::move(key)});
+    uint32_t slot = Find(key);
+    if (slot == kNone) slot = Insert(std::move(key));
+    ++slots_[slot].count;
+    q_.push_back({ts, slot});
   }
   bool EvictUpTo(TimestampMs t) override {
     bool any = false;
     while (!q_.empty() && q_.front().ts + w_ <= t) {
-      auto it = counts_.find(q_.front().key);
-      if (--it->second == 0) counts_.erase(it);
+      Slot& s = slots_[q_.front().slot];
+      if (--s.count == 0) Release(q_.front().slot);
       q_.pop_front();
       any = true;
     }
     return any;
   }
   TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
-  Value Current() const override { return Value::Int64(static_cast<int64_t>(counts_.size())); }
+  Value Current() const override { return Value::Int64(live_); }
   void Clear() override {
     q_.clear();
-    counts_.clear();
+    slots_.clear();
+    free_.clear();
+    index_.clear();
+    live_ = 0;
   }
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr int64_t kIndexFrom = 32;
+  struct Slot {
+    std::string key;
+    int64_t count = 0;  // 0: free
+  };
   struct Item {
     TimestampMs ts;
-    std::string key;
+    uint32_t slot;
   };
+  uint32_t Find(const std::string& key) const {
+    if (!index_.empty()) {
+      auto it = index_.find(key);
+      return it == index_.end() ? kNone : it->second;
+    }
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].count > 0 && slots_[i].key == key) return i;
+    }
+    return kNone;
+  }
+  uint32_t Insert(std::string key) {
+    uint32_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    slots_[slot].key = std::move(key);
+    ++live_;
+    if (!index_.empty()) {
+      index_.emplace(slots_[slot].key, slot);
+    } else if (live_ > kIndexFrom) {
+      for (uint32_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].count > 0 || i == slot) index_.emplace(slots_[i].key, i);
+      }
+    }
+    return slot;
+  }
+  void Release(uint32_t slot) {
+    if (!index_.empty()) index_.erase(slots_[slot].key);
+    slots_[slot].key.clear();
+    free_.push_back(slot);
+    --live_;
+  }
   DurationMs w_;
   Ring<Item> q_;
-  std::unordered_map<std::string, int64_t> counts_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  std::unordered_map<std::string, uint32_t> index_;
+  int64_t live_ = 0;
 };
 
 // last: the newest contributing value. It is also the last to leave, so one slot holds
