@@ -2,7 +2,7 @@
 // runs it through scripts/bench, next to DuckDB computing the same features.
 //
 //   vigil_bench --project DIR --data DIR [--reps 3] [--sources a,b] [--metrics LIST]
-//               [--max-events N] [--spec-out FILE]
+//               [--max-events N] [--advance-every 4096] [--spec-out FILE]
 //
 // For every source that has feature views and a file DIR/<source>.jsonl, and every
 // repetition:
@@ -10,7 +10,9 @@
 //   engine  events already decoded in memory -> Watermark + ViewEngine Add / AdvanceTo
 //           for every view of the source -> changelog rows, each encoded with
 //           EncodeChangelogPayload into a reused string. This is StreamWorker's loop
-//           (src/compute/stream_worker.cc) minus the log: no topic read, no Append.
+//           (src/compute/stream_worker.cc) minus the log: no topic read, no Append; like
+//           it, the engines advance to the watermark every --advance-every accepted
+//           events and at the end of the input.
 //   e2e     decode -> engine -> encoded rows, streaming from the file.
 //   view    (with --metrics view) engine with one view at a time, metric "view:<name>".
 // Every line "RESULT\t<metric>\t<source>\t<events>\t<rows>\t<s1,s2,...>" is for
@@ -50,6 +52,9 @@ struct Args {
   std::vector<std::string> sources;  // empty: every source with views
   std::vector<std::string> metrics = {"decode", "engine", "e2e"};
   int64_t max_events = -1;  // -1: the whole file
+  // Accepted events between two advances to the watermark; StreamWorker's kAdvanceEvery
+  // (src/compute/stream_worker.cc), which this must follow. 1: advance after every event.
+  int64_t advance_every = 4096;
   std::string spec_out;
 };
 
@@ -91,26 +96,33 @@ DecodeOptions IngestOptions(const Definitions& defs, const SourceDef& source) {
 }
 
 // The compute of one source, as StreamWorker::SourceTask::Poll drives it, with the
-// changelog rows counted and encoded instead of appended to a topic.
+// changelog rows counted and encoded instead of appended to a topic: every accepted
+// event is added to every view's engine, and every `advance_every` accepted events (and
+// once at the end of the input) each engine advances to the watermark.
 class SourceCompute {
  public:
-  SourceCompute(const SourceDef& source, const std::vector<const FeatureViewDef*>& views)
-      : wm_(source.allowed_lateness) {
+  SourceCompute(const SourceDef& source, const std::vector<const FeatureViewDef*>& views, int64_t advance_every)
+      : wm_(source.allowed_lateness), advance_every_(advance_every) {
     for (const auto* v : views) outs_.push_back({std::make_unique<ViewEngine>(*v), 0});
   }
 
-  // Not inlined, so that callgrind can collect exactly this (--toggle-collect=*Process*).
+  // Not inlined, so that callgrind can collect exactly this:
+  //   --toggle-collect='*SourceCompute::Process(vigil::Event const&, unsigned long)'
   [[gnu::noinline]] void Process(const Event& ev, uint64_t seq) {
     ++in_;
     if (!wm_.Observe(ev.ts)) {
       ++late_;
       return;
     }
+    for (auto& o : outs_) o.engine->Add(ev, seq);
+    if (++since_advance_ >= advance_every_) Advance();
+  }
+
+  // Emits every row before the watermark (the end of StreamWorker's Poll).
+  [[gnu::noinline]] void Advance() {
+    since_advance_ = 0;
     TimestampMs bound = wm_.current();
     for (auto& o : outs_) {
-      o.engine->Add(ev, seq);
-      // The same capture-by-reference lambda as the stream worker, converted to a
-      // std::function on every call, so that cost is measured as the stream pays it.
       o.engine->AdvanceTo(bound, [&](ChangelogRow&& row) {
         payload_.clear();
         EncodeChangelogPayload(row, &payload_);
@@ -137,6 +149,8 @@ class SourceCompute {
     int64_t rows;
   };
   Watermark wm_;
+  int64_t advance_every_;
+  int64_t since_advance_ = 0;
   std::vector<Output> outs_;
   std::string payload_;
   int64_t in_ = 0, late_ = 0, rows_ = 0;
@@ -239,9 +253,10 @@ class SourceBench {
   }
 
   void Engine(const std::vector<const FeatureViewDef*>& views, Timings* t) {
-    auto compute = std::make_unique<SourceCompute>(source_, views);
+    auto compute = std::make_unique<SourceCompute>(source_, views, args_.advance_every);
     auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < events_.size(); ++i) compute->Process(events_[i], i);
+    compute->Advance();
     t->seconds.push_back(Since(start));  // before the state is freed
     t->events = compute->in();
     t->rows = compute->rows();
@@ -253,10 +268,11 @@ class SourceBench {
   }
 
   void EndToEnd(Timings* t) {
-    auto compute = std::make_unique<SourceCompute>(source_, views_);
+    auto compute = std::make_unique<SourceCompute>(source_, views_, args_.advance_every);
     uint64_t seq = 0;
     auto start = std::chrono::steady_clock::now();
     DecodeWith([&](Event&& ev) { compute->Process(ev, seq++); });
+    compute->Advance();
     t->seconds.push_back(Since(start));
     t->events = compute->in();
     t->rows = compute->rows();
@@ -324,6 +340,7 @@ Args ParseArgs(int argc, char** argv) {
     else if (flag == "--sources") a.sources = SplitList(value());
     else if (flag == "--metrics") a.metrics = SplitList(value());
     else if (flag == "--max-events") a.max_events = std::stoll(value());
+    else if (flag == "--advance-every") a.advance_every = std::max<int64_t>(1, std::stoll(value()));
     else if (flag == "--spec-out") a.spec_out = value();
     else Die("unknown flag " + flag + " (see the header of bench/engine_bench.cc)");
   }

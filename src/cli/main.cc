@@ -55,11 +55,11 @@ int main(int argc, char** argv) {
   changelog->add_option("--out", out, "output file (default stdout)");
 
   std::string work = "demo-run";
-  int64_t demo_users = 10000;
+  int64_t demo_users = 20000;
   int demo_days = 14;
   auto* demo = app.add_subcommand("demo", "run the whole pipeline on generated data");
   demo->add_option("--dir", work, "working directory (default demo-run)");
-  demo->add_option("--users", demo_users, "users to generate (default 10000)");
+  demo->add_option("--users", demo_users, "users to generate (default 20000)");
   demo->add_option("--days", demo_days, "days to generate (default 14)");
 
   try {

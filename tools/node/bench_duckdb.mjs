@@ -2,6 +2,7 @@
 // computed with window functions by an independent engine, timed in the same run.
 //
 //   node tools/node/bench_duckdb.mjs SPEC.json [--reps 3] [--threads 1,default] [--print-sql]
+//   node tools/node/bench_duckdb.mjs SPEC.json --verify DIR    (see Verify below)
 //
 // SPEC.json is what `vigil_bench --spec-out` writes: the project's sources (JSONL file,
 // ts field, schema) and feature views. For each thread setting (a fresh in-memory
@@ -99,9 +100,9 @@ function FeatureSql(f, fieldType, win) {
   Fail(`feature ${f.name}: unknown agg ${f.agg}`);
 }
 
-// The query computing every feature of `view` for every event of table `ev`, reduced
-// to (rows, checksum).
-function ViewSql(view, src, ev) {
+// The query computing every feature of `view` for every event of table `ev`: the keys,
+// the ts and one column __f<i> per feature.
+function FeaturesSql(view, src, ev) {
   const part = view.keys.map(Id).join(', ');
   const ts = Id(src.ts_field);
   const ttl = EffectiveTtl(view);
@@ -129,11 +130,17 @@ function ViewSql(view, src, ev) {
              FROM (SELECT *, lag(${ts}) OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos) AS __prev
                    FROM ${from}))`;
   }
-  const outs = [...view.keys.map(Id), ts, ...view.features.map((f, i) => `__f${i}`)];
+  return `SELECT ${view.keys.map(Id).join(', ')}, ${ts}, ${cols.join(',\n ')}
+          FROM ${from}
+          WINDOW ${winDefs}`;
+}
+
+// FeaturesSql reduced to (rows, checksum), so that every output is computed and nothing
+// but two numbers leaves DuckDB.
+function ViewSql(view, src, ev) {
+  const outs = [...view.keys.map(Id), Id(src.ts_field), ...view.features.map((f, i) => `__f${i}`)];
   return `SELECT count(*) AS n, bit_xor(hash(${outs.join(', ')})) AS h
-          FROM (SELECT ${view.keys.map(Id).join(', ')}, ${ts}, ${cols.join(',\n ')}
-                FROM ${from}
-                WINDOW ${winDefs})`;
+          FROM (${FeaturesSql(view, src, ev)})`;
 }
 
 function LoadSql(src, table) {
@@ -218,20 +225,72 @@ async function RunThreads(spec, threads, reps) {
   instance.closeSync?.();
 }
 
+// Checks that the features computed here are vigil's: for every event before the last
+// allowed_lateness of its source (vigil emits rows only below the watermark), the value
+// DuckDB computes equals the value of vigil's changelog as of the event's ts (its latest
+// row with row.ts <= ts). `dir` holds <view>.csv for every view, as `vigil changelog VIEW`
+// prints it. Doubles may differ by 1e-9 relative (summation order); nothing else may.
+async function Verify(spec, dir) {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const loaded = new Set();
+  let bad = 0;
+  for (const [vname, view] of Object.entries(spec.views)) {
+    const src = spec.sources[view.source];
+    const table = Id(`ev_${view.source}`);
+    if (!loaded.has(view.source)) {
+      await conn.run(LoadSql(src, table));
+      loaded.add(view.source);
+    }
+    const ts = Id(src.ts_field);
+    await conn.run(`CREATE OR REPLACE TEMP TABLE d AS ${FeaturesSql(view, src, table)}`);
+    await conn.run(`CREATE OR REPLACE TEMP TABLE cl AS
+                    SELECT *, "ts"::BIGINT AS __cts
+                    FROM read_csv(${Str(`${dir}/${vname}.csv`)}, header = true, all_varchar = true)`);
+    const num = (x) => `try_cast(${x} AS DOUBLE)`;
+    const diffs = view.features.map((f, i) => {
+      const a = `d.__f${i}`;
+      const b = `cl.${Id(f.name)}`;
+      const same = `((${a} IS NULL AND coalesce(${b}, '') = '') OR ${a}::VARCHAR = ${b}
+                     OR abs(${num(a)} - ${num(b)}) <= 1e-9 * greatest(1, abs(${num(b)})))`;
+      return `count(*) FILTER (WHERE NOT coalesce(${same}, false))`;
+    });
+    const final = `(SELECT max(${ts}) - ${BigInt(src.allowed_lateness_ms ?? 0)} FROM d)`;
+    const row = (await conn.runAndReadAll(`
+        SELECT count(*), count(cl.__cts), ${diffs.join(', ')}
+        FROM (SELECT * FROM d WHERE ${ts} < ${final}) d
+        ASOF LEFT JOIN cl ON ${view.keys.map((k) => `d.${Id(k)} = cl.${Id(k)}`).join(' AND ')}
+                         AND d.${ts} >= cl.__cts`)).getRows()[0].map(Number);
+    const [events, matched, ...perFeature] = row;
+    const wrong = view.features.map((f, i) => [f.name, perFeature[i]]).filter(([, n]) => n > 0);
+    const ok = matched === events && wrong.length === 0;
+    if (!ok) bad++;
+    process.stdout.write(`verify ${vname}: ${events} events, ${events - matched} without a vigil row, ` +
+                         `${wrong.length ? wrong.map(([n, k]) => `${n}: ${k} differ`).join(', ') : 'all features equal'}\n`);
+  }
+  conn.closeSync();
+  if (bad > 0) Fail(`${bad} view(s) differ between vigil and DuckDB`);
+}
+
 async function Main() {
   const args = process.argv.slice(2);
   let specPath = null;
   let reps = 3;
   let threads = ['1', 'default'];
   let printSql = false;  // prints the queries instead of running them
+  let verifyDir = null;  // compares with vigil's changelogs instead of timing
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--reps') reps = Number(args[++i]);
     else if (args[i] === '--threads') threads = args[++i].split(',');
     else if (args[i] === '--print-sql') printSql = true;
+    else if (args[i] === '--verify') verifyDir = args[++i];
     else specPath = args[i];
   }
-  if (!specPath) Fail('usage: node bench_duckdb.mjs SPEC.json [--reps N] [--threads 1,default] [--print-sql]');
+  if (!specPath) {
+    Fail('usage: node bench_duckdb.mjs SPEC.json [--reps N] [--threads 1,default] [--print-sql] [--verify DIR]');
+  }
   const spec = JSON.parse(readFileSync(specPath, 'utf8'));
+  if (verifyDir) return Verify(spec, verifyDir);
   if (printSql) {
     for (const [name, view] of Object.entries(spec.views)) {
       const src = spec.sources[view.source];
