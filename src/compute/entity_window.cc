@@ -51,7 +51,7 @@ void ViewPlan::Extract(const Event& ev, Row* inputs) const {
 }
 
 EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
-    : plan_(plan), key_(std::move(key)), emitted_(plan->empty_tuple()) {
+    : plan_(plan), row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
   for (const auto& f : plan->view().features) features_.push_back(compute_internal::MakeFeatureState(f));
 }
 EntityWindow::~EntityWindow() = default;
@@ -82,7 +82,11 @@ TimestampMs EntityWindow::ComputeNextInstant() const {
 bool EntityWindow::Idle() const { return !alive_ && pending_head_ == pending_.size(); }
 
 void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit) {
-  for (TimestampMs t = NextInstant(); t < bound; t = NextInstant()) ProcessInstant(t, emit);
+  EmitUntil(bound, [&emit](const ChangelogRow& row) { emit(ChangelogRow(row)); });
+}
+
+void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
+  for (TimestampMs t = NextInstant(); t < bound; t = NextInstant()) ProcessInstant(t, visit);
   if (pending_head_ == pending_.size()) {
     pending_.clear();
     pending_head_ = 0;
@@ -92,7 +96,7 @@ void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(Changel
   }
 }
 
-void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(ChangelogRow&&)>& emit) {
+void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit) {
   const size_t n = features_.size();
   uint64_t dirty = 0;  // bit i: feature i may have changed (features beyond 63 always checked)
   for (size_t i = 0; i < n; ++i) {
@@ -121,13 +125,16 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(Change
   for (size_t i = 0; i < n; ++i) {
     if (i < 64 && !(dirty & (1ULL << i))) continue;
     Value v = features_[i]->Current();
-    if (v != emitted_[i]) {
-      emitted_[i] = std::move(v);
+    if (v != row_.values[i]) {
+      row_.values[i] = std::move(v);
       changed = true;
     }
   }
   next_ = ComputeNextInstant();
-  if (changed) emit(ChangelogRow{key_, t, emitted_});
+  if (changed) {
+    row_.ts = t;
+    visit(row_);
+  }
 }
 
 }  // namespace vigil

@@ -53,14 +53,17 @@ class EntityWindow {
   ~EntityWindow();
   EntityWindow(EntityWindow&&) noexcept;
 
-  const std::string& key() const { return key_; }
+  const std::string& key() const { return row_.entity; }
   // Queues an accepted event. REQUIRES: ts >= every bound passed to AdvanceTo so far;
   // `seq` increases in log order (ties of equal ts keep log order).
   void Add(TimestampMs ts, uint64_t seq, Row inputs);
   // The next instant at which the tuple may change, or kMaxTimestamp. O(1): kept
   // up to date by Add and by each processed instant.
   TimestampMs NextInstant() const { return next_; }
-  // Processes every instant < bound, calling emit for each row where the tuple changed.
+  // Processes every instant < bound, calling visit for each row where the tuple
+  // changed. The row is the window's own: valid only during the call, never copied.
+  void EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit);
+  // The same, handing each row over as a copy the caller keeps.
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
   // True when the entity holds no state and nothing is pending: it may be dropped.
   bool Idle() const;
@@ -71,17 +74,16 @@ class EntityWindow {
     uint64_t seq;
     Row inputs;
   };
-  void ProcessInstant(TimestampMs t, const std::function<void(ChangelogRow&&)>& emit);
+  void ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit);
   TimestampMs ComputeNextInstant() const;
 
   const ViewPlan* plan_;
-  std::string key_;
   std::vector<Pending> pending_;  // sorted by (ts, seq); consumed from pending_head_
   size_t pending_head_ = 0;
   std::vector<std::unique_ptr<compute_internal::FeatureState>> features_;
   bool alive_ = false;            // an event arrived since creation or the last expiry
   TimestampMs last_event_ = kMinTimestamp;
-  Row emitted_;                   // the tuple of the last emitted row
+  ChangelogRow row_;              // the entity's key and the last emitted tuple
   TimestampMs next_ = kMaxTimestamp;  // cached NextInstant()
 };
 

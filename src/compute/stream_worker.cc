@@ -121,7 +121,7 @@ class StreamWorker::SourceTask {
     Status status;
     TimestampMs bound = wm_.current();
     for (auto& o : outs_) {
-      o.engine->AdvanceTo(bound, [&](ChangelogRow&& row) {
+      o.engine->EmitUntil(bound, [&](const ChangelogRow& row) {
         if (!o.written.empty()) {
           auto it = o.written.find(row.entity);
           if (it != o.written.end()) {

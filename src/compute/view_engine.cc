@@ -38,12 +38,16 @@ void ViewEngine::Add(const Event& ev, uint64_t seq) {
 }
 
 void ViewEngine::AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit) {
+  EmitUntil(bound, [&emit](const ChangelogRow& row) { emit(ChangelogRow(row)); });
+}
+
+void ViewEngine::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
   while (!timers_.empty() && timers_.top().at < bound) {
     Timer t = timers_.top();
     timers_.pop();
     if (t.gen != gens_[t.slot]) continue;  // superseded
     EntityWindow& e = *slots_[t.slot];
-    e.AdvanceTo(bound, emit);
+    e.EmitUntil(bound, visit);
     scheduled_[t.slot] = kMaxTimestamp;
     if (e.Idle()) {
       index_.erase(e.key());

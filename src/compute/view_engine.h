@@ -46,6 +46,8 @@ class ViewEngine {
   void Add(const Event& ev, uint64_t seq);
   // Emits every changelog row with ts < bound (the watermark), in ts order per entity.
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
+  // The same without copies: each row is valid only during the call to visit.
+  void EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit);
   // Entities currently holding state.
   size_t num_entities() const { return index_.size(); }
 

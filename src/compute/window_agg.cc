@@ -137,9 +137,16 @@ class WindowDistinct final : public FeatureState {
  public:
   explicit WindowDistinct(DurationMs w) : w_(w) {}
   void Push(TimestampMs ts, const Value& v) override {
-    std::string key = DistinctKey(v);
-    uint32_t slot = Find(key);
-    if (slot == kNone) slot = Insert(std::move(key));
+    // A string is its own key: look it up without a copy; only new values are stored.
+    uint32_t slot;
+    if (v.type() == Type::kString) {
+      slot = Find(v.str());
+      if (slot == kNone) slot = Insert(v.str());
+    } else {
+      std::string key = DistinctKey(v);
+      slot = Find(key);
+      if (slot == kNone) slot = Insert(std::move(key));
+    }
     ++slots_[slot].count;
     q_.push_back({ts, slot});
   }
