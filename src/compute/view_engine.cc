@@ -33,7 +33,7 @@ void ViewEngine::Add(const Event& ev, uint64_t seq) {
     index_.emplace(std::move(key), slot);
   }
   plan_.Extract(ev, &scratch_);
-  slots_[slot]->Add(ev.ts, seq, scratch_);
+  slots_[slot]->Add(ev.ts, seq, std::move(scratch_));  // Extract refills it
   Schedule(slot);
 }
 
