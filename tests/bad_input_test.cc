@@ -32,29 +32,8 @@
 namespace vigil::e2e {
 namespace {
 
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
 // 2024-01-01T00:00:00Z: in the past, so good events are never "far future".
 constexpr int64_t kStart = 1'704'067'200'000;
-
-// splitmix64: the same sequence on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Uniform(int64_t lo, int64_t hi) {  // in [lo, hi]
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  bool Chance(double p) { return static_cast<double>(Next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  uint64_t state_;
-};
 
 const char* kDefinitions = R"yaml(
 entities:
@@ -273,41 +252,6 @@ InputFile MakeCsv(const std::string& path, GoodEvents& g) {
 
 // ---------------------------------------------------------------------------------------
 // Driving vigil.
-
-std::pair<int64_t, int64_t> IngestCounts(const std::string& out) {
-  std::smatch m;
-  if (!std::regex_search(out, m, std::regex(R"(accepted (\d+), rejected (\d+))"))) return {-1, -1};
-  return {std::stoll(m[1]), std::stoll(m[2])};
-}
-
-struct TopicRecord {
-  std::string key;
-  std::string payload;
-};
-std::vector<TopicRecord> ReadTopic(const std::string& project, const std::string& topic) {
-  std::vector<TopicRecord> out;
-  auto log = vigil::Log::Open(project + "/.vigil/log");
-  if (!log.ok()) {
-    ADD_FAILURE() << "open log of " << project << ": " << log.status().ToString();
-    return out;
-  }
-  auto reader = (*log)->OpenReader(topic);
-  if (!reader.ok()) {
-    ADD_FAILURE() << "open " << topic << ": " << reader.status().ToString();
-    return out;
-  }
-  vigil::LogRecord rec;
-  for (;;) {
-    auto more = (*reader)->Next(&rec);
-    if (!more.ok()) {
-      ADD_FAILURE() << "read " << topic << ": " << more.status().ToString();
-      break;
-    }
-    if (!*more) break;
-    out.push_back({std::string(rec.key), std::string(rec.payload)});
-  }
-  return out;
-}
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

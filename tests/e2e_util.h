@@ -1,6 +1,7 @@
 // Helpers for the end-to-end tests in tests/: scratch directories, running build/vigil
-// and the DuckDB oracle as child processes, and comparing CSV outputs. Test code only:
-// failures are reported through gtest (ADD_FAILURE), never thrown.
+// and the DuckDB oracle as child processes, comparing CSV outputs, reproducible test data
+// (Rng, IsoText) and reading what vigil left behind (IngestCounts, ReadTopic). Test code
+// only: failures are reported through gtest (ADD_FAILURE), never thrown.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,10 +24,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "log/log.h"
 
 extern char** environ;
 
@@ -105,6 +110,55 @@ CommandResult RunOracle(const std::string& spec_json, const std::string& out_csv
 std::string DoubleText(double v);
 // Escapes `s` as a JSON string literal, with the quotes.
 std::string JsonString(std::string_view s);
+
+// Durations in milliseconds, the unit of every timestamp in the tests.
+inline constexpr int64_t kSecond = 1000;
+inline constexpr int64_t kMinute = 60 * kSecond;
+inline constexpr int64_t kHour = 60 * kMinute;
+inline constexpr int64_t kDay = 24 * kHour;
+
+// splitmix64: the same sequence on every platform and standard library.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, hi].
+  int64_t Uniform(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  double Real() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  bool Chance(double p) { return Real() < p; }
+  template <typename T>
+  const T& Pick(const std::vector<T>& v) {
+    return v[static_cast<size_t>(Uniform(0, static_cast<int64_t>(v.size()) - 1))];
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// `ms` (since the epoch) written in the zone `offset_min` east of UTC:
+// "2024-01-01T02:00:00.250+02:00". `sep` goes between date and time; milliseconds are
+// written if `show_ms` or non-zero; UTC is "Z" if `show_ms`, else "+00:00".
+std::string IsoText(int64_t ms, int offset_min, char sep = 'T', bool show_ms = true);
+
+// "txns: accepted 12, rejected 0 (...)", as `vigil ingest` prints it -> {12, 0};
+// {-1, -1} if `out` has no such counts.
+std::pair<int64_t, int64_t> IngestCounts(const std::string& out);
+
+// The records of a topic of the project's embedded log (<project>/.vigil/log), read
+// through vigil::Log from the start to the current end. A failure to open or read is a
+// gtest failure (ADD_FAILURE); the records read until then are returned.
+struct TopicRecord {
+  std::string key;
+  std::string payload;
+};
+std::vector<TopicRecord> ReadTopic(const std::string& project, const std::string& topic);
 
 // ---------------------------------------------------------------------------------------
 // Implementation. Inline, so that every tests/*_test.cc can use it without a build change.
@@ -474,6 +528,69 @@ inline std::string JsonString(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+// Civil-date arithmetic after H. Hinnant (the inverse of days_from_civil).
+inline std::string IsoText(int64_t ms, int offset_min, char sep, bool show_ms) {
+  int64_t local = ms + int64_t{offset_min} * kMinute;
+  int64_t days = local >= 0 ? local / kDay : (local - kDay + 1) / kDay;
+  int64_t in_day = local - days * kDay;
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t y = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  if (m <= 2) ++y;
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld%c%02lld:%02lld:%02lld", static_cast<long long>(y),
+                   static_cast<long long>(m), static_cast<long long>(d), sep,
+                   static_cast<long long>(in_day / kHour), static_cast<long long>(in_day / kMinute % 60),
+                   static_cast<long long>(in_day / kSecond % 60));
+  std::string s(buf, static_cast<size_t>(n));
+  if (show_ms || in_day % kSecond != 0) {
+    snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(in_day % kSecond));
+    s += buf;
+  }
+  if (offset_min == 0 && show_ms) return s + "Z";
+  char zone[16];
+  int a = offset_min < 0 ? -offset_min : offset_min;
+  snprintf(zone, sizeof zone, "%c%02d:%02d", offset_min < 0 ? '-' : '+', a / 60, a % 60);
+  return s + zone;
+}
+
+inline std::pair<int64_t, int64_t> IngestCounts(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex(R"(accepted (\d+), rejected (\d+))"))) return {-1, -1};
+  return {std::stoll(m[1]), std::stoll(m[2])};
+}
+
+inline std::vector<TopicRecord> ReadTopic(const std::string& project, const std::string& topic) {
+  std::vector<TopicRecord> out;
+  auto log = vigil::Log::Open(project + "/.vigil/log");
+  if (!log.ok()) {
+    ADD_FAILURE() << "open log of " << project << ": " << log.status().ToString();
+    return out;
+  }
+  auto reader = (*log)->OpenReader(topic);
+  if (!reader.ok()) {
+    ADD_FAILURE() << "open " << topic << ": " << reader.status().ToString();
+    return out;
+  }
+  vigil::LogRecord rec;
+  for (;;) {
+    auto more = (*reader)->Next(&rec);
+    if (!more.ok()) {
+      ADD_FAILURE() << "read " << topic << ": " << more.status().ToString();
+      break;
+    }
+    if (!*more) break;
+    out.push_back({std::string(rec.key), std::string(rec.payload)});
+  }
+  return out;
 }
 
 }  // namespace vigil::e2e

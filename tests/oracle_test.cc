@@ -28,10 +28,6 @@
 namespace vigil::e2e {
 namespace {
 
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kHour = 60 * kMinute;
-constexpr int64_t kDay = 24 * kHour;
 // 2024-01-01T00:00:00Z: in the past, so no event is beyond a source's max_future.
 constexpr int64_t kStart = 1'704'067'200'000;
 
@@ -41,31 +37,6 @@ uint64_t Seed(uint64_t base) {
   const char* env = std::getenv("VIGIL_ORACLE_SEED");
   return base + (env != nullptr ? std::strtoull(env, nullptr, 10) * 1000 : 0);
 }
-
-// splitmix64: the same sequence on every platform and standard library.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [lo, hi].
-  int64_t Uniform(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  double Real() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  bool Chance(double p) { return Real() < p; }
-  template <typename T>
-  const T& Pick(const std::vector<T>& v) {
-    return v[static_cast<size_t>(Uniform(0, static_cast<int64_t>(v.size()) - 1))];
-  }
-
- private:
-  uint64_t state_;
-};
 
 // ---------------------------------------------------------------------------------------
 // The project model: what is written as YAML for vigil and as spec.json for the oracle.
@@ -174,40 +145,6 @@ std::string DurationText(int64_t ms) {
     if (ms != 0 && ms % unit == 0) return std::to_string(ms / unit) + name;
   }
   return std::to_string(ms) + "ms";
-}
-
-// ISO-8601 of `ms` written in the zone `offset_min` minutes east of UTC, e.g.
-// "2024-01-01T02:00:00.250+02:00"; `sep` between date and time, milliseconds only if
-// `show_ms` or non-zero. Own civil-date arithmetic (H. Hinnant's days_from_civil inverse).
-std::string IsoText(int64_t ms, int offset_min, char sep, bool show_ms) {
-  int64_t local = ms + int64_t{offset_min} * kMinute;
-  int64_t days = local >= 0 ? local / kDay : (local - kDay + 1) / kDay;
-  int64_t in_day = local - days * kDay;
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[64];
-  int n = snprintf(buf, sizeof buf, "%04lld-%02lld-%02lld%c%02lld:%02lld:%02lld", static_cast<long long>(y),
-                   static_cast<long long>(m), static_cast<long long>(d), sep,
-                   static_cast<long long>(in_day / kHour), static_cast<long long>(in_day / kMinute % 60),
-                   static_cast<long long>(in_day / kSecond % 60));
-  std::string s(buf, static_cast<size_t>(n));
-  if (show_ms || in_day % kSecond != 0) {
-    snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(in_day % kSecond));
-    s += buf;
-  }
-  if (offset_min == 0 && show_ms) return s + "Z";
-  char zone[16];
-  int a = offset_min < 0 ? -offset_min : offset_min;
-  snprintf(zone, sizeof zone, "%c%02d:%02d", offset_min < 0 ? '-' : '+', a / 60, a % 60);
-  return s + zone;
 }
 
 // A timestamp as it appears in a file: int ms, or ISO in one of several spellings.

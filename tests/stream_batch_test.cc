@@ -41,65 +41,9 @@
 namespace vigil::e2e {
 namespace {
 
-constexpr int64_t kSecond = 1000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kHour = 60 * kMinute;
 // 2024-01-01T00:00:00Z: in the past, so no event is beyond a source's max_future.
 constexpr int64_t kStart = 1'704'067'200'000;
 constexpr int64_t kNoWatermark = std::numeric_limits<int64_t>::min();
-
-// splitmix64: the same sequence on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  int64_t Uniform(int64_t lo, int64_t hi) {  // in [lo, hi]
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
-  }
-  double Real() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  bool Chance(double p) { return Real() < p; }
-  template <typename T>
-  const T& Pick(const std::vector<T>& v) {
-    return v[static_cast<size_t>(Uniform(0, static_cast<int64_t>(v.size()) - 1))];
-  }
-
- private:
-  uint64_t state_;
-};
-
-// "2024-01-01T02:00:00.250+02:00": `ms` written in the zone `offset_min` east of UTC
-// ("Z" for UTC). Civil-date arithmetic after H. Hinnant.
-std::string IsoText(int64_t ms, int offset_min) {
-  constexpr int64_t kDay = 24 * kHour;
-  int64_t local = ms + int64_t{offset_min} * kMinute;
-  int64_t days = local >= 0 ? local / kDay : (local - kDay + 1) / kDay;
-  int64_t in_day = local - days * kDay;
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[80];
-  snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lld", static_cast<long long>(y),
-           static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(in_day / kHour),
-           static_cast<long long>(in_day / kMinute % 60), static_cast<long long>(in_day / kSecond % 60),
-           static_cast<long long>(in_day % kSecond));
-  std::string s = buf;
-  if (offset_min == 0) return s + "Z";
-  int a = offset_min < 0 ? -offset_min : offset_min;
-  snprintf(buf, sizeof buf, "%c%02d:%02d", offset_min < 0 ? '-' : '+', a / 60, a % 60);
-  return s + buf;
-}
 
 // ---------------------------------------------------------------------------------------
 // The scenario: two sources, five views.
@@ -477,13 +421,6 @@ std::set<std::string> ExpectedEntities(const Scenario& s, const std::string& vie
 // ---------------------------------------------------------------------------------------
 // Driving vigil.
 
-// "txns: accepted 12, rejected 0 (...)" -> {12, 0}; {-1, -1} if absent.
-std::pair<int64_t, int64_t> IngestCounts(const std::string& out) {
-  std::smatch m;
-  if (!std::regex_search(out, m, std::regex(R"(accepted (\d+), rejected (\d+))"))) return {-1, -1};
-  return {std::stoll(m[1]), std::stoll(m[2])};
-}
-
 void Ingest(const std::string& project, const std::string& source, const std::vector<std::string>& files,
             int64_t events) {
   std::vector<std::string> args = {"ingest", source};
@@ -514,36 +451,6 @@ std::string Changelog(const std::string& project, const std::string& view, bool 
   CommandResult r = RunVigil(project, args, 60);
   EXPECT_EQ(r.exit_code, 0) << "changelog " << view << (replay ? " --replay" : "") << ": " << r.Describe();
   return r.out;
-}
-
-// The records of a topic of the project's embedded log.
-struct TopicRecord {
-  std::string key;
-  std::string payload;
-};
-std::vector<TopicRecord> ReadTopic(const std::string& project, const std::string& topic) {
-  std::vector<TopicRecord> out;
-  auto log = vigil::Log::Open(project + "/.vigil/log");
-  if (!log.ok()) {
-    ADD_FAILURE() << "open log of " << project << ": " << log.status().ToString();
-    return out;
-  }
-  auto reader = (*log)->OpenReader(topic);
-  if (!reader.ok()) {
-    ADD_FAILURE() << "open " << topic << ": " << reader.status().ToString();
-    return out;
-  }
-  vigil::LogRecord rec;
-  for (;;) {
-    auto more = (*reader)->Next(&rec);
-    if (!more.ok()) {
-      ADD_FAILURE() << "read " << topic << ": " << more.status().ToString();
-      break;
-    }
-    if (!*more) break;
-    out.push_back({std::string(rec.key), std::string(rec.payload)});
-  }
-  return out;
 }
 
 int64_t TopicEnd(const std::string& project, const std::string& topic) {

@@ -8,11 +8,8 @@
 #include "compute/entity_window.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -20,6 +17,7 @@
 #include <vector>
 
 #include "compute/changelog.h"
+#include "compute/compute_test_util.h"
 #include "spec/definitions.h"
 
 // g++ 12 warns on designated initializers that leave members to their defaults, which
@@ -28,87 +26,16 @@
 
 namespace vigil {
 
-// Readable failures (identical definitions in every compute test file).
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
-inline void PrintTo(const ChangelogRow& r, std::ostream* os) {
-  *os << "{" << r.entity << " @" << r.ts << ":";
-  for (const Value& v : r.values) *os << " " << TypeName(v.type()) << ":" << v.DebugString();
-  *os << "}";
-}
-
 namespace {
 
-namespace fs = std::filesystem;
-
-Value I(int64_t v) { return Value::Int64(v); }
-Value D(double v) { return Value::Double(v); }
-Value S(const char* v) { return Value::String(v); }
-Value N() { return Value::Null(); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_ew_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-constexpr char kPreamble[] = R"(entities:
-  u: {keys: [k]}
-sources:
-  ev:
-    timestamp: ts
-    allowed_lateness: 2s
-    schema: {k: string, x: double, n: int64, s: string, st: string}
-)";
-
-// Loads kPreamble plus one view `v` with the given feature lines (already indented by 6)
-// and optional ttl.
-std::unique_ptr<Project> LoadView(const std::string& features, const std::string& ttl = "") {
-  TempDir dir;
-  std::string yaml = std::string(kPreamble) +
-                     "feature_views:\n"
-                     "  v:\n"
-                     "    entity: u\n"
-                     "    source: ev\n";
-  if (!ttl.empty()) yaml += "    ttl: " + ttl + "\n";
-  yaml += "    features:\n" + features;
-  std::ofstream(dir.path() + "/defs.yaml") << yaml;
-  auto project = LoadProject(dir.path());
-  EXPECT_TRUE(project.ok()) << project.status().ToString() << "\n" << yaml;
-  if (!project.ok()) return nullptr;
-  return std::make_unique<Project>(std::move(project).value());
-}
-
-const FeatureViewDef& View(const Project& p) { return p.defs.views.at("v"); }
-
-// One input event; unset optionals are nulls.
-struct In {
-  TimestampMs ts = 0;
-  std::optional<double> x;
-  std::optional<int64_t> n;
-  std::optional<std::string> s;
-  std::string st = "ok";
-  std::string k = "a";
-};
-
-Event ToEvent(const In& in) {
-  Event e;
-  e.ts = in.ts;
-  e.fields = {Value::String(in.k), in.x ? D(*in.x) : N(), in.n ? I(*in.n) : N(),
-              in.s ? Value::String(*in.s) : N(), Value::String(in.st)};
-  return e;
-}
+using test::D;
+using test::I;
+using test::LoadView;
+using test::N;
+using test::S;
+using test::ToEvent;
+using test::View;
+using In = test::EvInput;
 
 // Feeds events (seq = index, i.e. log order) to one EntityWindow and collects every row
 // with ts < bound.

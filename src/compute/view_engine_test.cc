@@ -4,12 +4,9 @@
 #include "compute/view_engine.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +17,7 @@
 #include <vector>
 
 #include "compute/changelog.h"
+#include "compute/compute_test_util.h"
 #include "spec/definitions.h"
 
 // g++ 12 warns on designated initializers that leave members to their defaults.
@@ -27,97 +25,20 @@
 
 namespace vigil {
 
-// Readable failures (identical definitions in every compute test file).
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
-inline void PrintTo(const ChangelogRow& r, std::ostream* os) {
-  *os << "{" << r.entity << " @" << r.ts << ":";
-  for (const Value& v : r.values) *os << " " << TypeName(v.type()) << ":" << v.DebugString();
-  *os << "}";
-}
-
 namespace {
 
-// Sanitizer builds (-O0 with ASan/UBSan) run these loops ~50x slower: there the random
-// stream test keep their shapes with a tenth of the events, so the whole suite
-// stays within seconds; the optimized build runs the full sizes (100k random events, 1e6
-// equal values).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 10;
-#else
-constexpr int kScale = 1;
-#endif
+using test::D;
+using test::I;
+using test::kScale;
+using test::N;
+using test::ToEvent;
+using test::View;
+using In = test::EvInput;
 
-namespace fs = std::filesystem;
-
-Value I(int64_t v) { return Value::Int64(v); }
-Value D(double v) { return Value::Double(v); }
-Value N() { return Value::Null(); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_ve_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// Entity u keyed by k; entity us keyed by (k, st) for composite keys.
-constexpr char kPreamble[] = R"(entities:
-  u: {keys: [k]}
-  us: {keys: [k, st]}
-sources:
-  ev:
-    timestamp: ts
-    allowed_lateness: 2s
-    schema: {k: string, x: double, n: int64, s: string, st: string}
-)";
-
+// test::LoadView with a second entity, us keyed by (k, st), for composite keys.
 std::unique_ptr<Project> LoadView(const std::string& features, const std::string& ttl = "",
                                   const std::string& entity = "u") {
-  TempDir dir;
-  std::string yaml = std::string(kPreamble) +
-                     "feature_views:\n"
-                     "  v:\n"
-                     "    entity: " +
-                     entity +
-                     "\n"
-                     "    source: ev\n";
-  if (!ttl.empty()) yaml += "    ttl: " + ttl + "\n";
-  yaml += "    features:\n" + features;
-  std::ofstream(dir.path() + "/defs.yaml") << yaml;
-  auto project = LoadProject(dir.path());
-  EXPECT_TRUE(project.ok()) << project.status().ToString() << "\n" << yaml;
-  if (!project.ok()) return nullptr;
-  return std::make_unique<Project>(std::move(project).value());
-}
-
-const FeatureViewDef& View(const Project& p) { return p.defs.views.at("v"); }
-
-struct In {
-  TimestampMs ts = 0;
-  std::string k = "a";
-  std::optional<double> x;
-  std::optional<int64_t> n;
-  std::optional<std::string> s;
-  std::string st = "ok";
-};
-
-Event ToEvent(const In& in) {
-  Event e;
-  e.ts = in.ts;
-  e.fields = {Value::String(in.k), in.x ? D(*in.x) : N(), in.n ? I(*in.n) : N(),
-              in.s ? Value::String(*in.s) : N(), Value::String(in.st)};
-  return e;
+  return test::LoadView(features, ttl, entity, "  us: {keys: [k, st]}\n");
 }
 
 using RowsByEntity = std::map<std::string, std::vector<ChangelogRow>>;

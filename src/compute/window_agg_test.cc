@@ -2,13 +2,10 @@
 // engine's numbers under adversarial magnitudes and long random sliding sequences,
 // checked against a brute-force recomputation over the window contents.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +16,7 @@
 #include <vector>
 
 #include "compute/changelog.h"
+#include "compute/compute_test_util.h"
 #include "compute/entity_window.h"
 #include "compute/window_agg_internal.h"
 #include "spec/definitions.h"
@@ -28,98 +26,22 @@
 
 namespace vigil {
 
-// Readable failures (identical definitions in every compute test file).
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
-inline void PrintTo(const ChangelogRow& r, std::ostream* os) {
-  *os << "{" << r.entity << " @" << r.ts << ":";
-  for (const Value& v : r.values) *os << " " << TypeName(v.type()) << ":" << v.DebugString();
-  *os << "}";
-}
-
 namespace {
 
-// Sanitizer builds (-O0 with ASan/UBSan) run these loops ~50x slower: there the random
-// and magnitude tests keep their shapes with a tenth of the events, so the whole suite
-// stays within seconds; the optimized build runs the full sizes (100k random events, 1e6
-// equal values).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 10;
-#else
-constexpr int kScale = 1;
-#endif
-
-namespace fs = std::filesystem;
 using compute_internal::FeatureState;
 using compute_internal::MakeFeatureState;
 using compute_internal::MomentsAgg;
 using compute_internal::SumAgg;
 using compute_internal::TwoStacks;
-
-Value I(int64_t v) { return Value::Int64(v); }
-Value D(double v) { return Value::Double(v); }
-Value S(const std::string& v) { return Value::String(v); }
-Value N() { return Value::Null(); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_wa_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-constexpr char kPreamble[] = R"(entities:
-  u: {keys: [k]}
-sources:
-  ev:
-    timestamp: ts
-    allowed_lateness: 2s
-    schema: {k: string, x: double, n: int64, s: string, st: string}
-)";
-
-std::unique_ptr<Project> LoadView(const std::string& features, const std::string& ttl = "") {
-  TempDir dir;
-  std::string yaml = std::string(kPreamble) +
-                     "feature_views:\n"
-                     "  v:\n"
-                     "    entity: u\n"
-                     "    source: ev\n";
-  if (!ttl.empty()) yaml += "    ttl: " + ttl + "\n";
-  yaml += "    features:\n" + features;
-  std::ofstream(dir.path() + "/defs.yaml") << yaml;
-  auto project = LoadProject(dir.path());
-  EXPECT_TRUE(project.ok()) << project.status().ToString() << "\n" << yaml;
-  if (!project.ok()) return nullptr;
-  return std::make_unique<Project>(std::move(project).value());
-}
-
-const FeatureViewDef& View(const Project& p) { return p.defs.views.at("v"); }
-
-struct In {
-  TimestampMs ts = 0;
-  std::optional<double> x;
-  std::optional<int64_t> n;
-  std::optional<std::string> s;
-  std::string st = "ok";
-};
-
-Event ToEvent(const In& in) {
-  Event e;
-  e.ts = in.ts;
-  e.fields = {Value::String("a"), in.x ? D(*in.x) : N(), in.n ? I(*in.n) : N(), in.s ? S(*in.s) : N(),
-              Value::String(in.st)};
-  return e;
-}
+using test::D;
+using test::I;
+using test::kScale;
+using test::LoadView;
+using test::N;
+using test::S;
+using test::ToEvent;
+using test::View;
+using In = test::EvInput;
 
 std::vector<ChangelogRow> RunEntity(const FeatureViewDef& view, const std::vector<In>& events) {
   ViewPlan plan(view);

@@ -3,7 +3,6 @@
 #include "log/log.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,30 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "common/time.h"
 
 namespace vigil {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_log_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct Rec {
   std::string key;
@@ -109,7 +91,7 @@ class LogTest : public ::testing::Test {
     return 8 + varint + k.size() + 8 + p.size();
   }
 
-  TempDir dir_;
+  test::ScratchDir dir_{"vigil_log"};
   std::unique_ptr<Log> log_;
 };
 

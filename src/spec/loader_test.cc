@@ -2,43 +2,21 @@
 // engine runs; every definition error is reported at once as "file:line: what (text)";
 // definitions may be split across files; vigil.yaml holds settings only.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "spec/definitions.h"
 
 namespace vigil {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_spec_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  void Write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ + "/" + name) << text;
-  }
-
- private:
-  std::string path_;
-};
 
 std::vector<std::string> Lines(const std::string& s) {
   std::vector<std::string> out;
@@ -72,7 +50,7 @@ feature_views:
 )";
 
 TEST(LoaderTest, DesignExampleLoads) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("features.yaml", kDesignExample);
   auto p = LoadProject(dir.path());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -177,7 +155,7 @@ class LoaderErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(LoaderErrorTest, ReportsFileLineAndText) {
   const ErrorCase& c = GetParam();
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   dir.Write("views.yaml", c.views_yaml);
   Result<Project> p(Status::InvalidArgument("not run"));
@@ -311,7 +289,7 @@ INSTANTIATE_TEST_SUITE_P(
 // --- all at once -----------------------------------------------------------------------
 
 TEST(LoaderTest, EveryErrorIsReportedAtOnceAcrossFiles) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("a_entities.yaml",
             "entities:\n"                        // 1
             "  user: {keys: [user_id]}\n"        // 2
@@ -383,7 +361,7 @@ TEST(LoaderTest, EveryErrorIsReportedAtOnceAcrossFiles) {
 // --- what loads ------------------------------------------------------------------------
 
 TEST(LoaderTest, DefinitionsSplitAcrossFiles) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   // The view comes first in file order and names an entity and a source of later files.
   dir.Write("a_views.yml",
             "feature_views:\n  v:\n    entity: user\n    source: txns\n    features:\n"
@@ -407,7 +385,7 @@ TEST(LoaderTest, DefinitionsSplitAcrossFiles) {
 }
 
 TEST(LoaderTest, EffectiveTtl) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   dir.Write("views.yaml",
             "feature_views:\n"
@@ -426,7 +404,7 @@ TEST(LoaderTest, EffectiveTtl) {
 }
 
 TEST(LoaderTest, OutputTypes) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   dir.Write("views.yaml", std::string(kViewHead) +
                               "      a: {agg: sum, field: n, window: 1h}\n"
@@ -449,7 +427,7 @@ TEST(LoaderTest, OutputTypes) {
 }
 
 TEST(LoaderTest, VigilYamlHoldsSettingsOnly) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   // Keys that would be unknown sections if vigil.yaml were read as definitions.
   dir.Write("vigil.yaml", "data_dir: data\nonline:\n  shards: 4\n");
@@ -469,7 +447,7 @@ TEST(LoaderTest, VigilYamlHoldsSettingsOnly) {
 }
 
 TEST(LoaderTest, VigilYamlErrorsHaveFileAndLine) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   dir.Write("vigil.yaml", "data_dir: data\nonlne:\n  shards: 4\n");
   auto p = LoadProject(dir.path());
@@ -485,7 +463,7 @@ TEST(LoaderTest, VigilYamlErrorsHaveFileAndLine) {
 
 // A list where a path belongs: an error, never an exception out of LoadProject.
 TEST(LoaderTest, VigilYamlDataDirListIsAnError) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   dir.Write("base.yaml", kBase);
   dir.Write("vigil.yaml", "data_dir: [a, b]\n");
   Result<Project> p(Status::InvalidArgument("not run"));
@@ -495,7 +473,7 @@ TEST(LoaderTest, VigilYamlDataDirListIsAnError) {
 }
 
 TEST(LoaderTest, EmptyAndMissingDirectories) {
-  TempDir dir;
+  test::ScratchDir dir("vigil_spec");
   auto p = LoadProject(dir.path());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_TRUE(p->defs.views.empty());

@@ -3,7 +3,6 @@
 #include "store/online_store.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <filesystem>
@@ -15,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/test_util.h"
+
 namespace vigil {
 
 inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
@@ -22,24 +23,6 @@ inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "vigil_os_XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 Value I(int64_t v) { return Value::Int64(v); }
 Value D(double v) { return Value::Double(v); }
@@ -84,7 +67,7 @@ class OnlineStoreTest : public ::testing::Test {
     EXPECT_EQ(got->values, values);
   }
 
-  TempDir dir_;
+  test::ScratchDir dir_{"vigil_os"};
 };
 
 TEST_F(OnlineStoreTest, ApplyAndMultiGet) {
