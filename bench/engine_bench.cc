@@ -7,7 +7,7 @@
 // For every source that has feature views and a file DIR/<source>.jsonl, and every
 // repetition:
 //   decode  JSONL -> Event with the ingest options (DecodeFile); events are dropped.
-//   engine  events already decoded in memory -> Watermark + ViewEngine Add / AdvanceTo
+//   engine  events already decoded in memory -> Watermark + ViewEngine Add / EmitUntil
 //           for every view of the source -> changelog rows, each encoded with
 //           EncodeChangelogPayload into a reused string. This is StreamWorker's loop
 //           (src/compute/stream_worker.cc) minus the log: no topic read, no Append; like
@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -78,7 +77,7 @@ double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Thrown nowhere: the bench stops at the first error with the Status text.
+// The bench stops at the first error, printing the Status text.
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "vigil_bench: %s\n", what.c_str());
   std::exit(1);
@@ -123,7 +122,7 @@ class SourceCompute {
     since_advance_ = 0;
     TimestampMs bound = wm_.current();
     for (auto& o : outs_) {
-      o.engine->AdvanceTo(bound, [&](ChangelogRow&& row) {
+      o.engine->EmitUntil(bound, [&](const ChangelogRow& row) {
         payload_.clear();
         EncodeChangelogPayload(row, &payload_);
         bytes_ += payload_.size() + row.entity.size();
