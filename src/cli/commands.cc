@@ -68,11 +68,7 @@ std::string DeadLetter(const RejectedRecord& r) {
     AppendJsonString(r.raw, &out);
   } else {
     out += ",\"raw_hex\":\"";
-    static const char kHex[] = "0123456789abcdef";
-    for (unsigned char c : r.raw) {
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
+    AppendHex(r.raw, &out);
     out += "\"";
   }
   out += "}";

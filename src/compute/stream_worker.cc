@@ -146,11 +146,7 @@ class StreamWorker::SourceTask {
                       FormatDuration(source_.allowed_lateness) + ")\",\"source\":\"" + source_.name +
                       "\",\"offset\":" + std::to_string(rec_.offset) + ",\"event_hex\":\"";
     // The original event stays recoverable: its encoded bytes, hex-encoded.
-    static const char kHex[] = "0123456789abcdef";
-    for (unsigned char c : rec_.payload) {
-      why.push_back(kHex[c >> 4]);
-      why.push_back(kHex[c & 15]);
-    }
+    AppendHex(rec_.payload, &why);
     why += "\"}";
     return dlq_->Append(std::string(kLatePrefix) + std::to_string(rec_.offset), why).status();
   }

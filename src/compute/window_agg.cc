@@ -87,15 +87,12 @@ bool Less(const Value& a, const Value& b) {
   return a.int64() < b.int64();
 }
 
-// Monotonic deque: front is the extreme; a newer value that is at least as extreme
-// evicts older ones (they can never be the answer again).
-class WindowExtreme final : public FeatureState {
+// A window of values in arrival order whose value is the front one. `first` pushes every
+// value; min/max keep a monotonic deque (below), whose front is the extreme.
+class FrontValueWindow : public FeatureState {
  public:
-  WindowExtreme(DurationMs w, bool is_max) : w_(w), max_(is_max) {}
-  void Push(TimestampMs ts, const Value& v) override {
-    while (!q_.empty() && !Better(q_.back().v, v)) q_.pop_back();
-    q_.push_back({ts, v});
-  }
+  explicit FrontValueWindow(DurationMs w) : w_(w) {}
+  void Push(TimestampMs ts, const Value& v) override { q_.push_back({ts, v}); }
   bool EvictUpTo(TimestampMs t) override {
     bool any = false;
     while (!q_.empty() && q_.front().ts + w_ <= t) {
@@ -108,16 +105,29 @@ class WindowExtreme final : public FeatureState {
   Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
   void Clear() override { q_.clear(); }
 
- private:
-  // True if a stays strictly more extreme than b (b does not dominate a).
-  bool Better(const Value& a, const Value& b) const { return max_ ? Less(b, a) : Less(a, b); }
+ protected:
   struct Item {
     TimestampMs ts;
     Value v;
   };
   DurationMs w_;
-  bool max_;
   Ring<Item> q_;
+};
+
+// Monotonic deque: a newer value that is at least as extreme evicts older ones (they can
+// never be the answer again).
+class WindowExtreme final : public FrontValueWindow {
+ public:
+  WindowExtreme(DurationMs w, bool is_max) : FrontValueWindow(w), max_(is_max) {}
+  void Push(TimestampMs ts, const Value& v) override {
+    while (!q_.empty() && !Better(q_.back().v, v)) q_.pop_back();
+    q_.push_back({ts, v});
+  }
+
+ private:
+  // True if a stays strictly more extreme than b (b does not dominate a).
+  bool Better(const Value& a, const Value& b) const { return max_ ? Less(b, a) : Less(a, b); }
+  bool max_;
 };
 
 std::string DistinctKey(const Value& v) {
@@ -256,31 +266,6 @@ class WindowLast final : public FeatureState {
   Value v_;
 };
 
-class WindowFirst final : public FeatureState {
- public:
-  explicit WindowFirst(DurationMs w) : w_(w) {}
-  void Push(TimestampMs ts, const Value& v) override { q_.push_back({ts, v}); }
-  bool EvictUpTo(TimestampMs t) override {
-    bool any = false;
-    while (!q_.empty() && q_.front().ts + w_ <= t) {
-      q_.pop_front();
-      any = true;
-    }
-    return any;
-  }
-  TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
-  Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
-  void Clear() override { q_.clear(); }
-
- private:
-  struct Item {
-    TimestampMs ts;
-    Value v;
-  };
-  DurationMs w_;
-  Ring<Item> q_;
-};
-
 // Lifetime features: everything since the entity appeared (or since its ttl last
 // expired). Nothing ever leaves, so running aggregates are exact by construction.
 class Lifetime final : public FeatureState {
@@ -362,7 +347,7 @@ std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
     case AggKind::kMax: return std::make_unique<WindowExtreme>(w, true);
     case AggKind::kCountDistinct: return std::make_unique<WindowDistinct>(w);
     case AggKind::kLast: return std::make_unique<WindowLast>(w);
-    case AggKind::kFirst: return std::make_unique<WindowFirst>(w);
+    case AggKind::kFirst: return std::make_unique<FrontValueWindow>(w);
   }
   return nullptr;
 }

@@ -55,6 +55,14 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
+void AppendHex(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : s) {
+    out->push_back(kHex[c >> 4]);
+    out->push_back(kHex[c & 15]);
+  }
+}
+
 void AppendCsvCell(std::string_view s, std::string* out) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
     out->append(s);

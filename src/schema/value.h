@@ -90,6 +90,8 @@ class Value {
 std::string FormatDouble(double v);
 // Appends `s` as a JSON string literal (quotes, escapes).
 void AppendJsonString(std::string_view s, std::string* out);
+// Appends the bytes of `s` as lower-case hex, two digits a byte.
+void AppendHex(std::string_view s, std::string* out);
 // Appends a CSV cell, quoted when it holds a comma, quote, CR or LF.
 void AppendCsvCell(std::string_view s, std::string* out);
 

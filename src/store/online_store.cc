@@ -24,18 +24,14 @@ std::string RowKey(const std::string& view, std::string_view entity) {
 }
 std::string PositionKey(const std::string& topic) { return "p" + topic; }
 
-void EncodeRow(const FeatureRow& row, std::string* out) {
-  PutZigZag(out, row.ts);
-  PutVarint64(out, row.values.size());
-  for (const Value& v : row.values) EncodeValue(v, out);
-}
+// A stored row is encoded exactly as a changelog payload (compute/changelog.h).
+void EncodeRow(const ChangelogRow& row, std::string* out) { EncodeChangelogPayload(row, out); }
 
 Status DecodeRow(std::string_view in, FeatureRow* row) {
-  VIGIL_ASSIGN_OR_RETURN(row->ts, GetZigZag(&in));
-  VIGIL_ASSIGN_OR_RETURN(uint64_t n, GetVarint64(&in));
-  if (n > in.size()) return Status::Corruption("online row: bad value count");
-  row->values.resize(n);
-  for (auto& v : row->values) VIGIL_RETURN_IF_ERROR(DecodeValue(&in, &v));
+  ChangelogRow decoded;
+  VIGIL_RETURN_IF_ERROR(DecodeChangelogPayload(in, &decoded).WithContext("online row"));
+  row->ts = decoded.ts;
+  row->values = std::move(decoded.values);
   return Status::OK();
 }
 
@@ -91,7 +87,7 @@ class EmbeddedOnlineStore final : public OnlineStore {
         auto it = s.rows.find(key);
         if (it != s.rows.end() && it->second.ts > r.ts) continue;
         value.clear();
-        EncodeRow(FeatureRow{r.ts, r.values}, &value);
+        EncodeRow(r, &value);
         batch.Put(key, value);
         accepted.emplace_back(std::move(key), &r);
       }
