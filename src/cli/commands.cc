@@ -152,6 +152,7 @@ Status Stream(const std::string& project, bool until_caught_up) {
   oopts.shards = p.settings.online_shards;
   VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
   VIGIL_ASSIGN_OR_RETURN(auto worker, StreamWorker::Open(p.defs, log.get()));
+  VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get()));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   int64_t applied = 0;
@@ -161,7 +162,7 @@ Status Stream(const std::string& project, bool until_caught_up) {
     VIGIL_ASSIGN_OR_RETURN(int64_t n, worker->Poll());
     VIGIL_RETURN_IF_ERROR(worker->Flush());
     // The ingestion consumer reads only what compute has appended to the log.
-    VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, RunIngestionUntilCaughtUp(p.defs, log.get(), online.get()));
+    VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll());
     applied += ing.rows_applied;
     ingest_seconds += ing.seconds;
     if (ing.rows_applied > 0) last_ingest = ing;
