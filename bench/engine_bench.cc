@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "compute/changelog.h"
+#include "compute/stream_worker.h"
 #include "compute/view_engine.h"
 #include "schema/event_decoder.h"
 #include "spec/definitions.h"
@@ -53,7 +54,7 @@ struct Args {
   int64_t max_events = -1;  // -1: the whole file
   // Accepted events between two advances to the watermark; StreamWorker's kAdvanceEvery
   // (src/compute/stream_worker.cc), which this must follow. 1: advance after every event.
-  int64_t advance_every = 4096;
+  int64_t advance_every = kStreamAdvanceEvery;
   std::string spec_out;
 };
 

@@ -75,7 +75,7 @@ class StreamWorker::SourceTask {
       for (auto& o : outs_) o.engine->Add(ev_, static_cast<uint64_t>(rec_.offset));
       // Advancing in steps of records rather than after each one lets every entity
       // process all its due instants at once, while its state is in cache.
-      if (++since_advance_ >= kAdvanceEvery) VIGIL_RETURN_IF_ERROR(Advance(rows));
+      if (++since_advance_ >= kStreamAdvanceEvery) VIGIL_RETURN_IF_ERROR(Advance(rows));
     }
     return Advance(rows);
   }
@@ -86,8 +86,6 @@ class StreamWorker::SourceTask {
   }
 
  private:
-  static constexpr int64_t kAdvanceEvery = 4096;
-
   struct Output {
     std::unique_ptr<ViewEngine> engine;
     std::unique_ptr<TopicWriter> writer;

@@ -53,6 +53,11 @@ class StreamWorker {
 // Sources are computed in parallel, one thread each.
 Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log);
 
+// Stream compute adds each accepted record to the engines at once but advances them to
+// the watermark only every this many records (and at the end of each poll), so an
+// entity processes its due instants together. Rows do not depend on it.
+inline constexpr int64_t kStreamAdvanceEvery = 4096;
+
 // The changelog topic of a view, and the dead-letter topic of a source.
 std::string ChangelogTopic(const std::string& view);
 std::string DeadLetterTopic(const std::string& source);
