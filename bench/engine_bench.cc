@@ -101,7 +101,8 @@ DecodeOptions IngestOptions(const Definitions& defs, const SourceDef& source) {
 // once at the end of the input) each engine advances to the watermark.
 class SourceCompute {
  public:
-  SourceCompute(const SourceDef& source, const std::vector<const FeatureViewDef*>& views, int64_t advance_every)
+  SourceCompute(const SourceDef& source, const std::vector<const FeatureViewDef*>& views,
+                int64_t advance_every)
       : wm_(source.allowed_lateness), advance_every_(advance_every) {
     for (const auto* v : views) outs_.push_back({std::make_unique<ViewEngine>(*v), 0});
   }
@@ -167,13 +168,13 @@ void PrintResult(const std::string& metric, const std::string& source, const Tim
   std::vector<double> s = t.seconds;
   std::sort(s.begin(), s.end());
   double median = s.empty() ? 0 : s[s.size() / 2];
-  std::printf("  %-22s %-16s %9lld events %9lld rows  median %7.3f s  %8.3f M events/s  (",
-              metric.c_str(), source.c_str(), static_cast<long long>(t.events),
-              static_cast<long long>(t.rows), median, median > 0 ? t.events / median / 1e6 : 0.0);
+  std::printf("  %-22s %-16s %9lld events %9lld rows  median %7.3f s  %8.3f M events/s  (", metric.c_str(),
+              source.c_str(), static_cast<long long>(t.events), static_cast<long long>(t.rows), median,
+              median > 0 ? t.events / median / 1e6 : 0.0);
   for (size_t i = 0; i < t.seconds.size(); ++i) std::printf("%s%.3f", i ? " " : "", t.seconds[i]);
   std::printf(")\n");
-  std::printf("RESULT\t%s\t%s\t%lld\t%lld\t", metric.c_str(), source.c_str(), static_cast<long long>(t.events),
-              static_cast<long long>(t.rows));
+  std::printf("RESULT\t%s\t%s\t%lld\t%lld\t", metric.c_str(), source.c_str(),
+              static_cast<long long>(t.events), static_cast<long long>(t.rows));
   for (size_t i = 0; i < t.seconds.size(); ++i) std::printf("%s%.6f", i ? "," : "", t.seconds[i]);
   std::printf("\n");
   std::fflush(stdout);
@@ -182,8 +183,12 @@ void PrintResult(const std::string& metric, const std::string& source, const Tim
 class SourceBench {
  public:
   SourceBench(const Args& args, const Definitions& defs, const SourceDef& source, std::string file)
-      : args_(args), defs_(defs), source_(source), file_(std::move(file)),
-        views_(defs.ViewsOf(source.name)), opts_(IngestOptions(defs, source)) {}
+      : args_(args),
+        defs_(defs),
+        source_(source),
+        file_(std::move(file)),
+        views_(defs.ViewsOf(source.name)),
+        opts_(IngestOptions(defs, source)) {}
 
   void Run() {
     const bool want_engine = Has(args_.metrics, "engine") || Has(args_.metrics, "view");
@@ -334,15 +339,24 @@ Args ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Die(flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--project") a.project = value();
-    else if (flag == "--data") a.data = value();
-    else if (flag == "--reps") a.reps = std::stoi(value());
-    else if (flag == "--sources") a.sources = SplitList(value());
-    else if (flag == "--metrics") a.metrics = SplitList(value());
-    else if (flag == "--max-events") a.max_events = std::stoll(value());
-    else if (flag == "--advance-every") a.advance_every = std::max<int64_t>(1, std::stoll(value()));
-    else if (flag == "--spec-out") a.spec_out = value();
-    else Die("unknown flag " + flag + " (see the header of bench/engine_bench.cc)");
+    if (flag == "--project")
+      a.project = value();
+    else if (flag == "--data")
+      a.data = value();
+    else if (flag == "--reps")
+      a.reps = std::stoi(value());
+    else if (flag == "--sources")
+      a.sources = SplitList(value());
+    else if (flag == "--metrics")
+      a.metrics = SplitList(value());
+    else if (flag == "--max-events")
+      a.max_events = std::stoll(value());
+    else if (flag == "--advance-every")
+      a.advance_every = std::max<int64_t>(1, std::stoll(value()));
+    else if (flag == "--spec-out")
+      a.spec_out = value();
+    else
+      Die("unknown flag " + flag + " (see the header of bench/engine_bench.cc)");
   }
   if (a.project.empty() || a.data.empty()) Die("usage: vigil_bench --project DIR --data DIR [--reps N] ...");
   for (const auto& m : a.metrics) {

@@ -27,10 +27,12 @@ TEST(LongRunningStream, FollowsNewEventsAndStopsOnSigterm) {
   TempDir dir("vigil-live");
   std::string project = dir.Path("project");
   WriteFile(project + "/defs.yaml", kDefs);
-  WriteFile(dir.Path("a.jsonl"), "{\"ts\":1000,\"user_id\":\"u1\",\"amount\":2.5}\n"
-                                 "{\"ts\":2000,\"user_id\":\"u1\",\"amount\":4}\n");
-  WriteFile(dir.Path("b.jsonl"), "{\"ts\":3000,\"user_id\":\"u1\",\"amount\":10}\n"
-                                 "{\"ts\":4000,\"user_id\":\"u2\",\"amount\":1}\n");
+  WriteFile(dir.Path("a.jsonl"),
+            "{\"ts\":1000,\"user_id\":\"u1\",\"amount\":2.5}\n"
+            "{\"ts\":2000,\"user_id\":\"u1\",\"amount\":4}\n");
+  WriteFile(dir.Path("b.jsonl"),
+            "{\"ts\":3000,\"user_id\":\"u1\",\"amount\":10}\n"
+            "{\"ts\":4000,\"user_id\":\"u2\",\"amount\":1}\n");
   ASSERT_EQ(RunVigil(project, {"ingest", "txn", dir.Path("a.jsonl")}).exit_code, 0);
   // Start the worker, let it catch up, append more events while it runs, then stop it.
   std::string vigil = ShellQuote(VigilBinary()) + " --project " + ShellQuote(project);

@@ -35,9 +35,12 @@ double Since(std::chrono::steady_clock::time_point start) {
 std::string Rate(int64_t n, double seconds) {
   char buf[64];
   double r = seconds > 0 ? static_cast<double>(n) / seconds : 0;
-  if (r >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM/s", r / 1e6);
-  else if (r >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk/s", r / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f/s", r);
+  if (r >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM/s", r / 1e6);
+  else if (r >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1fk/s", r / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f/s", r);
   return buf;
 }
 
@@ -103,7 +106,8 @@ Status Generate(const GenerateOptions& options) {
   return Status::OK();
 }
 
-Status Ingest(const std::string& project, const std::string& source_name, const std::vector<std::string>& files) {
+Status Ingest(const std::string& project, const std::string& source_name,
+              const std::vector<std::string>& files) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   const SourceDef* source = p.defs.FindSource(source_name);
   if (!source) return Status::InvalidArgument("unknown source '" + source_name + "'");
@@ -139,8 +143,8 @@ Status Ingest(const std::string& project, const std::string& source_name, const 
   VIGIL_RETURN_IF_ERROR(topic->Flush(true));
   VIGIL_RETURN_IF_ERROR(dlq->Flush(true));
   double s = Since(start);
-  std::printf("%s: accepted %lld, rejected %lld (dead-letter topic %s) in %.2f s (%s)\n", source->name.c_str(),
-              static_cast<long long>(accepted), static_cast<long long>(rejected),
+  std::printf("%s: accepted %lld, rejected %lld (dead-letter topic %s) in %.2f s (%s)\n",
+              source->name.c_str(), static_cast<long long>(accepted), static_cast<long long>(rejected),
               DeadLetterTopic(source->name).c_str(), s, Rate(accepted + rejected, s).c_str());
   return Status::OK();
 }
@@ -174,7 +178,8 @@ Status Stream(const std::string& project, bool until_caught_up) {
               static_cast<long long>(st.events_in), static_cast<long long>(st.late),
               static_cast<long long>(st.rows_out), st.seconds, Rate(st.events_in, st.seconds).c_str());
   for (const auto& [source, wm] : st.watermarks) {
-    std::printf("  watermark %-16s %s\n", source.c_str(), wm == kMinTimestamp ? "-" : FormatIsoTimestamp(wm).c_str());
+    std::printf("  watermark %-16s %s\n", source.c_str(),
+                wm == kMinTimestamp ? "-" : FormatIsoTimestamp(wm).c_str());
   }
   std::printf("ingestion: %lld rows applied to the online store in %.2f s (%s), %s rows online\n",
               static_cast<long long>(applied), ingest_seconds, Rate(applied, ingest_seconds).c_str(),
@@ -190,13 +195,17 @@ Status Get(const std::string& project, const std::string& view_name, const std::
   std::vector<std::string> parts;
   if (!key_text.empty() && key_text[0] == '{') {
     auto j = nlohmann::json::parse(key_text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("key is not a JSON object: " + key_text);
+    if (j.is_discarded() || !j.is_object())
+      return Status::InvalidArgument("key is not a JSON object: " + key_text);
     for (const auto& k : entity.keys) {
       if (!j.contains(k)) return Status::InvalidArgument("key object lacks '" + k + "'");
       const auto& v = j[k];
-      if (v.is_string()) parts.push_back(v.get<std::string>());
-      else if (v.is_number_integer() || v.is_boolean()) parts.push_back(v.dump());
-      else return Status::InvalidArgument("key field '" + k + "' must be a string or an integer");
+      if (v.is_string())
+        parts.push_back(v.get<std::string>());
+      else if (v.is_number_integer() || v.is_boolean())
+        parts.push_back(v.dump());
+      else
+        return Status::InvalidArgument("key field '" + k + "' must be a string or an integer");
     }
   } else {
     size_t start = 0;
@@ -231,15 +240,19 @@ Status Get(const std::string& project, const std::string& view_name, const std::
   out += row ? "true" : "false";
   out += ",\"ts\":" + (row ? std::to_string(row->ts) : std::string("null"));
   out += ",\"ts_iso\":";
-  if (row) AppendJsonString(FormatIsoTimestamp(row->ts), &out);
-  else out += "null";
+  if (row)
+    AppendJsonString(FormatIsoTimestamp(row->ts), &out);
+  else
+    out += "null";
   out += ",\"features\":{";
   for (size_t i = 0; i < view->features.size(); ++i) {
     if (i) out += ",";
     AppendJsonString(view->features[i].name, &out);
     out += ":";
-    if (row && i < row->values.size()) row->values[i].AppendJson(&out);
-    else out += "null";
+    if (row && i < row->values.size())
+      row->values[i].AppendJson(&out);
+    else
+      out += "null";
   }
   out += "}}";
   std::printf("%s\n", out.c_str());
@@ -251,12 +264,14 @@ Status Dataset(const std::string& project, const DatasetOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(LogDir(p)));
   VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), options));
   std::printf("dataset: %lld labels x %zu views from %lld replayed events in %.2f s (%s labels) -> %s\n",
-              static_cast<long long>(st.labels), options.views.size(), static_cast<long long>(st.events_replayed),
-              st.seconds, Rate(st.labels, st.seconds).c_str(), options.out_path.c_str());
+              static_cast<long long>(st.labels), options.views.size(),
+              static_cast<long long>(st.events_replayed), st.seconds, Rate(st.labels, st.seconds).c_str(),
+              options.out_path.c_str());
   return Status::OK();
 }
 
-Status Changelog(const std::string& project, const std::string& view_name, bool replay, const std::string& out_path) {
+Status Changelog(const std::string& project, const std::string& view_name, bool replay,
+                 const std::string& out_path) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");

@@ -1,9 +1,9 @@
 // `vigil demo`: the whole pipeline built so far, on generated exchange events, with a
 // short summary of what each stage did and how fast.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 
 #include "cli/commands.h"
@@ -16,7 +16,10 @@ namespace fs = std::filesystem;
 
 const char* const kSources[] = {"logins", "transactions", "withdrawals", "p2p_orders", "account_events"};
 
-void Banner(const char* step) { std::printf("\n== %s\n", step); std::fflush(stdout); }
+void Banner(const char* step) {
+  std::printf("\n== %s\n", step);
+  std::fflush(stdout);
+}
 
 }  // namespace
 
@@ -29,7 +32,8 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   if (ec) return Status::IOError("create " + proj.string() + ": " + ec.message());
   for (const auto& e : fs::directory_iterator(project, ec)) {
     auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) fs::copy_file(e.path(), proj / e.path().filename());
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml"))
+      fs::copy_file(e.path(), proj / e.path().filename());
   }
   std::string p = proj.string();
   std::printf("vigil demo: definitions from %s, data under %s\n", project.c_str(), work_dir.c_str());
@@ -46,7 +50,8 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   VIGIL_RETURN_IF_ERROR(cli::Generate(gen));
 
   Banner("ingest: events into the source topics (malformed ones to dlq.<source>)");
-  for (const char* s : kSources) VIGIL_RETURN_IF_ERROR(Ingest(p, s, {(events / (std::string(s) + ".jsonl")).string()}));
+  for (const char* s : kSources)
+    VIGIL_RETURN_IF_ERROR(Ingest(p, s, {(events / (std::string(s) + ".jsonl")).string()}));
 
   Banner("stream: compute (sources -> changelog topics), then ingestion (changelogs -> online store)");
   VIGIL_RETURN_IF_ERROR(Stream(p, /*until_caught_up=*/true));
@@ -85,8 +90,8 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   DatasetOptions ds;
   ds.labels_path = (events / "labels.csv").string();
   ds.out_path = (fs::path(work_dir) / "training.csv").string();
-  ds.views = {"user_logins", "user_txn", "user_withdrawals", "user_account_events", "user_p2p", "device_txn",
-              "card_txn"};
+  ds.views = {"user_logins", "user_txn",   "user_withdrawals", "user_account_events",
+              "user_p2p",    "device_txn", "card_txn"};
   VIGIL_RETURN_IF_ERROR(Dataset(p, ds));
   std::ifstream tf(ds.out_path);
   std::string line;

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
 
   GenerateOptions gen;
   auto* generate = app.add_subcommand("generate", "write deterministic synthetic exchange events");
-  generate->add_option("--users", gen.users, "number of users")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  generate->add_option("--users", gen.users, "number of users")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   generate->add_option("--days", gen.days, "number of days")->check(CLI::Range(1, 3650));
   generate->add_option("--seed", gen.seed, "random seed");
   generate->add_option("--drift-day", gen.drift_day, "from this day on, attackers change tactics");
@@ -69,11 +70,16 @@ int main(int argc, char** argv) {
   }
 
   Status st;
-  if (*validate) st = cli::Validate(project);
-  else if (*generate) st = cli::Generate(gen);
-  else if (*ingest) st = cli::Ingest(project, source, files);
-  else if (*stream) st = cli::Stream(project, until_caught_up);
-  else if (*get) st = cli::Get(project, view, key);
+  if (*validate)
+    st = cli::Validate(project);
+  else if (*generate)
+    st = cli::Generate(gen);
+  else if (*ingest)
+    st = cli::Ingest(project, source, files);
+  else if (*stream)
+    st = cli::Stream(project, until_caught_up);
+  else if (*get)
+    st = cli::Get(project, view, key);
   else if (*dataset) {
     size_t start = 0;
     while (start <= views.size()) {
@@ -83,8 +89,10 @@ int main(int argc, char** argv) {
       start = comma + 1;
     }
     st = cli::Dataset(project, ds);
-  } else if (*changelog) st = cli::Changelog(project, view, replay, out);
-  else if (*demo) st = cli::Demo(project, work, demo_users, demo_days);
+  } else if (*changelog)
+    st = cli::Changelog(project, view, replay, out);
+  else if (*demo)
+    st = cli::Demo(project, work, demo_users, demo_days);
 
   if (!st.ok()) {
     std::fprintf(stderr, "vigil: %s\n", st.message().c_str());

@@ -31,12 +31,8 @@ class [[nodiscard]] Status {
   static Status OK() { return Status(); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
-  static Status NotSupported(std::string msg) {
-    return Status(Code::kNotSupported, std::move(msg));
-  }
-  static Status InvalidArgument(std::string msg) {
-    return Status(Code::kInvalidArgument, std::move(msg));
-  }
+  static Status NotSupported(std::string msg) { return Status(Code::kNotSupported, std::move(msg)); }
+  static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
@@ -65,7 +61,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : state_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(state_).ok());
   }
@@ -91,10 +87,10 @@ class [[nodiscard]] Result {
 }  // namespace vigil
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define VIGIL_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::vigil::Status _vigil_st = (expr);      \
-    if (!_vigil_st.ok()) return _vigil_st;   \
+#define VIGIL_RETURN_IF_ERROR(expr)        \
+  do {                                     \
+    ::vigil::Status _vigil_st = (expr);    \
+    if (!_vigil_st.ok()) return _vigil_st; \
   } while (0)
 
 #define VIGIL_CONCAT_INNER(a, b) a##b

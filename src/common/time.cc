@@ -19,8 +19,8 @@ bool ParseDigits(std::string_view s, size_t pos, size_t n, int64_t* out) {
 }
 
 Status BadTimestamp(std::string_view text, std::string_view why) {
-  return Status::InvalidArgument("bad timestamp '" + std::string(text.substr(0, 64)) + "': " +
-                                 std::string(why) +
+  return Status::InvalidArgument("bad timestamp '" + std::string(text.substr(0, 64)) +
+                                 "': " + std::string(why) +
                                  " (want ms since epoch or ISO-8601 with a zone, "
                                  "e.g. 2026-03-01T12:00:00Z)");
 }
@@ -62,11 +62,16 @@ Result<DurationMs> ParseDuration(std::string_view text) {
   }
   std::string_view unit = text.substr(i);
   int64_t mul;
-  if (unit == "ms") mul = 1;
-  else if (unit == "s") mul = 1000;
-  else if (unit == "m") mul = 60'000;
-  else if (unit == "h") mul = 3'600'000;
-  else if (unit == "d") mul = 86'400'000;
+  if (unit == "ms")
+    mul = 1;
+  else if (unit == "s")
+    mul = 1000;
+  else if (unit == "m")
+    mul = 60'000;
+  else if (unit == "h")
+    mul = 3'600'000;
+  else if (unit == "d")
+    mul = 86'400'000;
   else {
     return Status::InvalidArgument("bad duration '" + std::string(text) +
                                    "': unit must be one of ms s m h d");
@@ -179,10 +184,9 @@ std::string FormatIsoTimestamp(TimestampMs ts) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
-                static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60),
-                static_cast<long long>(ms));
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y),
+                m, d, static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
+                static_cast<long long>(rem % 60), static_cast<long long>(ms));
   return buf;
 }
 

@@ -30,8 +30,9 @@ Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log) {
   return h;
 }
 
-void ReplayView(const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
-                const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+void ReplayView(
+    const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
   // Group events by entity, keeping log order within each entity.
   std::unordered_map<std::string, uint32_t> index;
   std::vector<std::string> keys;
@@ -65,7 +66,8 @@ void ReplayView(const FeatureViewDef& view, const SourceHistory& history, Timest
     return;
   }
   std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
   for (auto& t : pool) t.join();
 }
 

@@ -29,7 +29,8 @@ Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log);
 // on_entity(key, rows) once per entity with its rows in ts order. With threads > 1,
 // entities are split across threads and on_entity is called concurrently (from
 // different threads for different entities).
-void ReplayView(const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
-                const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
+void ReplayView(
+    const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
 
 }  // namespace vigil

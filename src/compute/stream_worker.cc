@@ -63,8 +63,9 @@ class StreamWorker::SourceTask {
     for (;;) {
       VIGIL_ASSIGN_OR_RETURN(bool more, reader_->Next(&rec_));
       if (!more) break;
-      VIGIL_RETURN_IF_ERROR(DecodeEvent(rec_.payload, source_.schema, &ev_)
-                                .WithContext("topic " + source_.name + " offset " + std::to_string(rec_.offset)));
+      VIGIL_RETURN_IF_ERROR(
+          DecodeEvent(rec_.payload, source_.schema, &ev_)
+              .WithContext("topic " + source_.name + " offset " + std::to_string(rec_.offset)));
       ++*in;
       TimestampMs before = wm_.current();
       if (!wm_.Observe(ev_.ts)) {
@@ -137,7 +138,6 @@ class StreamWorker::SourceTask {
     return status;
   }
 
-
   Status WriteLate(TimestampMs watermark) {
     std::string why = "{\"reason\":\"late: ts " + std::to_string(ev_.ts) + " < watermark " +
                       std::to_string(watermark) + " (allowed_lateness " +
@@ -184,9 +184,8 @@ Result<int64_t> StreamWorker::Poll() {
   std::vector<Counts> counts(tasks_.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    threads.emplace_back([&, i] {
-      counts[i].status = tasks_[i]->Poll(&counts[i].in, &counts[i].late, &counts[i].rows);
-    });
+    threads.emplace_back(
+        [&, i] { counts[i].status = tasks_[i]->Poll(&counts[i].in, &counts[i].late, &counts[i].rows); });
   }
   for (auto& t : threads) t.join();
   int64_t total = 0;

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "log/log.h"
@@ -15,9 +15,9 @@
 namespace vigil {
 
 struct StreamStats {
-  int64_t events_in = 0;      // source records read in this run (after resume)
-  int64_t late = 0;           // of those, late (sent to dlq.<source>)
-  int64_t rows_out = 0;       // changelog rows appended in this run
+  int64_t events_in = 0;                          // source records read in this run (after resume)
+  int64_t late = 0;                               // of those, late (sent to dlq.<source>)
+  int64_t rows_out = 0;                           // changelog rows appended in this run
   std::map<std::string, TimestampMs> watermarks;  // per source, after the run
   double seconds = 0;
 };

@@ -273,18 +273,28 @@ class Lifetime final : public FeatureState {
   Lifetime(AggKind agg, Type out, Type field) : agg_(agg), out_(out), field_(field) {}
   void Push(TimestampMs, const Value& v) override {
     switch (agg_) {
-      case AggKind::kCount: ++count_; break;
+      case AggKind::kCount:
+        ++count_;
+        break;
       case AggKind::kSum:
-      case AggKind::kAvg: sum_ = SumAgg::Combine(sum_, SumAgg::Lift(v)); break;
-      case AggKind::kStddev: moments_ = MomentsAgg::Combine(moments_, MomentsAgg::Lift(v)); break;
+      case AggKind::kAvg:
+        sum_ = SumAgg::Combine(sum_, SumAgg::Lift(v));
+        break;
+      case AggKind::kStddev:
+        moments_ = MomentsAgg::Combine(moments_, MomentsAgg::Lift(v));
+        break;
       case AggKind::kMin:
         if (v_.is_null() || Less(v, v_)) v_ = v;
         break;
       case AggKind::kMax:
         if (v_.is_null() || Less(v_, v)) v_ = v;
         break;
-      case AggKind::kCountDistinct: distinct_.emplace(DistinctKey(v), 1); break;
-      case AggKind::kLast: v_ = v; break;
+      case AggKind::kCountDistinct:
+        distinct_.emplace(DistinctKey(v), 1);
+        break;
+      case AggKind::kLast:
+        v_ = v;
+        break;
       case AggKind::kFirst:
         if (v_.is_null()) v_ = v;
         break;
@@ -294,12 +304,18 @@ class Lifetime final : public FeatureState {
   TimestampMs NextExpiry() const override { return kMaxTimestamp; }
   Value Current() const override {
     switch (agg_) {
-      case AggKind::kCount: return Value::Int64(count_);
-      case AggKind::kSum: return MomentValue(sum_, Moment::kSum, out_);
-      case AggKind::kAvg: return MomentValue(sum_, Moment::kAvg, field_);
-      case AggKind::kStddev: return MomentValue(moments_, Moment::kStddev, out_);
-      case AggKind::kCountDistinct: return Value::Int64(static_cast<int64_t>(distinct_.size()));
-      default: return v_;
+      case AggKind::kCount:
+        return Value::Int64(count_);
+      case AggKind::kSum:
+        return MomentValue(sum_, Moment::kSum, out_);
+      case AggKind::kAvg:
+        return MomentValue(sum_, Moment::kAvg, field_);
+      case AggKind::kStddev:
+        return MomentValue(moments_, Moment::kStddev, out_);
+      case AggKind::kCountDistinct:
+        return Value::Int64(static_cast<int64_t>(distinct_.size()));
+      default:
+        return v_;
     }
   }
   void Clear() override {
@@ -326,9 +342,12 @@ class Lifetime final : public FeatureState {
 Value EmptyValue(const FeatureDef& f) {
   switch (f.agg) {
     case AggKind::kCount:
-    case AggKind::kCountDistinct: return Value::Int64(0);
-    case AggKind::kSum: return f.output_type == Type::kInt64 ? Value::Int64(0) : Value::Double(0);
-    default: return Value::Null();
+    case AggKind::kCountDistinct:
+      return Value::Int64(0);
+    case AggKind::kSum:
+      return f.output_type == Type::kInt64 ? Value::Int64(0) : Value::Double(0);
+    default:
+      return Value::Null();
   }
 }
 
@@ -336,18 +355,24 @@ std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
   if (!f.window) return std::make_unique<Lifetime>(f.agg, f.output_type, f.field_type);
   DurationMs w = *f.window;
   switch (f.agg) {
-    case AggKind::kCount: return std::make_unique<WindowCount>(w);
+    case AggKind::kCount:
+      return std::make_unique<WindowCount>(w);
     case AggKind::kSum:
       return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kSum, f.output_type, f.field_type);
     case AggKind::kAvg:
       return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kAvg, f.output_type, f.field_type);
     case AggKind::kStddev:
       return std::make_unique<WindowMoments<MomentsAgg>>(w, Moment::kStddev, f.output_type, f.field_type);
-    case AggKind::kMin: return std::make_unique<WindowExtreme>(w, false);
-    case AggKind::kMax: return std::make_unique<WindowExtreme>(w, true);
-    case AggKind::kCountDistinct: return std::make_unique<WindowDistinct>(w);
-    case AggKind::kLast: return std::make_unique<WindowLast>(w);
-    case AggKind::kFirst: return std::make_unique<FrontValueWindow>(w);
+    case AggKind::kMin:
+      return std::make_unique<WindowExtreme>(w, false);
+    case AggKind::kMax:
+      return std::make_unique<WindowExtreme>(w, true);
+    case AggKind::kCountDistinct:
+      return std::make_unique<WindowDistinct>(w);
+    case AggKind::kLast:
+      return std::make_unique<WindowLast>(w);
+    case AggKind::kFirst:
+      return std::make_unique<FrontValueWindow>(w);
   }
   return nullptr;
 }

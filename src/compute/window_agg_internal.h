@@ -105,14 +105,16 @@ struct SumAgg {
   static SumAgg Identity() { return {}; }
   static SumAgg Lift(const Value& v) {
     SumAgg a;
-    if (v.type() == Type::kDouble) a.sum = v.dbl();
-    else a.isum = v.int64();
+    if (v.type() == Type::kDouble)
+      a.sum = v.dbl();
+    else
+      a.isum = v.int64();
     a.n = 1;
     return a;
   }
   static SumAgg Combine(const SumAgg& a, const SumAgg& b) {
-    return {a.sum + b.sum, static_cast<int64_t>(static_cast<uint64_t>(a.isum) + static_cast<uint64_t>(b.isum)),
-            a.n + b.n};
+    return {a.sum + b.sum,
+            static_cast<int64_t>(static_cast<uint64_t>(a.isum) + static_cast<uint64_t>(b.isum)), a.n + b.n};
   }
 };
 
@@ -149,9 +151,7 @@ class TwoStacks {
     if (front_.empty()) Flip();
     front_.pop_back();
   }
-  Agg Query() const {
-    return front_.empty() ? back_agg_ : Agg::Combine(front_.back().agg, back_agg_);
-  }
+  Agg Query() const { return front_.empty() ? back_agg_ : Agg::Combine(front_.back().agg, back_agg_); }
   void Clear() {
     front_.clear();
     back_.clear();

@@ -134,8 +134,8 @@ class FileTopicReader final : public TopicReader {
   std::string topic_;
   std::string path_;
   int fd_ = -1;
-  uint64_t pos_ = 0;           // file position of the next record
-  int64_t offset_ = 0;         // its offset
+  uint64_t pos_ = 0;    // file position of the next record
+  int64_t offset_ = 0;  // its offset
   std::string buf_;
   uint64_t buf_file_pos_ = 0;  // file position of buf_[0]
   size_t buf_end_ = 0;
@@ -226,9 +226,10 @@ Result<std::unique_ptr<TopicWriter>> Log::OpenWriter(const std::string& topic) {
   }
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IOError("open " + path + ": " + ErrnoText());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > valid_bytes) {
-    std::fprintf(stderr, "vigil: log: topic %s: truncated a torn or corrupt tail of %llu bytes after offset %lld\n",
+    std::fprintf(stderr,
+                 "vigil: log: topic %s: truncated a torn or corrupt tail of %llu bytes after offset %lld\n",
                  topic.c_str(), static_cast<unsigned long long>(st.st_size - valid_bytes),
                  static_cast<long long>(end));
     if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0) {
@@ -280,7 +281,8 @@ Status Log::Commit(const std::string& group, const std::string& topic, int64_t n
     out << next_offset << "\n";
     if (!out.flush()) return Status::IOError("write " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + ErrnoText());
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("rename " + tmp + ": " + ErrnoText());
   return Status::OK();
 }
 

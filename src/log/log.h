@@ -17,9 +17,9 @@ namespace vigil {
 // A record as read back. The views point into the reader's buffer and stay valid until
 // the next call to Next().
 struct LogRecord {
-  int64_t offset = 0;          // 0, 1, 2, ... per topic, in append order
-  TimestampMs append_time = 0; // wall clock at append, for freshness
-  std::string_view key;        // partitioning key (the entity for changelogs); may be empty
+  int64_t offset = 0;           // 0, 1, 2, ... per topic, in append order
+  TimestampMs append_time = 0;  // wall clock at append, for freshness
+  std::string_view key;         // partitioning key (the entity for changelogs); may be empty
   std::string_view payload;
 };
 

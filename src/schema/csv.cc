@@ -20,7 +20,8 @@ Result<bool> CsvReader::Next(std::vector<std::string>* cells, std::vector<bool>*
       ++pos_;
       while (true) {
         if (pos_ >= text_.size()) {
-          return Status::InvalidArgument("line " + std::to_string(record_line_) + ": unterminated quoted cell");
+          return Status::InvalidArgument("line " + std::to_string(record_line_) +
+                                         ": unterminated quoted cell");
         }
         char c = text_[pos_++];
         if (c == '"') {

@@ -7,12 +7,18 @@ namespace vigil {
 
 std::string_view TypeName(Type t) {
   switch (t) {
-    case Type::kNull: return "null";
-    case Type::kInt64: return "int64";
-    case Type::kDouble: return "double";
-    case Type::kString: return "string";
-    case Type::kBool: return "bool";
-    case Type::kTimestamp: return "timestamp";
+    case Type::kNull:
+      return "null";
+    case Type::kInt64:
+      return "int64";
+    case Type::kDouble:
+      return "double";
+    case Type::kString:
+      return "string";
+    case Type::kBool:
+      return "bool";
+    case Type::kTimestamp:
+      return "timestamp";
   }
   return "?";
 }
@@ -37,11 +43,21 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -78,21 +94,32 @@ void AppendCsvCell(std::string_view s, std::string* out) {
 
 std::string Value::ToCsvText() const {
   switch (type_) {
-    case Type::kNull: return "";
+    case Type::kNull:
+      return "";
     case Type::kInt64:
-    case Type::kTimestamp: return std::to_string(i_);
-    case Type::kDouble: return FormatDouble(d_);
-    case Type::kBool: return i_ ? "true" : "false";
-    case Type::kString: return s_;
+    case Type::kTimestamp:
+      return std::to_string(i_);
+    case Type::kDouble:
+      return FormatDouble(d_);
+    case Type::kBool:
+      return i_ ? "true" : "false";
+    case Type::kString:
+      return s_;
   }
   return "";
 }
 
 void Value::AppendJson(std::string* out) const {
   switch (type_) {
-    case Type::kNull: out->append("null"); return;
-    case Type::kString: AppendJsonString(s_, out); return;
-    default: out->append(ToCsvText()); return;
+    case Type::kNull:
+      out->append("null");
+      return;
+    case Type::kString:
+      AppendJsonString(s_, out);
+      return;
+    default:
+      out->append(ToCsvText());
+      return;
   }
 }
 

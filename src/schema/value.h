@@ -33,10 +33,30 @@ class Value {
  public:
   Value() = default;  // null
   static Value Null() { return Value(); }
-  static Value Int64(int64_t v) { Value x; x.type_ = Type::kInt64; x.i_ = v; return x; }
-  static Value Double(double v) { Value x; x.type_ = Type::kDouble; x.d_ = v; return x; }
-  static Value Bool(bool v) { Value x; x.type_ = Type::kBool; x.i_ = v ? 1 : 0; return x; }
-  static Value Timestamp(TimestampMs v) { Value x; x.type_ = Type::kTimestamp; x.i_ = v; return x; }
+  static Value Int64(int64_t v) {
+    Value x;
+    x.type_ = Type::kInt64;
+    x.i_ = v;
+    return x;
+  }
+  static Value Double(double v) {
+    Value x;
+    x.type_ = Type::kDouble;
+    x.d_ = v;
+    return x;
+  }
+  static Value Bool(bool v) {
+    Value x;
+    x.type_ = Type::kBool;
+    x.i_ = v ? 1 : 0;
+    return x;
+  }
+  static Value Timestamp(TimestampMs v) {
+    Value x;
+    x.type_ = Type::kTimestamp;
+    x.i_ = v;
+    return x;
+  }
   static Value String(std::string v) {
     Value x;
     x.type_ = Type::kString;
@@ -63,10 +83,14 @@ class Value {
   bool operator==(const Value& o) const {
     if (type_ != o.type_) return false;
     switch (type_) {
-      case Type::kNull: return true;
-      case Type::kDouble: return d_ == o.d_ && std::signbit(d_) == std::signbit(o.d_);
-      case Type::kString: return s_ == o.s_;
-      default: return i_ == o.i_;
+      case Type::kNull:
+        return true;
+      case Type::kDouble:
+        return d_ == o.d_ && std::signbit(d_) == std::signbit(o.d_);
+      case Type::kString:
+        return s_ == o.s_;
+      default:
+        return i_ == o.i_;
     }
   }
   bool operator!=(const Value& o) const { return !(*this == o); }

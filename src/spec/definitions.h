@@ -44,13 +44,13 @@ struct EntityDef {
 
 struct SourceDef {
   std::string name;
-  std::string ts_field;            // int64 ms or ISO-8601 with a zone in the input
+  std::string ts_field;  // int64 ms or ISO-8601 with a zone in the input
   DurationMs allowed_lateness = 0;
   // Events with ts later than ingest wall-clock time + max_future are rejected at
   // ingest (a far-future ts would otherwise push the watermark past every real event).
   // Default: 1d.
   DurationMs max_future = 86'400'000;
-  Schema schema;                   // the event fields, without the timestamp
+  Schema schema;  // the event fields, without the timestamp
   SourceLocation loc;
 };
 
@@ -60,11 +60,11 @@ inline constexpr DurationMs kNoTtl = -1;
 struct FeatureDef {
   std::string name;
   AggKind agg = AggKind::kCount;
-  std::string field;               // empty: count of events (count only)
-  int field_index = -1;            // in the source schema, -1 without field
+  std::string field;     // empty: count of events (count only)
+  int field_index = -1;  // in the source schema, -1 without field
   Type field_type = Type::kNull;
   std::optional<DurationMs> window;  // none: the whole life of the entity (bounded by ttl)
-  std::string where;               // empty: every event
+  std::string where;                 // empty: every event
   std::shared_ptr<const Expr> where_expr;
   Type output_type = Type::kNull;
   SourceLocation loc;
@@ -74,8 +74,8 @@ struct FeatureViewDef {
   std::string name;
   std::string entity;
   std::string source;
-  std::vector<int> key_indexes;    // the entity's keys, as indexes in the source schema
-  DurationMs ttl = kNoTtl;         // effective ttl (DESIGN.md §4 default applied)
+  std::vector<int> key_indexes;  // the entity's keys, as indexes in the source schema
+  DurationMs ttl = kNoTtl;       // effective ttl (DESIGN.md §4 default applied)
   std::vector<FeatureDef> features;
   SourceLocation loc;
 };
@@ -96,8 +96,8 @@ struct Definitions {
 
 // Settings from vigil.yaml; every one has an embedded default.
 struct Settings {
-  std::string data_dir;            // Default: <project>/.vigil
-  int online_shards = 16;          // in-memory online store shards. Default: 16
+  std::string data_dir;    // Default: <project>/.vigil
+  int online_shards = 16;  // in-memory online store shards. Default: 16
 };
 
 struct Project {

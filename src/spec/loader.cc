@@ -15,15 +15,24 @@ namespace vigil {
 
 std::string_view AggName(AggKind k) {
   switch (k) {
-    case AggKind::kCount: return "count";
-    case AggKind::kSum: return "sum";
-    case AggKind::kAvg: return "avg";
-    case AggKind::kMin: return "min";
-    case AggKind::kMax: return "max";
-    case AggKind::kStddev: return "stddev";
-    case AggKind::kCountDistinct: return "count_distinct";
-    case AggKind::kLast: return "last";
-    case AggKind::kFirst: return "first";
+    case AggKind::kCount:
+      return "count";
+    case AggKind::kSum:
+      return "sum";
+    case AggKind::kAvg:
+      return "avg";
+    case AggKind::kMin:
+      return "min";
+    case AggKind::kMax:
+      return "max";
+    case AggKind::kStddev:
+      return "stddev";
+    case AggKind::kCountDistinct:
+      return "count_distinct";
+    case AggKind::kLast:
+      return "last";
+    case AggKind::kFirst:
+      return "first";
   }
   return "?";
 }
@@ -147,12 +156,14 @@ class Loader {
     for (auto it = root.begin(); it != root.end(); ++it) {
       std::string section = Text(it->first);
       std::map<std::string, Located>* into = nullptr;
-      if (section == "entities") into = &entity_nodes_;
-      else if (section == "sources") into = &source_nodes_;
-      else if (section == "feature_views") into = &view_nodes_;
+      if (section == "entities")
+        into = &entity_nodes_;
+      else if (section == "sources")
+        into = &source_nodes_;
+      else if (section == "feature_views")
+        into = &view_nodes_;
       else {
-        Error(file, it->first,
-              "unknown section '" + section + "' (want entities, sources or feature_views)");
+        Error(file, it->first, "unknown section '" + section + "' (want entities, sources or feature_views)");
         continue;
       }
       if (it->second.IsNull()) continue;
@@ -240,8 +251,7 @@ class Loader {
     }
   }
 
-  void LoadEntity(const std::string& file, const std::string& name, const YAML::Node& n,
-                  Definitions* defs) {
+  void LoadEntity(const std::string& file, const std::string& name, const YAML::Node& n, Definitions* defs) {
     EntityDef e;
     e.name = name;
     e.loc = {file, Line(n)};
@@ -269,8 +279,7 @@ class Loader {
     defs->entities.emplace(name, std::move(e));
   }
 
-  void LoadSource(const std::string& file, const std::string& name, const YAML::Node& n,
-                  Definitions* defs) {
+  void LoadSource(const std::string& file, const std::string& name, const YAML::Node& n, Definitions* defs) {
     SourceDef s;
     s.name = name;
     s.loc = {file, Line(n)};
@@ -298,9 +307,9 @@ class Loader {
           continue;
         }
         if (field == s.ts_field) {
-          Error(file, it->first,
-                "field '" + field + "' is the timestamp of source '" + name +
-                    "': it is not listed in schema");
+          Error(
+              file, it->first,
+              "field '" + field + "' is the timestamp of source '" + name + "': it is not listed in schema");
           continue;
         }
         if (s.schema.IndexOf(field) >= 0) {
@@ -319,8 +328,7 @@ class Loader {
     defs->sources.emplace(name, std::move(s));
   }
 
-  void LoadView(const std::string& file, const std::string& name, const YAML::Node& n,
-                Definitions* defs) {
+  void LoadView(const std::string& file, const std::string& name, const YAML::Node& n, Definitions* defs) {
     FeatureViewDef v;
     v.name = name;
     v.loc = {file, Line(n)};
@@ -328,8 +336,7 @@ class Loader {
       Error(file, n, "feature view '" + name + "' must be a map with entity, source and features");
       return;
     }
-    CheckKeys(file, n, "feature view '" + name + "'",
-              {"entity", "source", "ttl", "features", "description"});
+    CheckKeys(file, n, "feature view '" + name + "'", {"entity", "source", "ttl", "features", "description"});
     const SourceDef* source = nullptr;
     const EntityDef* entity = nullptr;
     if (auto s = n["source"]; s && s.IsScalar()) {
@@ -392,8 +399,10 @@ class Loader {
     DurationMs longest = 0;
     bool lifetime = false;
     for (const auto& f : v.features) {
-      if (f.window) longest = std::max(longest, *f.window);
-      else lifetime = true;
+      if (f.window)
+        longest = std::max(longest, *f.window);
+      else
+        lifetime = true;
     }
     if (explicit_ttl) {
       for (const auto& f : v.features) {
@@ -422,11 +431,15 @@ class Loader {
     CheckKeys(file, n, what, {"agg", "field", "window", "where", "description"});
     bool ok = true;
     auto agg = n["agg"];
-    static const std::pair<const char*, AggKind> kAggs[] = {
-        {"count", AggKind::kCount},   {"sum", AggKind::kSum},       {"avg", AggKind::kAvg},
-        {"min", AggKind::kMin},       {"max", AggKind::kMax},       {"stddev", AggKind::kStddev},
-        {"count_distinct", AggKind::kCountDistinct},               {"last", AggKind::kLast},
-        {"first", AggKind::kFirst}};
+    static const std::pair<const char*, AggKind> kAggs[] = {{"count", AggKind::kCount},
+                                                            {"sum", AggKind::kSum},
+                                                            {"avg", AggKind::kAvg},
+                                                            {"min", AggKind::kMin},
+                                                            {"max", AggKind::kMax},
+                                                            {"stddev", AggKind::kStddev},
+                                                            {"count_distinct", AggKind::kCountDistinct},
+                                                            {"last", AggKind::kLast},
+                                                            {"first", AggKind::kFirst}};
     if (!agg || !agg.IsScalar()) {
       Error(file, n, what + " needs agg");
       return false;
@@ -464,8 +477,7 @@ class Loader {
       if (source) {
         f->field_index = source->schema.IndexOf(f->field);
         if (f->field_index < 0) {
-          Error(file, fld,
-                what + ": field '" + f->field + "' is not in source '" + source->name + "'");
+          Error(file, fld, what + ": field '" + f->field + "' is not in source '" + source->name + "'");
           ok = false;
         } else {
           f->field_type = source->schema.field(f->field_index).type;
@@ -484,8 +496,8 @@ class Loader {
         case AggKind::kStddev:
           if (!numeric) {
             Error(file, n["field"],
-                  what + ": " + std::string(AggName(f->agg)) + " needs a numeric field, '" +
-                      f->field + "' is " + std::string(TypeName(t)));
+                  what + ": " + std::string(AggName(f->agg)) + " needs a numeric field, '" + f->field +
+                      "' is " + std::string(TypeName(t)));
             ok = false;
           }
           break;
@@ -502,11 +514,19 @@ class Loader {
     }
     switch (f->agg) {
       case AggKind::kCount:
-      case AggKind::kCountDistinct: f->output_type = Type::kInt64; break;
-      case AggKind::kSum: f->output_type = f->field_type == Type::kInt64 ? Type::kInt64 : Type::kDouble; break;
+      case AggKind::kCountDistinct:
+        f->output_type = Type::kInt64;
+        break;
+      case AggKind::kSum:
+        f->output_type = f->field_type == Type::kInt64 ? Type::kInt64 : Type::kDouble;
+        break;
       case AggKind::kAvg:
-      case AggKind::kStddev: f->output_type = Type::kDouble; break;
-      default: f->output_type = f->field_type; break;
+      case AggKind::kStddev:
+        f->output_type = Type::kDouble;
+        break;
+      default:
+        f->output_type = f->field_type;
+        break;
     }
     if (auto w = n["where"]; w && !w.IsScalar()) {
       Error(file, w, what + ": where must be an expression in quotes (" + Text(w) + ")");
@@ -527,8 +547,8 @@ class Loader {
           ok = false;
         } else if ((*expr)->result_type() != Type::kBool && (*expr)->result_type() != Type::kNull) {
           Error(file, w,
-                what + " where must be true/false, not " +
-                    std::string(TypeName((*expr)->result_type())) + " (\"" + f->where + "\")");
+                what + " where must be true/false, not " + std::string(TypeName((*expr)->result_type())) +
+                    " (\"" + f->where + "\")");
           ok = false;
         } else {
           f->where_expr = std::shared_ptr<const Expr>(std::move(expr).value());

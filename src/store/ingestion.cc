@@ -36,8 +36,9 @@ Result<IngestionStats> IngestionWorker::Poll() {
       VIGIL_ASSIGN_OR_RETURN(more, in.reader->Next(&rec));
       if (more) {
         ChangelogRow row;
-        VIGIL_RETURN_IF_ERROR(DecodeChangelogPayload(rec.payload, &row)
-                                  .WithContext("topic " + in.topic + " offset " + std::to_string(rec.offset)));
+        VIGIL_RETURN_IF_ERROR(
+            DecodeChangelogPayload(rec.payload, &row)
+                .WithContext("topic " + in.topic + " offset " + std::to_string(rec.offset)));
         row.entity.assign(rec.key);
         batch.push_back(std::move(row));
         appended.push_back(rec.append_time);
@@ -56,8 +57,10 @@ Result<IngestionStats> IngestionWorker::Poll() {
   }
   if (!freshness.empty()) {
     auto pct = [&](double q) {
-      size_t k = std::min(freshness.size() - 1, static_cast<size_t>(q * static_cast<double>(freshness.size())));
-      std::nth_element(freshness.begin(), freshness.begin() + static_cast<std::ptrdiff_t>(k), freshness.end());
+      size_t k =
+          std::min(freshness.size() - 1, static_cast<size_t>(q * static_cast<double>(freshness.size())));
+      std::nth_element(freshness.begin(), freshness.begin() + static_cast<std::ptrdiff_t>(k),
+                       freshness.end());
       return static_cast<double>(freshness[k]);
     };
     stats.freshness_p50_ms = pct(0.50);

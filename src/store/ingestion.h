@@ -27,7 +27,8 @@ struct IngestionStats {
 // store's persisted position and kept between polls. Not thread-safe.
 class IngestionWorker {
  public:
-  static Result<std::unique_ptr<IngestionWorker>> Open(const Definitions& defs, Log* log, OnlineStore* online);
+  static Result<std::unique_ptr<IngestionWorker>> Open(const Definitions& defs, Log* log,
+                                                       OnlineStore* online);
   // Applies every row appended since the last call; returns this call's figures.
   Result<IngestionStats> Poll();
 

@@ -85,8 +85,9 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const Datas
     for (const auto& k : entity.keys) {
       auto it = std::find(labels.header.begin(), labels.header.end(), k);
       if (it == labels.header.end()) {
-        return Status::InvalidArgument(options.labels_path + ":1: no column '" + k + "' for the key of entity '" +
-                                       entity.name + "' (view " + view.name + ")");
+        return Status::InvalidArgument(options.labels_path + ":1: no column '" + k +
+                                       "' for the key of entity '" + entity.name + "' (view " + view.name +
+                                       ")");
       }
       key_cols.push_back(static_cast<size_t>(it - labels.header.begin()));
     }
@@ -162,8 +163,10 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const Datas
     for (size_t vi = 0; vi < views.size(); ++vi) {
       for (const Value& v : *values[vi][i]) {
         out.push_back(',');
-        if (v.type() == Type::kString) AppendCsvCell(v.str(), &out);
-        else out.append(v.ToCsvText());
+        if (v.type() == Type::kString)
+          AppendCsvCell(v.str(), &out);
+        else
+          out.append(v.ToCsvText());
       }
     }
     out.push_back('\n');
