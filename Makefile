@@ -17,14 +17,15 @@ build: deps
 
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON >/dev/null
-	@ninja -C $(ASAN_BUILD) unit_tests
+	@ninja -C $(ASAN_BUILD) unit_tests vigil e2e_test
 
-# Every test (unit, end-to-end against the DuckDB oracle), then the unit tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Every test (unit, end-to-end against the DuckDB oracle), then all of them again
+# under AddressSanitizer + UndefinedBehaviorSanitizer (the end-to-end tests then drive
+# the sanitized vigil binary).
 test: build build-asan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) -L unit
+	  ctest --output-on-failure -j $(JOBS)
 
 demo: build
 	@$(BUILD)/vigil --project examples/fraud demo --dir demo-run
