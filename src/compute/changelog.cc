@@ -38,9 +38,17 @@ std::string DisplayEntityKey(std::string_view key) {
 }
 
 void EncodeChangelogPayload(const ChangelogRow& row, std::string* out) {
-  PutZigZag(out, row.ts);
-  PutVarint64(out, row.values.size());
-  for (const Value& v : row.values) EncodeValue(v, out);
+  // One resize to the largest possible size, then raw writes: rows are encoded at the
+  // rate the engine emits them.
+  size_t max = 2 * kMaxVarint64Bytes;
+  for (const Value& v : row.values) max += MaxEncodedSize(v);
+  size_t old = out->size();
+  out->resize(old + max);
+  char* p = out->data() + old;
+  p = PutVarint64To(p, ZigZagEncode(row.ts));
+  p = PutVarint64To(p, row.values.size());
+  for (const Value& v : row.values) p = EncodeValueTo(v, p);
+  out->resize(static_cast<size_t>(p - out->data()));
 }
 
 Status DecodeChangelogPayload(std::string_view payload, ChangelogRow* row) {

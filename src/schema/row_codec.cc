@@ -57,30 +57,39 @@ uint64_t GetFixed64LE(const char* p) {
 
 }  // namespace
 
-void EncodeValue(const Value& v, std::string* out) {
-  out->push_back(static_cast<char>(v.type()));
+char* EncodeValueTo(const Value& v, char* p) {
+  *p++ = static_cast<char>(v.type());
   switch (v.type()) {
     case Type::kNull:
       break;
     case Type::kInt64:
     case Type::kTimestamp:
-      PutZigZag(out, v.int64());
+      p = PutVarint64To(p, ZigZagEncode(v.int64()));
       break;
     case Type::kDouble: {
       double d = v.dbl();
       uint64_t bits;
       std::memcpy(&bits, &d, sizeof bits);
-      PutFixed64LE(out, bits);
+      for (int i = 0; i < 8; ++i) *p++ = static_cast<char>(bits >> (8 * i));
       break;
     }
     case Type::kBool:
-      out->push_back(v.boolean() ? 1 : 0);
+      *p++ = v.boolean() ? 1 : 0;
       break;
     case Type::kString:
-      PutVarint64(out, v.str().size());
-      out->append(v.str());
+      p = PutVarint64To(p, v.str().size());
+      std::memcpy(p, v.str().data(), v.str().size());
+      p += v.str().size();
       break;
   }
+  return p;
+}
+
+void EncodeValue(const Value& v, std::string* out) {
+  size_t old = out->size();
+  out->resize(old + MaxEncodedSize(v));
+  char* end = EncodeValueTo(v, out->data() + old);
+  out->resize(static_cast<size_t>(end - out->data()));
 }
 
 Status DecodeValue(std::string_view* in, Value* out) {
