@@ -53,6 +53,7 @@ void ViewPlan::Extract(const Event& ev, Row* inputs) const {
 EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
     : plan_(plan), row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
   for (const auto& f : plan->view().features) features_.push_back(compute_internal::MakeFeatureState(f));
+  expiry_.assign(features_.size(), kMaxTimestamp);
 }
 EntityWindow::~EntityWindow() = default;
 EntityWindow::EntityWindow(EntityWindow&&) noexcept = default;
@@ -73,7 +74,7 @@ void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
 TimestampMs EntityWindow::ComputeNextInstant() const {
   TimestampMs t = kMaxTimestamp;
   if (pending_head_ < pending_.size()) t = pending_[pending_head_].ts;
-  for (const auto& f : features_) t = std::min(t, f->NextExpiry());
+  for (TimestampMs e : expiry_) t = std::min(t, e);
   DurationMs ttl = plan_->view().ttl;
   if (alive_ && ttl != kNoTtl) t = std::min(t, last_event_ + ttl);
   return t;
@@ -99,8 +100,9 @@ void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const C
 void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit) {
   const size_t n = features_.size();
   uint64_t dirty = 0;  // bit i: feature i may have changed (features beyond 63 always checked)
+  // Only features with something due are asked to evict (expiry_ mirrors NextExpiry()).
   for (size_t i = 0; i < n; ++i) {
-    if (features_[i]->EvictUpTo(t)) dirty |= i < 64 ? (1ULL << i) : 0;
+    if (expiry_[i] <= t && features_[i]->EvictUpTo(t)) dirty |= i < 64 ? (1ULL << i) : 0;
   }
   // Leaves, then expiry, then arrivals: an event at exactly L + ttl starts afresh.
   DurationMs ttl = plan_->view().ttl;
@@ -124,6 +126,7 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
   bool changed = false;
   for (size_t i = 0; i < n; ++i) {
     if (i < 64 && !(dirty & (1ULL << i))) continue;
+    expiry_[i] = features_[i]->NextExpiry();
     Value v = features_[i]->Current();
     if (v != row_.values[i]) {
       row_.values[i] = std::move(v);
