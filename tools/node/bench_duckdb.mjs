@@ -33,22 +33,13 @@
 
 import { readFileSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-
-const kSqlTypes = {
-  int64: 'BIGINT',
-  double: 'DOUBLE',
-  string: 'VARCHAR',
-  bool: 'BOOLEAN',
-  timestamp: 'BIGINT',
-};
+import { EffectiveTtl, Id, Str, kSqlTypes } from './sql_common.mjs';
 
 function Fail(msg) {
   process.stderr.write(`bench_duckdb: ${msg}\n`);
   process.exit(1);
 }
 
-const Id = (name) => '"' + String(name).replaceAll('"', '""') + '"';
-const Str = (s) => "'" + String(s).replaceAll("'", "''") + "'";
 const Now = () => Number(process.hrtime.bigint()) / 1e9;
 
 // vigil's expression language is close to SQL; only these function names differ:
@@ -62,16 +53,6 @@ function WhereSql(text) {
                .replace(/\bmin\s*\(/gi, 'least(')
                .replace(/\bmax\s*\(/gi, 'greatest(');
   }).join('');
-}
-
-function EffectiveTtl(view) {
-  if (view.ttl_ms !== null && view.ttl_ms !== undefined) return BigInt(view.ttl_ms);
-  let longest = 0n;
-  for (const f of view.features) {
-    if (f.window_ms === null || f.window_ms === undefined) return null;
-    if (BigInt(f.window_ms) > longest) longest = BigInt(f.window_ms);
-  }
-  return longest;
 }
 
 // One feature as a window expression over window `win`.

@@ -37,14 +37,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { EffectiveTtl, Id, Str, kSqlTypes } from './sql_common.mjs';
 
-const kSqlTypes = {
-  int64: 'BIGINT',
-  double: 'DOUBLE',
-  string: 'VARCHAR',
-  bool: 'BOOLEAN',
-  timestamp: 'BIGINT',
-};
 const kAggs = new Set(['count', 'sum', 'avg', 'min', 'max', 'stddev', 'count_distinct', 'last',
                        'first']);
 
@@ -53,9 +47,6 @@ function Fail(msg) {
   process.exit(1);
 }
 
-// SQL identifier and string literal quoting.
-const Id = (name) => '"' + String(name).replaceAll('"', '""') + '"';
-const Str = (s) => "'" + String(s).replaceAll("'", "''") + "'";
 
 // RFC 4180: fields separated by commas, optionally quoted with "" as an escaped quote;
 // records end at LF or CRLF. Returns rows of strings; a final empty line is not a row.
@@ -220,17 +211,6 @@ async function LoadSource(conn, baseDir, name, src, index) {
   const nulls = await conn.runAndReadAll(`SELECT count(*) FROM ${table} WHERE __ts IS NULL`);
   if (nulls.getRows()[0][0] !== 0n) Fail(`source ${name}: events without a timestamp`);
   return table;
-}
-
-// Effective ttl in ms, or null for forever (DESIGN.md §4).
-function EffectiveTtl(view) {
-  if (view.ttl_ms !== null && view.ttl_ms !== undefined) return BigInt(view.ttl_ms);
-  let longest = 0n;
-  for (const f of view.features) {
-    if (f.window_ms === null || f.window_ms === undefined) return null;
-    if (BigInt(f.window_ms) > longest) longest = BigInt(f.window_ms);
-  }
-  return longest;
 }
 
 // The aggregate of feature `f` over the joined events e that satisfy `cond`.
