@@ -1,0 +1,25 @@
+#include "log/log.h"
+
+#include "log/log_internal.h"
+
+namespace vigil {
+
+int PartitionForKey(std::string_view key, int partitions) {
+  if (key.empty() || partitions <= 1) return 0;
+  return static_cast<int>(Crc32c(key) % static_cast<uint32_t>(partitions));
+}
+
+Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
+  if (options.partitions < 1) {
+    return Status::InvalidArgument("log.partitions must be at least 1, not " + std::to_string(options.partitions));
+  }
+  switch (options.kind) {
+    case LogOptions::Kind::kEmbedded:
+      return log_internal::OpenEmbeddedLog(options);
+    case LogOptions::Kind::kKafka:
+      return log_internal::OpenKafkaLog(options);
+  }
+  return Status::InvalidArgument("unknown log kind");
+}
+
+}  // namespace vigil
