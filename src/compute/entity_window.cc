@@ -3,12 +3,132 @@
 #include <algorithm>
 
 #include "compute/window_agg_internal.h"
+#include "schema/row_codec.h"
 
 namespace vigil {
 
 using compute_internal::FeatureState;
 
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// The plan's shape in a checkpoint (format in entity_window.h).
+
+// Persisted agg codes: they must not change (AggKind's own values may).
+constexpr AggKind kAggOfCode[] = {AggKind::kCount,         AggKind::kSum,  AggKind::kAvg,
+                                  AggKind::kMin,           AggKind::kMax,  AggKind::kStddev,
+                                  AggKind::kCountDistinct, AggKind::kLast, AggKind::kFirst};
+constexpr size_t kNumAggCodes = sizeof kAggOfCode / sizeof kAggOfCode[0];
+
+uint8_t AggCode(AggKind k) {
+  for (size_t c = 0; c < kNumAggCodes; ++c) {
+    if (kAggOfCode[c] == k) return static_cast<uint8_t>(c);
+  }
+  return 0x0f;  // not reached: every AggKind has a code
+}
+
+constexpr DurationMs kWindowUnits[] = {1, 1000, 60'000, 3'600'000, 86'400'000};  // ms s m h d
+constexpr uint64_t kRawWindow = 7;
+
+void PutFeatureShape(const FeatureDef& f, std::string* out) {
+  out->push_back(static_cast<char>(AggCode(f.agg) | (static_cast<uint8_t>(f.field_type) & 7) << 4 |
+                                   (f.window ? 0x80 : 0)));
+  if (!f.window) return;
+  const DurationMs w = *f.window;
+  uint64_t unit = 0;
+  for (uint64_t u = 4; u > 0; --u) {
+    if (w % kWindowUnits[u] == 0) {
+      unit = u;
+      break;
+    }
+  }
+  const uint64_t count = static_cast<uint64_t>(w / kWindowUnits[unit]);
+  if (w >= 0 && count < (uint64_t{1} << 60)) {
+    PutVarint64(out, count << 3 | unit);
+  } else {
+    PutVarint64(out, kRawWindow);
+    PutVarint64(out, static_cast<uint64_t>(w));
+  }
+}
+
+// One feature's shape as saved, checked to be well-formed.
+struct SavedShape {
+  AggKind agg;
+  Type field;
+  std::optional<DurationMs> window;
+};
+
+Status GetFeatureShape(std::string_view* in, SavedShape* shape) {
+  if (in->empty()) return Status::Corruption("truncated shape");
+  const uint8_t b = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  const uint8_t code = b & 0x0f;
+  const uint8_t field = (b >> 4) & 7;
+  if (code >= kNumAggCodes || field > static_cast<uint8_t>(Type::kTimestamp)) {
+    return Status::Corruption("bad feature shape byte " + std::to_string(b));
+  }
+  shape->agg = kAggOfCode[code];
+  shape->field = static_cast<Type>(field);
+  shape->window.reset();
+  if (!(b & 0x80)) return Status::OK();
+  VIGIL_ASSIGN_OR_RETURN(uint64_t word, GetVarint64(in));
+  const uint64_t unit = word & 7;
+  uint64_t ms;
+  if (unit == kRawWindow) {
+    VIGIL_ASSIGN_OR_RETURN(ms, GetVarint64(in));
+  } else if (unit < 5 && (word >> 3) <= static_cast<uint64_t>(INT64_MAX / kWindowUnits[unit])) {
+    ms = (word >> 3) * static_cast<uint64_t>(kWindowUnits[unit]);
+  } else {
+    return Status::Corruption("bad window in feature shape");
+  }
+  if (ms > static_cast<uint64_t>(INT64_MAX)) return Status::Corruption("bad window in feature shape");
+  shape->window = static_cast<DurationMs>(ms);
+  return Status::OK();
+}
+
+// "sum of double over 24h", "count over 1h", "last of string over the entity's life".
+std::string DescribeShape(const SavedShape& s) {
+  std::string out(AggName(s.agg));
+  if (s.field != Type::kNull) out += " of " + std::string(TypeName(s.field));
+  out += s.window ? " over " + FormatDuration(*s.window) : " over the entity's life";
+  return out;
+}
+
+// Reads the saved shape from the front of *in and checks it against the plan's.
+// InvalidArgument names the first feature that differs.
+Status CheckShape(const FeatureViewDef& view, std::string_view plan_shape, std::string_view* in) {
+  if (in->substr(0, plan_shape.size()) == plan_shape) {  // the usual case: one comparison
+    in->remove_prefix(plan_shape.size());
+    return Status::OK();
+  }
+  const char* kRebuild =
+      "; the view's definitions changed since the checkpoint: rebuild its state (backfill)";
+  VIGIL_ASSIGN_OR_RETURN(uint64_t n, GetVarint64(in));
+  if (n != view.features.size()) {
+    return Status::InvalidArgument("saved with " + std::to_string(n) + " features, the view now has " +
+                                   std::to_string(view.features.size()) + kRebuild);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const FeatureDef& f = view.features[i];
+    std::string mine;
+    PutFeatureShape(f, &mine);
+    std::string_view before = *in;
+    SavedShape saved;
+    VIGIL_RETURN_IF_ERROR(GetFeatureShape(in, &saved));
+    if (before.substr(0, before.size() - in->size()) != mine) {
+      return Status::InvalidArgument("feature " + std::to_string(i) + " '" + f.name + "' is " +
+                                     DescribeShape({f.agg, f.field_type, f.window}) +
+                                     ", the saved state holds " + DescribeShape(saved) + kRebuild);
+    }
+  }
+  return Status::Corruption("shape does not match its own encoding");  // not reached
+}
+
+}  // namespace
+
 ViewPlan::ViewPlan(const FeatureViewDef& view) : view_(&view) {
+  PutVarint64(&shape_, view.features.size());
+  for (const auto& f : view.features) PutFeatureShape(f, &shape_);
   for (const auto& f : view.features) {
     empty_.push_back(compute_internal::EmptyValue(f));
     int slot = -1;
@@ -138,6 +258,101 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
     row_.ts = t;
     visit(row_);
   }
+}
+
+void EntityWindow::Save(std::string* out) const {
+  out->push_back(static_cast<char>(kStateFormatVersion));
+  out->append(plan_->shape_);
+  out->push_back(alive_ ? 1 : 0);
+  PutZigZag(out, last_event_);
+  compute_internal::PutTsDelta(out, last_event_, row_.ts);
+  const size_t n = features_.size();
+  PutVarint64(out, pending_.size() - pending_head_);
+  compute_internal::TsWriter ts(last_event_);
+  uint64_t prev_seq = 0;
+  for (size_t i = pending_head_; i < pending_.size(); ++i) {
+    const Pending& p = pending_[i];
+    ts.Put(out, p.ts);
+    if (i == pending_head_) {
+      PutVarint64(out, p.seq);
+    } else {
+      PutZigZag(out, static_cast<int64_t>(p.seq - prev_seq));
+    }
+    prev_seq = p.seq;
+    for (size_t j = 0; j < n; ++j) EncodeValue(p.inputs[j], out);
+  }
+  for (const auto& f : features_) f->Save(last_event_, out);
+}
+
+Status EntityWindow::Load(std::string_view* in) {
+  if (in->empty()) return Status::Corruption("no bytes");
+  const uint8_t version = static_cast<uint8_t>(in->front());
+  if (version != kStateFormatVersion) {
+    return Status::NotSupported("checkpoint format version " + std::to_string(version) +
+                                ", this build reads version " + std::to_string(kStateFormatVersion));
+  }
+  in->remove_prefix(1);
+  VIGIL_RETURN_IF_ERROR(CheckShape(plan_->view(), plan_->shape_, in));
+  if (in->empty() || static_cast<uint8_t>(in->front()) > 1) return Status::Corruption("bad alive byte");
+  alive_ = in->front() == 1;
+  in->remove_prefix(1);
+  VIGIL_ASSIGN_OR_RETURN(last_event_, GetZigZag(in));
+  if (last_event_ < kMinTimestamp || last_event_ > kMaxTimestamp) {
+    return Status::Corruption("last event timestamp out of range");
+  }
+  VIGIL_RETURN_IF_ERROR(compute_internal::GetTsDelta(in, last_event_, &row_.ts));
+
+  // Pending events: each takes at least a ts byte, a seq byte and a tag byte per feature.
+  const size_t n = features_.size();
+  size_t count;
+  VIGIL_RETURN_IF_ERROR(compute_internal::GetCount(in, 2 + n, &count));
+  compute_internal::TsReader ts(last_event_);
+  uint64_t seq = 0;
+  pending_.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    Pending p;
+    VIGIL_RETURN_IF_ERROR(ts.Next(in, &p.ts));
+    if (i == 0) {
+      VIGIL_ASSIGN_OR_RETURN(seq, GetVarint64(in));
+    } else {
+      VIGIL_ASSIGN_OR_RETURN(int64_t d, GetZigZag(in));
+      seq += static_cast<uint64_t>(d);
+    }
+    p.seq = seq;
+    p.inputs.resize(n);
+    for (Value& v : p.inputs) VIGIL_RETURN_IF_ERROR(DecodeValue(in, &v).WithContext("pending event"));
+    pending_.push_back(std::move(p));
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    Status s = features_[i]->Load(last_event_, in);
+    if (!s.ok()) return s.WithContext("feature '" + plan_->view().features[i].name + "'");
+  }
+  if (!in->empty()) return Status::Corruption(std::to_string(in->size()) + " bytes left over");
+
+  // The caches Save leaves out (entity_window.h says why they are exact).
+  for (size_t i = 0; i < n; ++i) {
+    expiry_[i] = features_[i]->NextExpiry();
+    row_.values[i] = features_[i]->Current();
+  }
+  next_ = ComputeNextInstant();
+  return Status::OK();
+}
+
+Result<EntityWindow> EntityWindow::Restore(const ViewPlan* plan, std::string key, std::string_view bytes) {
+  EntityWindow w(plan, std::move(key));
+  std::string_view in = bytes;
+  Status s = w.Load(&in);
+  if (!s.ok()) {
+    std::string where =
+        "window state of entity '" + DisplayEntityKey(w.key()) + "' of view '" + plan->view().name + "'";
+    if (s.IsCorruption()) {
+      where +=
+          " (byte " + std::to_string(bytes.size() - in.size()) + " of " + std::to_string(bytes.size()) + ")";
+    }
+    return s.WithContext(where);
+  }
+  return Result<EntityWindow>(std::move(w));
 }
 
 }  // namespace vigil

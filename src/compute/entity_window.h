@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/time.h"
@@ -33,8 +35,10 @@ class ViewPlan {
   const Row& empty_tuple() const { return empty_; }
 
  private:
+  friend class EntityWindow;
   const FeatureViewDef* view_;
   Row empty_;
+  std::string shape_;  // the plan's shape as EntityWindow::Save writes it
   // Features sharing a `where` text share one evaluation: where_slot_[i] indexes wheres_.
   std::vector<const Expr*> wheres_;
   std::vector<int> where_slot_;
@@ -68,6 +72,77 @@ class EntityWindow {
   // True when the entity holds no state and nothing is pending: it may be dropped.
   bool Idle() const;
 
+  // Checkpoints. The stream worker keeps each entity's window in RocksDB and saves it
+  // with its input offsets; after a crash it restores every entity and goes on, and the
+  // rows it then emits are exactly those of a run that never stopped.
+  //
+  // Appends the encoding of the entity's whole state (format below) to *out: its pending
+  // events and every feature's window, so that the restored window emits the same rows,
+  // bit for bit, as this one would, given the same Add and AdvanceTo calls. The key is
+  // not part of it (the caller stores the bytes under it). Equal states give equal bytes.
+  void Save(std::string* out) const;
+  // A window rebuilt from bytes that Save wrote for an entity of a view with the same
+  // shape as plan's: the same number of features and, feature by feature, the same
+  // aggregation, field type and window, which is what decoding depends on. Feature and
+  // field names, where filters and the ttl are not part of the shape: state saved before
+  // such a change restores and runs, but holds what the old definitions computed, so
+  // whoever changes definitions decides whether to rebuild. Errors, each naming the
+  // entity and the view:
+  // InvalidArgument if the bytes were saved under a different shape (the message says
+  // which feature differs and how: the view's state must then be rebuilt, e.g. by a
+  // backfill); NotSupported if they carry a format version this build does not read;
+  // Corruption if they are truncated or malformed. Safe on arbitrary bytes: it never
+  // reads outside them nor allocates much more than their size, and bytes that decode
+  // give a window that runs without crashing, whoever wrote them.
+  static Result<EntityWindow> Restore(const ViewPlan* plan, std::string key, std::string_view bytes);
+
+  // The checkpoint format is persisted: bytes written by one vigil must restore in any
+  // later one. To change the encoding, bump kStateFormatVersion and keep decoding the old
+  // versions (or, if that is not possible, reject them with NotSupported, which tells the
+  // operator to rebuild state); never change the meaning of a version already released.
+  // A new aggregation gets a new agg code and its own feature record, within version 1.
+  //
+  // Version 1. varint = LevelDB base-128 varint, zigzag = varint of the zigzag form,
+  // double = 8 bytes IEEE-754 little-endian, value = row_codec's tagged value.
+  //
+  //   u8      version (1)
+  //   shape:  varint number of features, then per feature one byte
+  //             agg code (bits 0-3) | field type (bits 4-6, value.h) | 0x80 if windowed
+  //           with agg codes count 0, sum 1, avg 2, min 3, max 4, stddev 5,
+  //           count_distinct 6, last 7, first 8 (fixed here, not AggKind's values)
+  //           and, windowed, varint (count << 3 | unit) with unit 0..4 = ms s m h d, the
+  //           largest that divides the window (1h -> 0x0b), or unit 7 followed by a
+  //           varint of the window in ms when the count does not fit.
+  //   u8      1 if alive (an event arrived since creation or the last ttl expiry), else 0
+  //   zigzag  last event's ts (L; kMinTimestamp before any event)
+  //   zigzag  ts of the last emitted row - L
+  //   varint  number of pending events, then each: its ts (the first as zigzag from L,
+  //           then varint from the previous one: they are sorted), its seq (the first as
+  //           varint, then zigzag of the wrapping difference from the previous one), and
+  //           one value per feature (the extracted inputs, nulls included).
+  //   then one record per feature, in plan order, with timestamps relative to L. A
+  //   queue's timestamps are written oldest first: the first as zigzag from L, each next
+  //   one as varint from the previous. Values whose type the plan fixes (the feature's
+  //   field type) carry no tag. window_agg.cc documents each record beside its class:
+  //     count            the queue's timestamps
+  //     sum avg stddev   the two-stacks queue as it is, both stacks, suffix aggregates
+  //                      included (Combine is not associative: rebuilding them by
+  //                      pushing the values again would change the doubles' last bits)
+  //     min max first    the monotonic deque / the queue of (ts, value)
+  //     count_distinct   the distinct keys in order of first appearance, then the queue
+  //                      of (ts, key number)
+  //     last             the single (ts, value) slot
+  //     lifetime         the running aggregate (count; sum; n, mean, m2; the value; or
+  //                      the sorted set of distinct keys)
+  //
+  // Not saved, because Restore recomputes them exactly: the expiry cache (each entry is
+  // always its feature's NextExpiry(): ProcessInstant refreshes every feature it touches
+  // and an untouched feature's state did not change), the last emitted tuple (always
+  // each feature's Current(), for the same reason, and the plan's empty tuple before any
+  // row), NextInstant() (always the minimum of the first pending ts, the expiries and
+  // the ttl instant), and events already processed.
+  static constexpr uint8_t kStateFormatVersion = 1;
+
  private:
   struct Pending {
     TimestampMs ts;
@@ -76,6 +151,8 @@ class EntityWindow {
   };
   void ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit);
   TimestampMs ComputeNextInstant() const;
+  // Decodes Save's bytes into this fresh window; Restore adds the entity to the message.
+  Status Load(std::string_view* in);
 
   const ViewPlan* plan_;
   std::vector<Pending> pending_;  // sorted by (ts, seq); consumed from pending_head_

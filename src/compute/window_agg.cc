@@ -1,15 +1,261 @@
+#include <algorithm>
+#include <cassert>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "compute/window_agg_internal.h"
+#include "schema/row_codec.h"
 
 namespace vigil::compute_internal {
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint encoding helpers
+
+void PutTsDelta(std::string* out, TimestampMs base, TimestampMs ts) { PutZigZag(out, ts - base); }
+
+Status GetTsDelta(std::string_view* in, TimestampMs base, TimestampMs* ts) {
+  VIGIL_ASSIGN_OR_RETURN(int64_t d, GetZigZag(in));
+  // base is in range, so the bounds cannot overflow, and neither can the sum within them.
+  if (d < kMinTimestamp - base || d > kMaxTimestamp - base) {
+    return Status::Corruption("timestamp out of range");
+  }
+  *ts = base + d;
+  return Status::OK();
+}
+
+Status GetCount(std::string_view* in, size_t min_bytes_each, size_t* n) {
+  VIGIL_ASSIGN_OR_RETURN(uint64_t v, GetVarint64(in));
+  if (v > in->size() / min_bytes_each) {
+    return Status::Corruption("count " + std::to_string(v) + " exceeds what the remaining " +
+                              std::to_string(in->size()) + " bytes can hold");
+  }
+  *n = static_cast<size_t>(v);
+  return Status::OK();
+}
+
+void TsWriter::Put(std::string* out, TimestampMs ts) {
+  if (first_) {
+    PutTsDelta(out, prev_, ts);
+    first_ = false;
+  } else {
+    assert(ts >= prev_);
+    PutVarint64(out, static_cast<uint64_t>(ts - prev_));
+  }
+  prev_ = ts;
+}
+
+Status TsReader::Next(std::string_view* in, TimestampMs* ts) {
+  if (first_) {
+    VIGIL_RETURN_IF_ERROR(GetTsDelta(in, prev_, ts));
+    first_ = false;
+  } else {
+    VIGIL_ASSIGN_OR_RETURN(uint64_t d, GetVarint64(in));
+    if (d > static_cast<uint64_t>(kMaxTimestamp - prev_)) return Status::Corruption("timestamp out of range");
+    *ts = prev_ + static_cast<TimestampMs>(d);
+  }
+  prev_ = *ts;
+  return Status::OK();
+}
+
 namespace {
+
+// Counts the engine keeps in an int64 and increments: decoded ones stay far from overflow.
+constexpr uint64_t kMaxCount = uint64_t{1} << 62;
+
+Status GetBoundedCount(std::string_view* in, int64_t* n) {
+  VIGIL_ASSIGN_OR_RETURN(uint64_t v, GetVarint64(in));
+  if (v > kMaxCount) return Status::Corruption("count " + std::to_string(v) + " out of range");
+  *n = static_cast<int64_t>(v);
+  return Status::OK();
+}
+
+// Doubles of aggregates: the 8 bytes of IEEE-754 binary64, little-endian, any bits (the
+// exact bits are what a restored window must reproduce).
+void PutDouble(std::string* out, double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(bits >> (8 * i));
+  out->append(buf, 8);
+}
+
+Status GetDouble(std::string_view* in, double* d) {
+  if (in->size() < 8) return Status::Corruption("truncated double");
+  uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(static_cast<uint8_t>((*in)[i])) << (8 * i);
+  in->remove_prefix(8);
+  std::memcpy(d, &bits, sizeof bits);
+  return Status::OK();
+}
+
+bool IsPositiveZero(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return bits == 0;
+}
+
+void PutString(std::string* out, std::string_view s) {
+  PutVarint64(out, s.size());
+  out->append(s);
+}
+
+Status GetString(std::string_view* in, std::string* s) {
+  VIGIL_ASSIGN_OR_RETURN(uint64_t len, GetVarint64(in));
+  if (len > in->size()) return Status::Corruption("string length runs past the end");
+  s->assign(in->data(), static_cast<size_t>(len));
+  in->remove_prefix(static_cast<size_t>(len));
+  return Status::OK();
+}
+
+// A value a feature holds (never null). Its type is the feature's field type, fixed by
+// the plan, so it is written without row_codec's tag byte, as the bare payload. A state
+// holding a value of another type (the engine never feeds one; a test may) writes all its
+// values tagged instead, and says so in its record's header.
+void PutTypedValue(std::string* out, const Value& v, Type t, bool tagged) {
+  if (tagged) {
+    EncodeValue(v, out);
+    return;
+  }
+  switch (t) {
+    case Type::kInt64:
+    case Type::kTimestamp:
+      PutZigZag(out, v.int64());
+      break;
+    case Type::kDouble:
+      PutDouble(out, v.dbl());
+      break;
+    case Type::kBool:
+      out->push_back(v.boolean() ? 1 : 0);
+      break;
+    case Type::kString:
+      PutString(out, v.str());
+      break;
+    case Type::kNull:
+      break;
+  }
+}
+
+Status GetTypedValue(std::string_view* in, Type t, bool tagged, Value* v) {
+  if (tagged) {
+    VIGIL_RETURN_IF_ERROR(DecodeValue(in, v));
+    if (v->is_null()) return Status::Corruption("null value in a feature's state");
+    return Status::OK();
+  }
+  switch (t) {
+    case Type::kInt64:
+    case Type::kTimestamp: {
+      VIGIL_ASSIGN_OR_RETURN(int64_t i, GetZigZag(in));
+      *v = t == Type::kInt64 ? Value::Int64(i) : Value::Timestamp(i);
+      return Status::OK();
+    }
+    case Type::kDouble: {
+      double d;
+      VIGIL_RETURN_IF_ERROR(GetDouble(in, &d));
+      if (!std::isfinite(d)) return Status::Corruption("value is NaN or infinite");
+      *v = Value::Double(d);
+      return Status::OK();
+    }
+    case Type::kBool: {
+      if (in->empty()) return Status::Corruption("truncated bool");
+      uint8_t b = static_cast<uint8_t>(in->front());
+      in->remove_prefix(1);
+      if (b > 1) return Status::Corruption("bool byte is not 0 or 1");
+      *v = Value::Bool(b == 1);
+      return Status::OK();
+    }
+    case Type::kString: {
+      std::string str;
+      VIGIL_RETURN_IF_ERROR(GetString(in, &str));
+      *v = Value::String(std::move(str));
+      return Status::OK();
+    }
+    case Type::kNull:
+      break;
+  }
+  return Status::Corruption("untagged value of a feature without field");
+}
+
+// A nullable single value (lifetime min/max/last/first): a header byte, 0 null, 1 the
+// untagged value follows, 2 the tagged value follows.
+void PutOptionalValue(std::string* out, const Value& v, Type t) {
+  if (v.is_null()) {
+    out->push_back(0);
+    return;
+  }
+  bool tagged = v.type() != t;
+  out->push_back(tagged ? 2 : 1);
+  PutTypedValue(out, v, t, tagged);
+}
+
+Status GetOptionalValue(std::string_view* in, Type t, Value* v) {
+  if (in->empty()) return Status::Corruption("truncated value header");
+  uint8_t h = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  if (h == 0) {
+    *v = Value::Null();
+    return Status::OK();
+  }
+  if (h > 2) return Status::Corruption("bad value header " + std::to_string(h));
+  return GetTypedValue(in, t, h == 2, v);
+}
+
+// How the two-stacks queue's aggregates are written. Front items hold suffix aggregates,
+// back items the pushed (lifted) ones. Counts are not written: a pushed aggregate counts
+// 1, and the front item at index i (newest first) counts i + 1, as Lift and Flip make
+// them (asserted on save).
+template <typename Agg>
+struct AggCodec;
+
+// SumAgg: a double field leaves isum at 0 and an int64 field leaves sum at +0.0, so the
+// queue's header says which of the two its items carry (bit 0: sum, bit 1: isum).
+template <>
+struct AggCodec<SumAgg> {
+  static unsigned Fields(const SumAgg& a) {
+    return (IsPositiveZero(a.sum) ? 0u : 1u) | (a.isum == 0 ? 0u : 2u);
+  }
+  static void Put(const SumAgg& a, unsigned fields, bool /*suffix*/, std::string* out) {
+    if (fields & 1) PutDouble(out, a.sum);
+    if (fields & 2) PutZigZag(out, a.isum);
+  }
+  static Status Get(std::string_view* in, unsigned fields, bool /*suffix*/, size_t count, SumAgg* a) {
+    *a = SumAgg::Identity();
+    if (fields & 1) VIGIL_RETURN_IF_ERROR(GetDouble(in, &a->sum));
+    if (fields & 2) {
+      VIGIL_ASSIGN_OR_RETURN(a->isum, GetZigZag(in));
+    }
+    a->n = static_cast<int64_t>(count);
+    return Status::OK();
+  }
+  static bool Counts(const SumAgg& a, size_t count) { return a.n == static_cast<int64_t>(count); }
+};
+
+// MomentsAgg: a pushed value is {1, v, 0}: only its mean is written; a suffix aggregate
+// writes mean and m2.
+template <>
+struct AggCodec<MomentsAgg> {
+  static unsigned Fields(const MomentsAgg&) { return 0; }
+  static void Put(const MomentsAgg& a, unsigned, bool suffix, std::string* out) {
+    assert(suffix || IsPositiveZero(a.m2));
+    PutDouble(out, a.mean);
+    if (suffix) PutDouble(out, a.m2);
+  }
+  static Status Get(std::string_view* in, unsigned, bool suffix, size_t count, MomentsAgg* a) {
+    *a = MomentsAgg::Identity();
+    VIGIL_RETURN_IF_ERROR(GetDouble(in, &a->mean));
+    if (suffix) VIGIL_RETURN_IF_ERROR(GetDouble(in, &a->m2));
+    a->n = static_cast<double>(count);
+    return Status::OK();
+  }
+  static bool Counts(const MomentsAgg& a, size_t count) { return a.n == static_cast<double>(count); }
+};
 
 // A sliding window of width w: a value pushed at ts is inside as of t iff ts > t - w,
 // so it leaves at exactly ts + w.
 //   count over 1h, events at 10:00 and 10:30:
 //   as of 10:59:59.999 -> 2     as of 11:00 -> 1 (10:00 left)     as of 11:30 -> 0
 
+// Saved as: varint n, then the n timestamps (TsWriter).
 class WindowCount final : public FeatureState {
  public:
   explicit WindowCount(DurationMs w) : w_(w) {}
@@ -25,6 +271,22 @@ class WindowCount final : public FeatureState {
   TimestampMs NextExpiry() const override { return ts_.empty() ? kMaxTimestamp : ts_.front() + w_; }
   Value Current() const override { return Value::Int64(static_cast<int64_t>(ts_.size())); }
   void Clear() override { ts_.clear(); }
+  void Save(TimestampMs base, std::string* out) const override {
+    PutVarint64(out, ts_.size());
+    TsWriter ts(base);
+    for (size_t i = 0; i < ts_.size(); ++i) ts.Put(out, ts_[i]);
+  }
+  Status Load(TimestampMs base, std::string_view* in) override {
+    size_t n;
+    VIGIL_RETURN_IF_ERROR(GetCount(in, 1, &n));
+    TsReader ts(base);
+    for (size_t i = 0; i < n; ++i) {
+      TimestampMs t;
+      VIGIL_RETURN_IF_ERROR(ts.Next(in, &t));
+      ts_.push_back(t);
+    }
+    return Status::OK();
+  }
 
  private:
   DurationMs w_;
@@ -52,6 +314,10 @@ Value MomentValue(const MomentsAgg& a, Moment, Type) {
 }
 
 // sum and avg (SumAgg) or stddev (MomentsAgg) over a sliding window.
+//
+// Saved as: varint front size, varint (back size << 2 | fields), then every item oldest
+// first, front stack then back stack, each as its timestamp (TsWriter) and its aggregate
+// (AggCodec; front: the suffix aggregate, back: the pushed one).
 template <typename Agg>
 class WindowMoments final : public FeatureState {
  public:
@@ -71,6 +337,52 @@ class WindowMoments final : public FeatureState {
     return MomentValue(q_.Query(), m_, m_ == Moment::kAvg ? field_ : out_);
   }
   void Clear() override { q_.Clear(); }
+  void Save(TimestampMs base, std::string* out) const override {
+    using Codec = AggCodec<Agg>;
+    const auto& front = q_.front_stack();
+    const auto& back = q_.back_stack();
+    unsigned fields = 0;
+    for (const auto& it : front) fields |= Codec::Fields(it.agg);
+    for (const auto& it : back) fields |= Codec::Fields(it.agg);
+    PutVarint64(out, front.size());
+    PutVarint64(out, (uint64_t{back.size()} << 2) | fields);
+    TsWriter ts(base);
+    for (size_t i = front.size(); i-- > 0;) {
+      assert(Codec::Counts(front[i].agg, i + 1));
+      ts.Put(out, front[i].ts);
+      Codec::Put(front[i].agg, fields, true, out);
+    }
+    for (const auto& it : back) {
+      assert(Codec::Counts(it.agg, 1));
+      ts.Put(out, it.ts);
+      Codec::Put(it.agg, fields, false, out);
+    }
+  }
+  Status Load(TimestampMs base, std::string_view* in) override {
+    using Codec = AggCodec<Agg>;
+    using Item = typename TwoStacks<Agg>::Item;
+    size_t n_front;
+    VIGIL_RETURN_IF_ERROR(GetCount(in, 1, &n_front));
+    VIGIL_ASSIGN_OR_RETURN(uint64_t back_word, GetVarint64(in));
+    const unsigned fields = static_cast<unsigned>(back_word & 3);
+    if (fields != 0 && !std::is_same_v<Agg, SumAgg>) return Status::Corruption("bad queue header");
+    if ((back_word >> 2) > in->size()) return Status::Corruption("queue size exceeds the remaining bytes");
+    const size_t n_back = static_cast<size_t>(back_word >> 2);
+    if (n_front > in->size() - n_back) return Status::Corruption("queue size exceeds the remaining bytes");
+    TsReader ts(base);
+    std::vector<Item> front(n_front);
+    for (size_t i = n_front; i-- > 0;) {
+      VIGIL_RETURN_IF_ERROR(ts.Next(in, &front[i].ts));
+      VIGIL_RETURN_IF_ERROR(Codec::Get(in, fields, true, i + 1, &front[i].agg));
+    }
+    std::vector<Item> back(n_back);
+    for (Item& it : back) {
+      VIGIL_RETURN_IF_ERROR(ts.Next(in, &it.ts));
+      VIGIL_RETURN_IF_ERROR(Codec::Get(in, fields, false, 1, &it.agg));
+    }
+    q_.Restore(std::move(front), std::move(back));
+    return Status::OK();
+  }
 
  private:
   DurationMs w_;
@@ -89,9 +401,12 @@ bool Less(const Value& a, const Value& b) {
 
 // A window of values in arrival order whose value is the front one. `first` pushes every
 // value; min/max keep a monotonic deque (below), whose front is the extreme.
+//
+// Saved as: varint (n << 1 | tagged), then each item oldest first as its timestamp
+// (TsWriter) and its value (untagged unless `tagged`).
 class FrontValueWindow : public FeatureState {
  public:
-  explicit FrontValueWindow(DurationMs w) : w_(w) {}
+  FrontValueWindow(DurationMs w, Type field) : w_(w), field_(field) {}
   void Push(TimestampMs ts, const Value& v) override { q_.push_back({ts, v}); }
   bool EvictUpTo(TimestampMs t) override {
     bool any = false;
@@ -104,13 +419,38 @@ class FrontValueWindow : public FeatureState {
   TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
   Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
   void Clear() override { q_.clear(); }
+  void Save(TimestampMs base, std::string* out) const override {
+    bool tagged = false;
+    for (size_t i = 0; i < q_.size(); ++i) tagged |= q_[i].v.type() != field_;
+    PutVarint64(out, (uint64_t{q_.size()} << 1) | (tagged ? 1 : 0));
+    TsWriter ts(base);
+    for (size_t i = 0; i < q_.size(); ++i) {
+      ts.Put(out, q_[i].ts);
+      PutTypedValue(out, q_[i].v, field_, tagged);
+    }
+  }
+  Status Load(TimestampMs base, std::string_view* in) override {
+    VIGIL_ASSIGN_OR_RETURN(uint64_t word, GetVarint64(in));
+    const bool tagged = word & 1;
+    if ((word >> 1) > in->size()) return Status::Corruption("queue size exceeds the remaining bytes");
+    const size_t n = static_cast<size_t>(word >> 1);
+    TsReader ts(base);
+    for (size_t i = 0; i < n; ++i) {
+      Item it;
+      VIGIL_RETURN_IF_ERROR(ts.Next(in, &it.ts));
+      VIGIL_RETURN_IF_ERROR(GetTypedValue(in, field_, tagged, &it.v));
+      q_.push_back(std::move(it));
+    }
+    return Status::OK();
+  }
 
  protected:
   struct Item {
-    TimestampMs ts;
+    TimestampMs ts = 0;
     Value v;
   };
   DurationMs w_;
+  Type field_;
   Ring<Item> q_;
 };
 
@@ -118,7 +458,7 @@ class FrontValueWindow : public FeatureState {
 // never be the answer again).
 class WindowExtreme final : public FrontValueWindow {
  public:
-  WindowExtreme(DurationMs w, bool is_max) : FrontValueWindow(w), max_(is_max) {}
+  WindowExtreme(DurationMs w, bool is_max, Type field) : FrontValueWindow(w, field), max_(is_max) {}
   void Push(TimestampMs ts, const Value& v) override {
     while (!q_.empty() && !Better(q_.back().v, v)) q_.pop_back();
     q_.push_back({ts, v});
@@ -143,6 +483,12 @@ std::string DistinctKey(const Value& v) {
 // An exact multiset of the values in the window. Values live once in a slot table; the
 // queue holds slot numbers. Few distinct values (the usual case: a user's cards or
 // devices) are found by a linear scan; past kIndexFrom a hash index is kept too.
+//
+// Saved in a form that does not depend on the slot numbering: varint k, the k distinct
+// keys (varint length, bytes) in the order they first appear in the queue, then varint
+// n and each queue item oldest first as its timestamp (TsWriter) and, when k > 1, its
+// key's number in that list (varint). Restoring pushes the items again, so counts, the
+// free list and the index are rebuilt rather than trusted.
 class WindowDistinct final : public FeatureState {
  public:
   explicit WindowDistinct(DurationMs w) : w_(w) {}
@@ -178,6 +524,56 @@ class WindowDistinct final : public FeatureState {
     free_.clear();
     index_.clear();
     live_ = 0;
+  }
+  void Save(TimestampMs base, std::string* out) const override {
+    std::vector<uint32_t> number(slots_.size(), kNone);  // slot -> its key's number
+    std::vector<uint32_t> order;                         // number -> slot
+    for (size_t i = 0; i < q_.size(); ++i) {
+      uint32_t slot = q_[i].slot;
+      if (number[slot] == kNone) {
+        number[slot] = static_cast<uint32_t>(order.size());
+        order.push_back(slot);
+      }
+    }
+    PutVarint64(out, order.size());
+    for (uint32_t slot : order) PutString(out, slots_[slot].key);
+    PutVarint64(out, q_.size());
+    TsWriter ts(base);
+    for (size_t i = 0; i < q_.size(); ++i) {
+      ts.Put(out, q_[i].ts);
+      if (order.size() > 1) PutVarint64(out, number[q_[i].slot]);
+    }
+  }
+  Status Load(TimestampMs base, std::string_view* in) override {
+    size_t k;
+    VIGIL_RETURN_IF_ERROR(GetCount(in, 1, &k));
+    std::vector<std::string> keys(k);
+    for (std::string& key : keys) VIGIL_RETURN_IF_ERROR(GetString(in, &key));
+    size_t n;
+    VIGIL_RETURN_IF_ERROR(GetCount(in, 1, &n));
+    if (n < k) return Status::Corruption("more distinct keys than values in the window");
+    std::vector<uint32_t> slot_of(k);
+    size_t seen = 0;  // keys 0..seen-1 have appeared
+    TsReader ts(base);
+    for (size_t i = 0; i < n; ++i) {
+      TimestampMs t;
+      VIGIL_RETURN_IF_ERROR(ts.Next(in, &t));
+      uint64_t number = 0;
+      if (k > 1) {
+        VIGIL_ASSIGN_OR_RETURN(number, GetVarint64(in));
+      }
+      if (number > seen || number >= k) return Status::Corruption("distinct key number out of order");
+      if (number == seen) {
+        if (Find(keys[number]) != kNone) return Status::Corruption("distinct key listed twice");
+        slot_of[number] = Insert(std::move(keys[number]));
+        ++seen;
+      }
+      uint32_t slot = slot_of[number];
+      ++slots_[slot].count;
+      q_.push_back({t, slot});
+    }
+    if (seen != k) return Status::Corruption("distinct key not in the window");
+    return Status::OK();
   }
 
  private:
@@ -237,9 +633,12 @@ class WindowDistinct final : public FeatureState {
 
 // last: the newest contributing value. It is also the last to leave, so one slot holds
 // everything the window needs.
+//
+// Saved as: a header byte, 0 empty, 1 or 2 a value follows (2: tagged), then its
+// timestamp (PutTsDelta) and the value.
 class WindowLast final : public FeatureState {
  public:
-  explicit WindowLast(DurationMs w) : w_(w) {}
+  WindowLast(DurationMs w, Type field) : w_(w), field_(field) {}
   void Push(TimestampMs ts, const Value& v) override {
     ts_ = ts;
     v_ = v;
@@ -258,9 +657,31 @@ class WindowLast final : public FeatureState {
     has_ = false;
     v_ = Value::Null();
   }
+  void Save(TimestampMs base, std::string* out) const override {
+    if (!has_) {  // ts_ is stale then: it is not state
+      out->push_back(0);
+      return;
+    }
+    bool tagged = v_.type() != field_;
+    out->push_back(tagged ? 2 : 1);
+    PutTsDelta(out, base, ts_);
+    PutTypedValue(out, v_, field_, tagged);
+  }
+  Status Load(TimestampMs base, std::string_view* in) override {
+    if (in->empty()) return Status::Corruption("truncated last");
+    uint8_t h = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    if (h == 0) return Status::OK();
+    if (h > 2) return Status::Corruption("bad last header " + std::to_string(h));
+    VIGIL_RETURN_IF_ERROR(GetTsDelta(in, base, &ts_));
+    VIGIL_RETURN_IF_ERROR(GetTypedValue(in, field_, h == 2, &v_));
+    has_ = true;
+    return Status::OK();
+  }
 
  private:
   DurationMs w_;
+  Type field_;
   bool has_ = false;
   TimestampMs ts_ = 0;
   Value v_;
@@ -268,6 +689,12 @@ class WindowLast final : public FeatureState {
 
 // Lifetime features: everything since the entity appeared (or since its ttl last
 // expired). Nothing ever leaves, so running aggregates are exact by construction.
+//
+// Saved as what the aggregation uses, nothing else (the other members stay at their
+// cleared values): count: varint count. sum, avg: a byte of fields (bit 0 sum, bit 1
+// isum, as for the two-stacks queue), those fields, varint n. stddev: varint n, then,
+// if n > 0, mean and m2. min, max, last, first: the optional value. count_distinct:
+// varint k, then the k keys in byte order (so the bytes do not depend on hash order).
 class Lifetime final : public FeatureState {
  public:
   Lifetime(AggKind agg, Type out, Type field) : agg_(agg), out_(out), field_(field) {}
@@ -325,6 +752,83 @@ class Lifetime final : public FeatureState {
     v_ = Value::Null();
     distinct_.clear();
   }
+  void Save(TimestampMs, std::string* out) const override {
+    switch (agg_) {
+      case AggKind::kCount:
+        PutVarint64(out, static_cast<uint64_t>(count_));
+        break;
+      case AggKind::kSum:
+      case AggKind::kAvg: {
+        unsigned fields = AggCodec<SumAgg>::Fields(sum_);
+        out->push_back(static_cast<char>(fields));
+        AggCodec<SumAgg>::Put(sum_, fields, true, out);
+        PutVarint64(out, static_cast<uint64_t>(sum_.n));
+        break;
+      }
+      case AggKind::kStddev:
+        // n counts pushes: an integer, exact in a double far beyond any real count.
+        PutVarint64(out, static_cast<uint64_t>(moments_.n));
+        if (moments_.n > 0) {
+          PutDouble(out, moments_.mean);
+          PutDouble(out, moments_.m2);
+        }
+        break;
+      case AggKind::kCountDistinct: {
+        std::vector<const std::string*> keys;
+        keys.reserve(distinct_.size());
+        for (const auto& [key, unused] : distinct_) keys.push_back(&key);
+        std::sort(keys.begin(), keys.end(),
+                  [](const std::string* a, const std::string* b) { return *a < *b; });
+        PutVarint64(out, keys.size());
+        for (const std::string* key : keys) PutString(out, *key);
+        break;
+      }
+      default:
+        PutOptionalValue(out, v_, field_);
+        break;
+    }
+  }
+  Status Load(TimestampMs, std::string_view* in) override {
+    switch (agg_) {
+      case AggKind::kCount:
+        return GetBoundedCount(in, &count_);
+      case AggKind::kSum:
+      case AggKind::kAvg: {
+        if (in->empty()) return Status::Corruption("truncated sum");
+        unsigned fields = static_cast<uint8_t>(in->front());
+        in->remove_prefix(1);
+        if (fields > 3) return Status::Corruption("bad sum header " + std::to_string(fields));
+        VIGIL_RETURN_IF_ERROR(AggCodec<SumAgg>::Get(in, fields, true, 0, &sum_));
+        return GetBoundedCount(in, &sum_.n);
+      }
+      case AggKind::kStddev: {
+        int64_t n;
+        VIGIL_RETURN_IF_ERROR(GetBoundedCount(in, &n));
+        if (n > (int64_t{1} << 53)) return Status::Corruption("count out of range");
+        if (n > 0) {
+          moments_.n = static_cast<double>(n);
+          VIGIL_RETURN_IF_ERROR(GetDouble(in, &moments_.mean));
+          VIGIL_RETURN_IF_ERROR(GetDouble(in, &moments_.m2));
+        }
+        return Status::OK();
+      }
+      case AggKind::kCountDistinct: {
+        size_t k;
+        VIGIL_RETURN_IF_ERROR(GetCount(in, 1, &k));
+        std::string prev;
+        for (size_t i = 0; i < k; ++i) {
+          std::string key;
+          VIGIL_RETURN_IF_ERROR(GetString(in, &key));
+          if (i > 0 && !(prev < key)) return Status::Corruption("distinct keys out of order");
+          prev = key;
+          distinct_.emplace(std::move(key), 1);
+        }
+        return Status::OK();
+      }
+      default:
+        return GetOptionalValue(in, field_, &v_);
+    }
+  }
 
  private:
   AggKind agg_;
@@ -364,15 +868,15 @@ std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
     case AggKind::kStddev:
       return std::make_unique<WindowMoments<MomentsAgg>>(w, Moment::kStddev, f.output_type, f.field_type);
     case AggKind::kMin:
-      return std::make_unique<WindowExtreme>(w, false);
+      return std::make_unique<WindowExtreme>(w, false, f.field_type);
     case AggKind::kMax:
-      return std::make_unique<WindowExtreme>(w, true);
+      return std::make_unique<WindowExtreme>(w, true, f.field_type);
     case AggKind::kCountDistinct:
       return std::make_unique<WindowDistinct>(w);
     case AggKind::kLast:
-      return std::make_unique<WindowLast>(w);
+      return std::make_unique<WindowLast>(w, f.field_type);
     case AggKind::kFirst:
-      return std::make_unique<FrontValueWindow>(w);
+      return std::make_unique<FrontValueWindow>(w, f.field_type);
   }
   return nullptr;
 }

@@ -11,15 +11,23 @@
 //
 // All structures assume values arrive in (ts, log order) order and leave in the same
 // order, which the engine guarantees. Memory is bounded by the values inside the window.
+//
+// Checkpoints: each state saves itself into EntityWindow's persisted format
+// (entity_window.h describes the whole encoding and how to evolve it). A state saves what
+// its future values depend on and nothing that is an accident of its history (ring
+// capacities, count_distinct's slot numbering), so that a restored state saves to the
+// same bytes and emits the same rows, bit for bit, as the one it came from.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "common/status.h"
 #include "common/time.h"
 #include "schema/value.h"
 #include "spec/definitions.h"
@@ -41,6 +49,18 @@ class FeatureState {
   // The feature's value now (empty window: 0 for count/count_distinct/sum, else null).
   virtual Value Current() const = 0;
   virtual void Clear() = 0;
+  // Appends the state's encoding (the feature records of entity_window.h) to *out.
+  // Timestamps are written relative to `base`, the entity's last event, so that the
+  // usual ones take a few bytes.
+  virtual void Save(TimestampMs base, std::string* out) const = 0;
+  // Decodes what Save wrote, with the same `base`, from the front of *in into this state
+  // and advances *in past it. REQUIRES: the state is empty (just made or Cleared) and was
+  // made for the FeatureDef the bytes were saved under (EntityWindow checks the plan's
+  // shape first). Corruption on truncated or malformed bytes: never reads outside *in,
+  // never allocates much more than *in holds; the state is then unspecified and must be
+  // discarded. Bytes that decode are a state this class can run without crashing, even
+  // if they were not written by Save.
+  virtual Status Load(TimestampMs base, std::string_view* in) = 0;
 };
 
 // Makes the state for feature `f`.
@@ -48,6 +68,42 @@ std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f);
 
 // The value of `f` over an empty window.
 Value EmptyValue(const FeatureDef& f);
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint encoding helpers, shared by EntityWindow and the feature states. Every Get*
+// returns Corruption on truncated or malformed bytes and never reads outside *in.
+
+// Appends ts as a zigzag varint of ts - base. REQUIRES: both in [kMinTimestamp,
+// kMaxTimestamp] (their difference then cannot overflow).
+void PutTsDelta(std::string* out, TimestampMs base, TimestampMs ts);
+// Reads what PutTsDelta wrote. Corruption unless base + delta lies in [kMinTimestamp,
+// kMaxTimestamp], which keeps the engine's ts + window arithmetic far from overflow.
+Status GetTsDelta(std::string_view* in, TimestampMs base, TimestampMs* ts);
+// Reads a varint count of items that each take at least `min_bytes_each` bytes of what
+// follows: Corruption if *in cannot hold that many, so that a garbage count never turns
+// into a huge allocation. REQUIRES: min_bytes_each >= 1.
+Status GetCount(std::string_view* in, size_t min_bytes_each, size_t* n);
+
+// Timestamps of a queue, oldest first: the first as PutTsDelta from base, each next one
+// as a varint of its distance from the previous (a queue's timestamps never decrease).
+class TsWriter {
+ public:
+  explicit TsWriter(TimestampMs base) : prev_(base) {}
+  void Put(std::string* out, TimestampMs ts);
+
+ private:
+  TimestampMs prev_;
+  bool first_ = true;
+};
+class TsReader {
+ public:
+  explicit TsReader(TimestampMs base) : prev_(base) {}
+  Status Next(std::string_view* in, TimestampMs* ts);
+
+ private:
+  TimestampMs prev_;
+  bool first_ = true;
+};
 
 // A double-ended queue in one growable ring buffer. Unlike std::deque, an empty one
 // allocates nothing (libstdc++'s deque allocates a 512-byte node up front), and its
@@ -80,6 +136,8 @@ class Ring {
     buf_.shrink_to_fit();
     head_ = size_ = 0;
   }
+  // The i-th element from the front. REQUIRES: i < size().
+  const T& operator[](size_t i) const { return buf_[Index(i)]; }
 
  private:
   size_t Index(size_t i) const {
@@ -140,6 +198,10 @@ struct MomentsAgg {
 template <typename Agg>
 class TwoStacks {
  public:
+  struct Item {
+    TimestampMs ts;
+    Agg agg;  // in front_: the aggregate of this item and every newer item in front_
+  };
   void Push(TimestampMs ts, const Agg& a) {
     back_.push_back({ts, a});
     back_agg_ = Agg::Combine(back_agg_, a);
@@ -158,11 +220,27 @@ class TwoStacks {
     back_agg_ = Agg::Identity();
   }
 
+  // Checkpoint support. Floating-point Combine is not associative, so the queue's future
+  // answers depend on how its items are split between the stacks and on the front
+  // stack's suffix aggregates, which cannot be recomputed from the pushed values: a
+  // checkpoint saves both stacks as they are.
+  // The front stack, newest first (the oldest item is at the end); each agg is the
+  // aggregate of that item and every newer item in the front stack.
+  const std::vector<Item>& front_stack() const { return front_; }
+  // The back stack, oldest first; each agg is the one pushed.
+  const std::vector<Item>& back_stack() const { return back_; }
+  // Replaces the contents with the given stacks (as front_stack() and back_stack() give
+  // them). The back stack's running aggregate is refolded from `back`: Push folds it from
+  // Identity, oldest first, and Flip and Clear reset it to Identity, so the refold runs
+  // the very same Combine calls and is bit-identical.
+  void Restore(std::vector<Item> front, std::vector<Item> back) {
+    front_ = std::move(front);
+    back_ = std::move(back);
+    back_agg_ = Agg::Identity();
+    for (const Item& it : back_) back_agg_ = Agg::Combine(back_agg_, it.agg);
+  }
+
  private:
-  struct Item {
-    TimestampMs ts;
-    Agg agg;  // in front_: the aggregate of this item and every newer item in front_
-  };
   void Flip() {
     // back_ oldest..newest becomes front_ with the oldest on top (at the end).
     front_.resize(back_.size());
