@@ -489,6 +489,7 @@ feature_views:
       n: {agg: count}
 )yaml";
   WriteFile(project + "/defs.yaml", defs);
+  WriteFile(project + "/vigil.yaml", "log: {partitions: 1}\n");  // one watermark per source
   WriteFile(project + "/more.yaml", more);
   WriteFile(tmp.Path("events.jsonl"), "{\"ts\":1704067200000,\"user_id\":\"u1\"}\n");
 

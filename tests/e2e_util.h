@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "log/log.h"
+#include "spec/definitions.h"
 
 extern char** environ;
 
@@ -487,6 +488,68 @@ inline CommandResult RunVigil(const std::string& project, const std::vector<std:
   return RunCommand(ShellJoin(argv), timeout_s);
 }
 
+// A vigil process running in the background (directly, no shell, so its pid is the
+// process's own and SIGKILL hits it), stdout and stderr appended to `log_path`. The
+// destructor kills it (SIGKILL) if it is still running.
+class BackgroundVigil {
+ public:
+  BackgroundVigil(const std::string& project, const std::vector<std::string>& args, const std::string& log_path) {
+    std::vector<std::string> argv = {VigilBinary(), "--project", project};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    int rc = posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
+      pid_ = -1;
+    }
+  }
+  ~BackgroundVigil() {
+    if (pid_ > 0) Kill(SIGKILL);
+  }
+  BackgroundVigil(const BackgroundVigil&) = delete;
+  BackgroundVigil& operator=(const BackgroundVigil&) = delete;
+
+  // Sends `sig` and waits for the process; returns its exit code (128 + signal if killed).
+  int Kill(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    return Wait(60);
+  }
+  // Waits up to timeout_s for the process to exit; -1 if it did not (then it runs on).
+  int Wait(int timeout_s) {
+    if (pid_ <= 0) return -1;
+    int64_t deadline = internal::NowMs() + int64_t{timeout_s} * 1000;
+    for (;;) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+        return -1;
+      }
+      if (r < 0 && errno != EINTR) {
+        pid_ = -1;
+        return -1;
+      }
+      if (internal::NowMs() > deadline) return -1;
+      usleep(10'000);
+    }
+  }
+  bool running() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
 inline CommandResult RunOracle(const std::string& spec_json, const std::string& out_csv, int timeout_s) {
   return RunCommand(ShellJoin({"node", SourceDir() + "/tools/node/oracle.mjs", spec_json, out_csv}),
                     timeout_s);
@@ -568,9 +631,15 @@ inline std::pair<int64_t, int64_t> IngestCounts(const std::string& out) {
   return {std::stoll(m[1]), std::stoll(m[2])};
 }
 
+// Opens the log a project's vigil.yaml configures (embedded by default).
+inline vigil::Result<std::unique_ptr<vigil::Log>> OpenProjectLog(const std::string& project) {
+  VIGIL_ASSIGN_OR_RETURN(vigil::Project p, vigil::LoadProject(project));
+  return vigil::Log::Open(p.settings.log);
+}
+
 inline std::vector<TopicRecord> ReadTopic(const std::string& project, const std::string& topic) {
   std::vector<TopicRecord> out;
-  auto log = vigil::Log::Open(project + "/.vigil/log");
+  auto log = OpenProjectLog(project);
   if (!log.ok()) {
     ADD_FAILURE() << "open log of " << project << ": " << log.status().ToString();
     return out;

@@ -27,6 +27,7 @@ TEST(LongRunningStream, FollowsNewEventsAndStopsOnSigterm) {
   TempDir dir("vigil-live");
   std::string project = dir.Path("project");
   WriteFile(project + "/defs.yaml", kDefs);
+  WriteFile(project + "/vigil.yaml", "log: {partitions: 1}\n");  // W = the highest ts seen
   WriteFile(dir.Path("a.jsonl"),
             "{\"ts\":1000,\"user_id\":\"u1\",\"amount\":2.5}\n"
             "{\"ts\":2000,\"user_id\":\"u1\",\"amount\":4}\n");

@@ -309,6 +309,8 @@ void RunScenario(const Scenario& s, uint64_t seed) {
   const std::string project = tmp.Path("project");
   const std::string data = tmp.Path("data");
   Rng rng(seed ^ 0x5eed);
+  // One partition: the oracle models one watermark per source and ties in line order.
+  WriteFile(project + "/vigil.yaml", "log: {partitions: 1}\n");
   WriteFile(project + "/sources.yaml", YamlDefinitionsOfSources(s));
   WriteFile(project + "/views.yaml", YamlDefinitionsOfViews(s));
   for (const Source& src : s.sources) WriteEvents(src, data, rng);

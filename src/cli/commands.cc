@@ -8,15 +8,21 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <thread>
 
+#include "common/metrics.h"
 #include "compute/batch_replay.h"
 #include "compute/stream_worker.h"
+#include "log/kafka_mock.h"
 #include "log/log.h"
+#include "monitoring/metrics_server.h"
 #include "schema/csv.h"
 #include "schema/event_decoder.h"
 #include "schema/row_codec.h"
 #include "spec/definitions.h"
+#include "store/archive.h"
 #include "store/ingestion.h"
 #include "store/online_store.h"
 
@@ -25,8 +31,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string LogDir(const Project& p) { return p.settings.data_dir + "/log"; }
 std::string OnlineDir(const Project& p) { return p.settings.data_dir + "/online"; }
+std::string StreamStateDir(const Project& p) { return p.settings.data_dir + "/stream"; }
+
+Result<std::unique_ptr<Log>> OpenLog(const Project& p) {
+  LogOptions o = p.settings.log;
+  // Retention never deletes what the archiver has not copied yet.
+  o.retention_guard_group = kArchiveGroup;
+  return Log::Open(o);
+}
+
+// The event archive, if anything was ever archived (null otherwise).
+Result<std::unique_ptr<Log>> OpenArchiveIfAny(const Project& p) {
+  if (!fs::exists(fs::path(p.settings.offline_dir) / "archive")) return std::unique_ptr<Log>();
+  return OpenArchive(p.settings.offline_dir);
+}
 
 double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -81,6 +100,43 @@ std::string DeadLetter(const RejectedRecord& r) {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
+// Rows as CSV (DESIGN.md §7): the entity's key columns, ts, the features.
+Status WriteRowsCsv(const Definitions& defs, const FeatureViewDef& view, const std::vector<ChangelogRow>& rows,
+                    const std::string& out_path) {
+  const EntityDef& entity = *defs.FindEntity(view.entity);
+  std::string out;
+  for (const auto& k : entity.keys) {
+    AppendCsvCell(k, &out);
+    out += ",";
+  }
+  out += "ts";
+  for (const auto& f : view.features) {
+    out += ",";
+    AppendCsvCell(f.name, &out);
+  }
+  out += "\n";
+  for (const auto& r : rows) {
+    for (const auto& part : SplitEntityKey(r.entity)) {
+      AppendCsvCell(part, &out);
+      out += ",";
+    }
+    out += std::to_string(r.ts);
+    for (const auto& v : r.values) {
+      out += ",";
+      AppendCsvCell(v.ToCsvText(), &out);
+    }
+    out += "\n";
+  }
+  if (out_path == "-") {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  } else {
+    std::ofstream f(out_path, std::ios::binary | std::ios::trunc);
+    f << out;
+    if (!f.flush()) return Status::IOError("write " + out_path);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status Validate(const std::string& project) {
@@ -118,9 +174,11 @@ Status Ingest(const std::string& project, const std::string& source_name,
   opts.required = p.defs.RequiredFields(source->name);
   opts.max_ts = WallClockMs() + source->max_future;
   opts.forbidden_key_bytes = std::string(1, kKeySeparator);
-  VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(LogDir(p)));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   VIGIL_ASSIGN_OR_RETURN(auto topic, log->OpenWriter(source->name));
-  VIGIL_ASSIGN_OR_RETURN(auto dlq, log->OpenWriter(DeadLetterTopic(source->name)));
+  // Rejections are written at the end: the dead-letter topic is shared with the stream
+  // worker (late events), so it is held only briefly.
+  std::vector<std::pair<std::string, std::string>> rejections;
   auto start = std::chrono::steady_clock::now();
   int64_t accepted = 0, rejected = 0;
   std::string payload;
@@ -128,7 +186,8 @@ Status Ingest(const std::string& project, const std::string& source_name,
     VIGIL_ASSIGN_OR_RETURN(InputFormat format, FormatFromPath(file));
     auto reject = [&](RejectedRecord&& r) -> Status {
       ++rejected;
-      return dlq->Append("reject:" + r.file + ":" + std::to_string(r.line), DeadLetter(r)).status();
+      rejections.emplace_back("reject:" + r.file + ":" + std::to_string(r.line), DeadLetter(r));
+      return Status::OK();
     };
     VIGIL_RETURN_IF_ERROR(DecodeFile(
         file, format, opts,
@@ -136,12 +195,16 @@ Status Ingest(const std::string& project, const std::string& source_name,
           payload.clear();
           EncodeEvent(ev, &payload);
           ++accepted;
-          return topic->Append({}, payload).status();
+          return topic->Append(SourceRecordKey(*source, ev.fields), payload);
         },
         reject));
   }
   VIGIL_RETURN_IF_ERROR(topic->Flush(true));
-  VIGIL_RETURN_IF_ERROR(dlq->Flush(true));
+  if (!rejections.empty()) {
+    VIGIL_ASSIGN_OR_RETURN(auto dlq, OpenSharedWriter(log.get(), DeadLetterTopic(source->name), 60000));
+    for (const auto& [key, value] : rejections) VIGIL_RETURN_IF_ERROR(dlq->Append(key, value));
+    VIGIL_RETURN_IF_ERROR(dlq->Flush(true));
+  }
   double s = Since(start);
   std::printf("%s: accepted %lld, rejected %lld (dead-letter topic %s) in %.2f s (%s)\n",
               source->name.c_str(), static_cast<long long>(accepted), static_cast<long long>(rejected),
@@ -149,41 +212,178 @@ Status Ingest(const std::string& project, const std::string& source_name,
   return Status::OK();
 }
 
-Status Stream(const std::string& project, bool until_caught_up) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
-  VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(LogDir(p)));
-  OnlineStoreOptions oopts;
-  oopts.shards = p.settings.online_shards;
-  VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
-  VIGIL_ASSIGN_OR_RETURN(auto worker, StreamWorker::Open(p.defs, log.get()));
-  VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get()));
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  int64_t applied = 0;
-  double ingest_seconds = 0;
-  IngestionStats last_ingest;
-  do {
-    VIGIL_ASSIGN_OR_RETURN(int64_t n, worker->Poll());
-    VIGIL_RETURN_IF_ERROR(worker->Flush());
-    // The ingestion consumer reads only what compute has appended to the log.
-    VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll());
-    applied += ing.rows_applied;
-    ingest_seconds += ing.seconds;
-    if (ing.rows_applied > 0) last_ingest = ing;
-    if (until_caught_up) break;
-    if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (!g_stop);
-  const StreamStats& st = worker->stats();
-  std::printf("compute: %lld source events (%lld late -> dlq), %lld changelog rows in %.2f s (%s)\n",
+namespace {
+
+void PrintCompute(const StreamStats& st) {
+  std::printf("compute: %lld source events (%lld late, %lld undecodable -> dlq), %lld changelog rows, "
+              "%lld checkpoints in %.2f s (%s)\n",
               static_cast<long long>(st.events_in), static_cast<long long>(st.late),
-              static_cast<long long>(st.rows_out), st.seconds, Rate(st.events_in, st.seconds).c_str());
+              static_cast<long long>(st.rejected), static_cast<long long>(st.rows_out),
+              static_cast<long long>(st.checkpoints), st.seconds, Rate(st.events_in, st.seconds).c_str());
   for (const auto& [source, wm] : st.watermarks) {
     std::printf("  watermark %-16s %s\n", source.c_str(),
                 wm == kMinTimestamp ? "-" : FormatIsoTimestamp(wm).c_str());
   }
+}
+
+void PrintIngestion(int64_t applied, double seconds, const std::vector<double>& freshness, OnlineStore* online) {
   std::printf("ingestion: %lld rows applied to the online store in %.2f s (%s), %s rows online\n",
-              static_cast<long long>(applied), ingest_seconds, Rate(applied, ingest_seconds).c_str(),
+              static_cast<long long>(applied), seconds, Rate(applied, seconds).c_str(),
               online->GetProperty("online.rows").value_or("?").c_str());
+  if (!freshness.empty()) {
+    std::vector<double> f = freshness;
+    std::sort(f.begin(), f.end());
+    auto at = [&](double q) { return f[std::min(f.size() - 1, static_cast<size_t>(q * static_cast<double>(f.size())))]; };
+    std::printf("freshness (source append -> online): p50 %.0f ms, p99 %.0f ms over %zu batches\n", at(0.5),
+                at(0.99), f.size());
+  }
+}
+
+// The registry and, when port > 0, its HTTP server. Declared before the workers that
+// register metrics in it, so it outlives them.
+struct MetricsEndpoint {
+  MetricsRegistry registry;
+  std::unique_ptr<MetricsServer> server;
+  Status Start(int port) {
+    if (port < 0) return Status::OK();  // no --metrics-port; 0 picks a free port
+    RegisterProcessMetrics(registry);
+    MetricsServerOptions o;
+    o.port = port;
+    VIGIL_ASSIGN_OR_RETURN(server, MetricsServer::Start(&registry, o));
+    std::printf("metrics: http://127.0.0.1:%d/metrics\n", server->port());
+    std::fflush(stdout);
+    return Status::OK();
+  }
+  MetricsRegistry* get() { return server ? &registry : nullptr; }
+};
+
+StreamOptions MakeStreamOptions(const Project& p) {
+  StreamOptions o;
+  o.state_dir = StreamStateDir(p);
+  o.checkpoint_interval = p.settings.checkpoint_interval;
+  o.idle_timeout = p.settings.idle_timeout;
+  return o;
+}
+
+}  // namespace
+
+Status Stream(const std::string& project, const StreamCommandOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  MetricsEndpoint metrics;
+  VIGIL_RETURN_IF_ERROR(metrics.Start(options.metrics_port));
+  StreamOptions sopts = MakeStreamOptions(p);
+  sopts.metrics = metrics.get();
+  VIGIL_ASSIGN_OR_RETURN(auto worker, StreamWorker::Open(p.defs, log.get(), sopts));
+  std::unique_ptr<OnlineStore> online;
+  std::unique_ptr<IngestionWorker> ingestion;
+  if (!options.compute_only) {
+    OnlineStoreOptions oopts;
+    oopts.shards = p.settings.online_shards;
+    VIGIL_ASSIGN_OR_RETURN(online, OnlineStore::Open(OnlineDir(p), oopts));
+    IngestionOptions iopts;
+    iopts.metrics = metrics.get();
+    VIGIL_ASSIGN_OR_RETURN(ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  int64_t applied = 0;
+  double ingest_seconds = 0;
+  std::vector<double> freshness;
+  auto ingest = [&](DurationMs wait) -> Status {
+    if (!ingestion) return Status::OK();
+    VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(wait));
+    applied += ing.rows_applied;
+    ingest_seconds += ing.seconds;
+    if (ing.rows_applied > 0) freshness.push_back(ing.freshness_p50_ms);
+    return Status::OK();
+  };
+  if (options.until_caught_up) {
+    do {
+      VIGIL_RETURN_IF_ERROR(worker->Poll().status());
+      VIGIL_RETURN_IF_ERROR(ingest(0));
+    } while (!worker->caught_up() && !g_stop);
+  } else {
+    while (!g_stop) {
+      VIGIL_ASSIGN_OR_RETURN(int64_t n, worker->Poll());
+      // The ingestion consumer reads only what compute has appended to the log.
+      VIGIL_RETURN_IF_ERROR(ingest(n == 0 ? 50 : 0));
+      if (n == 0 && !ingestion) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  // A clean stop: the final checkpoint, then what it made final, checkpointed too.
+  VIGIL_RETURN_IF_ERROR(worker->Checkpoint());
+  VIGIL_RETURN_IF_ERROR(worker->Checkpoint());
+  PrintCompute(worker->stats());
+  if (ingestion) {
+    for (;;) {
+      VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
+      if (done) break;
+      VIGIL_RETURN_IF_ERROR(ingest(100));
+    }
+    VIGIL_RETURN_IF_ERROR(ingestion->Close());
+    PrintIngestion(applied, ingest_seconds, freshness, online.get());
+  }
+  return Status::OK();
+}
+
+Status Archive(const std::string& project, bool follow) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchive(p.settings.offline_dir));
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  ArchiveStats total;
+  RetentionReport removed;
+  auto start = std::chrono::steady_clock::now();
+  do {
+    VIGIL_ASSIGN_OR_RETURN(ArchiveStats st, ArchiveUntilCaughtUp(p.defs, log.get(), archive.get()));
+    total.records += st.records;
+    total.bytes += st.bytes;
+    // What is archived may now go: retention applies (guarded by the archive's offsets).
+    VIGIL_ASSIGN_OR_RETURN(RetentionReport r, log->EnforceRetention(WallClockMs()));
+    removed.segments_deleted += r.segments_deleted;
+    removed.bytes_deleted += r.bytes_deleted;
+    for (int i = 0; follow && i < 20 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (follow && !g_stop);
+  std::printf("archive: %lld records (%lld payload bytes) copied to %s/archive in %.2f s; retention deleted "
+              "%lld segments (%lld bytes)\n",
+              static_cast<long long>(total.records), static_cast<long long>(total.bytes),
+              p.settings.offline_dir.c_str(), Since(start), static_cast<long long>(removed.segments_deleted),
+              static_cast<long long>(removed.bytes_deleted));
+  return Status::OK();
+}
+
+Status KafkaMock(int brokers) { return RunKafkaMockUntilSignal(brokers, std::cout); }
+
+Status IngestWorker(const std::string& project, const IngestWorkerOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  OnlineStoreOptions oopts;
+  oopts.shards = p.settings.online_shards;
+  VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
+  MetricsEndpoint metrics;
+  VIGIL_RETURN_IF_ERROR(metrics.Start(options.metrics_port));
+  IngestionOptions iopts;
+  iopts.metrics = metrics.get();
+  VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  int64_t applied = 0;
+  double seconds = 0;
+  std::vector<double> freshness;
+  while (!g_stop) {
+    if (options.until_caught_up) {
+      VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
+      if (done) break;
+    }
+    VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(100));
+    applied += ing.rows_applied;
+    seconds += ing.seconds;
+    if (ing.rows_applied > 0) freshness.push_back(ing.freshness_p50_ms);
+  }
+  VIGIL_RETURN_IF_ERROR(ingestion->Close());
+  PrintIngestion(applied, seconds, freshness, online.get());
   return Status::OK();
 }
 
@@ -261,8 +461,9 @@ Status Get(const std::string& project, const std::string& view_name, const std::
 
 Status Dataset(const std::string& project, const DatasetOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
-  VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(LogDir(p)));
-  VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), options));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchiveIfAny(p));
+  VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), options, archive.get()));
   std::printf("dataset: %lld labels x %zu views from %lld replayed events in %.2f s (%s labels) -> %s\n",
               static_cast<long long>(st.labels), options.views.size(),
               static_cast<long long>(st.events_replayed), st.seconds, Rate(st.labels, st.seconds).c_str(),
@@ -275,10 +476,12 @@ Status Changelog(const std::string& project, const std::string& view_name, bool 
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
-  VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(LogDir(p)));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   std::vector<ChangelogRow> rows;
   if (replay) {
-    VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistory(*p.defs.FindSource(view->source), log.get()));
+    VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchiveIfAny(p));
+    VIGIL_ASSIGN_OR_RETURN(SourceHistory h,
+                           ReadSourceHistory(*p.defs.FindSource(view->source), log.get(), archive.get()));
     std::mutex mu;
     ReplayView(*view, h, h.watermark, 2, [&](const std::string&, std::vector<ChangelogRow>&& r) {
       std::lock_guard lock(mu);
@@ -299,38 +502,23 @@ Status Changelog(const std::string& project, const std::string& view_name, bool 
   std::stable_sort(rows.begin(), rows.end(), [](const ChangelogRow& a, const ChangelogRow& b) {
     return a.entity != b.entity ? a.entity < b.entity : a.ts < b.ts;
   });
-  const EntityDef& entity = *p.defs.FindEntity(view->entity);
-  std::string out;
-  for (const auto& k : entity.keys) {
-    AppendCsvCell(k, &out);
-    out += ",";
-  }
-  out += "ts";
-  for (const auto& f : view->features) {
-    out += ",";
-    AppendCsvCell(f.name, &out);
-  }
-  out += "\n";
-  for (const auto& r : rows) {
-    for (const auto& part : SplitEntityKey(r.entity)) {
-      AppendCsvCell(part, &out);
-      out += ",";
-    }
-    out += std::to_string(r.ts);
-    for (const auto& v : r.values) {
-      out += ",";
-      AppendCsvCell(v.ToCsvText(), &out);
-    }
-    out += "\n";
-  }
-  if (out_path == "-") {
-    std::fwrite(out.data(), 1, out.size(), stdout);
-  } else {
-    std::ofstream f(out_path, std::ios::binary | std::ios::trunc);
-    f << out;
-    if (!f.flush()) return Status::IOError("write " + out_path);
-  }
-  return Status::OK();
+  return WriteRowsCsv(p.defs, *view, rows, out_path);
+}
+
+Status Online(const std::string& project, const std::string& view_name, const std::string& out_path) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  const FeatureViewDef* view = p.defs.FindView(view_name);
+  if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
+  OnlineStoreOptions oopts;
+  oopts.read_only = true;
+  VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
+  std::vector<ChangelogRow> rows;
+  VIGIL_RETURN_IF_ERROR(online->Scan(view->name, [&](const std::string& entity, const FeatureRow& r) {
+    rows.push_back(ChangelogRow{entity, r.ts, r.values});
+  }));
+  std::sort(rows.begin(), rows.end(),
+            [](const ChangelogRow& a, const ChangelogRow& b) { return a.entity < b.entity; });
+  return WriteRowsCsv(p.defs, *view, rows, out_path);
 }
 
 }  // namespace vigil::cli

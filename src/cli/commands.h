@@ -17,9 +17,32 @@ Status Generate(const GenerateOptions& options);
 // Appends the events of each file (JSONL, CSV) to the source's topic; rejects go to
 // dlq.<source> with their reason. Prints accepted and rejected counts.
 Status Ingest(const std::string& project, const std::string& source, const std::vector<std::string>& files);
-// Compute (sources -> changelogs) then ingestion (changelogs -> online store). With
-// until_caught_up false, keeps polling until SIGINT or SIGTERM.
-Status Stream(const std::string& project, bool until_caught_up);
+struct StreamCommandOptions {
+  // Stop once every source topic is consumed (and the changelogs applied). Default: run
+  // until SIGINT or SIGTERM, then checkpoint and stop cleanly.
+  bool until_caught_up = false;
+  // Run only compute; ingestion runs elsewhere (`vigil ingest-worker`). Default: both.
+  bool compute_only = false;
+  // Serve Prometheus metrics on this port (0: any free port, printed). Default: -1 (none).
+  int metrics_port = -1;
+};
+// Compute (sources -> changelogs, checkpointed) and, unless compute_only, ingestion
+// (changelogs -> online store) in one process.
+Status Stream(const std::string& project, const StreamCommandOptions& options);
+
+struct IngestWorkerOptions {
+  bool until_caught_up = false;  // stop once every changelog is applied. Default: run until a signal
+  int metrics_port = -1;         // as StreamCommandOptions::metrics_port. Default: -1 (none)
+};
+// Ingestion alone: changelog topics -> online store, as a member of the ingestion group.
+Status IngestWorker(const std::string& project, const IngestWorkerOptions& options);
+// Copies the source and dead-letter topics into the event archive (<offline_dir>/archive)
+// up to their ends, then applies the log's retention, which never deletes what is not
+// archived. With follow, repeats every second until SIGINT or SIGTERM.
+Status Archive(const std::string& project, bool follow);
+// Starts a librdkafka mock cluster of `brokers` brokers, prints its bootstrap address,
+// and runs until SIGINT or SIGTERM.
+Status KafkaMock(int brokers);
 // Prints the online row of one entity as JSON. `key` is "a,b" (key parts in the
 // entity's key order) or a JSON object naming every key field.
 Status Get(const std::string& project, const std::string& view, const std::string& key);
@@ -28,6 +51,8 @@ Status Dataset(const std::string& project, const DatasetOptions& options);
 // then ts: from the changelog topic, or, with replay, recomputed from the source topic
 // by the batch path up to the source's watermark (the stream's bound).
 Status Changelog(const std::string& project, const std::string& view, bool replay, const std::string& out);
+// Prints every online row of a view as CSV like Changelog, sorted by entity.
+Status Online(const std::string& project, const std::string& view, const std::string& out);
 // generate -> ingest -> stream -> get -> dataset on a copy of examples/fraud.
 Status Demo(const std::string& project, const std::string& work_dir, int64_t users, int days);
 

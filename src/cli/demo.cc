@@ -54,7 +54,9 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
     VIGIL_RETURN_IF_ERROR(Ingest(p, s, {(events / (std::string(s) + ".jsonl")).string()}));
 
   Banner("stream: compute (sources -> changelog topics), then ingestion (changelogs -> online store)");
-  VIGIL_RETURN_IF_ERROR(Stream(p, /*until_caught_up=*/true));
+  StreamCommandOptions so;
+  so.until_caught_up = true;
+  VIGIL_RETURN_IF_ERROR(Stream(p, so));
 
   // A fraud victim and an ordinary user, from the labels.
   std::ifstream lf(events / "labels.csv");

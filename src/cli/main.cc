@@ -30,9 +30,26 @@ int main(int argc, char** argv) {
   ingest->add_option("source", source, "source name")->required();
   ingest->add_option("files", files, "event files (.jsonl, .csv)")->required();
 
-  bool until_caught_up = false;
-  auto* stream = app.add_subcommand("stream", "run compute and ingestion workers");
-  stream->add_flag("--until-caught-up", until_caught_up, "stop once every topic is consumed");
+  cli::StreamCommandOptions stream_opts;
+  auto* stream = app.add_subcommand("stream", "run the compute worker (and ingestion, unless --compute-only)");
+  stream->add_flag("--until-caught-up", stream_opts.until_caught_up, "stop once every topic is consumed");
+  stream->add_flag("--compute-only", stream_opts.compute_only, "leave ingestion to `vigil ingest-worker`");
+  stream->add_option("--metrics-port", stream_opts.metrics_port, "serve Prometheus metrics on this port")
+      ->check(CLI::Range(0, 65535));
+
+  cli::IngestWorkerOptions ingest_opts;
+  auto* ingest_worker = app.add_subcommand("ingest-worker", "apply changelog topics to the online store");
+  ingest_worker->add_flag("--until-caught-up", ingest_opts.until_caught_up, "stop once every changelog is applied");
+  ingest_worker->add_option("--metrics-port", ingest_opts.metrics_port, "serve Prometheus metrics on this port")
+      ->check(CLI::Range(0, 65535));
+
+  bool follow = false;
+  auto* archive = app.add_subcommand("archive", "copy source topics into the event archive; apply retention");
+  archive->add_flag("--follow", follow, "keep archiving every second until SIGINT or SIGTERM");
+
+  int brokers = 3;
+  auto* kafka_mock = app.add_subcommand("kafka-mock", "run librdkafka's mock Kafka cluster; print its bootstrap");
+  kafka_mock->add_option("--brokers", brokers, "number of brokers (default 3)")->check(CLI::Range(1, 16));
 
   std::string view, key;
   auto* get = app.add_subcommand("get", "print an entity's online feature values as JSON");
@@ -54,6 +71,10 @@ int main(int argc, char** argv) {
   changelog->add_option("view", view, "feature view")->required();
   changelog->add_flag("--replay", replay, "recompute it from the source topic with the batch path");
   changelog->add_option("--out", out, "output file (default stdout)");
+
+  auto* online = app.add_subcommand("online", "print every online row of a view as CSV");
+  online->add_option("view", view, "feature view")->required();
+  online->add_option("--out", out, "output file (default stdout)");
 
   std::string work = "demo-run";
   int64_t demo_users = 20000;
@@ -77,7 +98,13 @@ int main(int argc, char** argv) {
   else if (*ingest)
     st = cli::Ingest(project, source, files);
   else if (*stream)
-    st = cli::Stream(project, until_caught_up);
+    st = cli::Stream(project, stream_opts);
+  else if (*ingest_worker)
+    st = cli::IngestWorker(project, ingest_opts);
+  else if (*archive)
+    st = cli::Archive(project, follow);
+  else if (*kafka_mock)
+    st = cli::KafkaMock(brokers);
   else if (*get)
     st = cli::Get(project, view, key);
   else if (*dataset) {
@@ -91,6 +118,8 @@ int main(int argc, char** argv) {
     st = cli::Dataset(project, ds);
   } else if (*changelog)
     st = cli::Changelog(project, view, replay, out);
+  else if (*online)
+    st = cli::Online(project, view, out);
   else if (*demo)
     st = cli::Demo(project, work, demo_users, demo_days);
 

@@ -1,32 +1,110 @@
 #include "compute/batch_replay.h"
 
+#include <algorithm>
+#include <charconv>
 #include <thread>
+#include <unordered_set>
 #include <unordered_map>
 
+#include "compute/stream_worker.h"
 #include "compute/view_engine.h"
 #include "schema/row_codec.h"
 
 namespace vigil {
 
-Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log) {
-  SourceHistory h;
-  VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(source.name));
-  Watermark wm(source.allowed_lateness);
+namespace {
+
+// Records the stream recorded as late or undecodable in a dead-letter topic, keyed
+// "late:<p>:<offset>" / "undecodable:<p>:<offset>" (ingest rejections never reached the
+// source topic and are not keyed so).
+Status ReadRecordedDecisions(Log* log, const std::string& topic, std::unordered_set<uint64_t>* recorded) {
+  auto parts = log->Partitions(topic);
+  if (!parts.ok() && parts.status().IsNotFound()) return Status::OK();
+  VIGIL_ASSIGN_OR_RETURN(auto dlq, log->OpenReader(topic));
   LogRecord rec;
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool more, dlq->Next(&rec));
+    if (!more) return Status::OK();
+    std::string_view key = rec.key;
+    size_t colon = key.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view kind = key.substr(0, colon), rest = key.substr(colon + 1);
+    if (kind != "late" && kind != "undecodable") continue;
+    size_t colon2 = rest.find(':');
+    if (colon2 == std::string_view::npos) continue;
+    int partition = 0;
+    int64_t offset = 0;
+    auto r1 = std::from_chars(rest.data(), rest.data() + colon2, partition);
+    auto r2 = std::from_chars(rest.data() + colon2 + 1, rest.data() + rest.size(), offset);
+    if (r1.ec != std::errc() || r2.ec != std::errc()) continue;
+    recorded->insert(EventSeq(partition, offset));
+  }
+}
+
+}  // namespace
+
+Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log, Log* archive) {
+  SourceHistory h;
+  std::unordered_set<uint64_t> recorded;
+  VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
+  if (archive) VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(archive, DeadLetterTopic(source.name), &recorded));
+
+  VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(source.name));
+  const int parts = reader->partitions();
+  std::vector<TimestampMs> max_ts(static_cast<size_t>(parts), kMinTimestamp);
   Event ev;
+  auto take = [&](const LogRecord& rec) {
+    uint64_t seq = EventSeq(rec.partition, rec.offset);
+    if (!DecodeEvent(rec.payload, source.schema, &ev).ok()) {
+      ++h.rejected;
+      return;
+    }
+    TimestampMs& mx = max_ts[static_cast<size_t>(rec.partition)];
+    bool late = (mx != kMinTimestamp && ev.ts < mx - source.allowed_lateness) || recorded.count(seq) > 0;
+    if (late) {
+      ++h.late;
+      return;
+    }
+    mx = std::max(mx, ev.ts);
+    h.events.push_back(std::move(ev));
+    h.seqs.push_back(seq);
+  };
+  LogRecord rec;
+  // The archive first: each partition's records below the archive's end.
+  std::vector<int64_t> from(static_cast<size_t>(parts), 0);
+  if (archive && archive->Partitions(source.name).ok()) {
+    VIGIL_ASSIGN_OR_RETURN(auto archived, archive->EndOffsets(source.name));
+    if (static_cast<int>(archived.size()) != parts) {
+      return Status::Corruption("the archive of " + source.name + " has " + std::to_string(archived.size()) +
+                                " partitions, the live log " + std::to_string(parts));
+    }
+    VIGIL_ASSIGN_OR_RETURN(auto old, archive->OpenReader(source.name));
+    for (;;) {
+      VIGIL_ASSIGN_OR_RETURN(bool more, old->Next(&rec));
+      if (!more) break;
+      take(rec);
+    }
+    from = archived;
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(source.name));
+  for (int p = 0; p < parts; ++p) {
+    if (from[p] < starts[p]) {
+      return Status::Corruption("history of " + source.name + ":" + std::to_string(p) + " has a gap: offsets " +
+                                std::to_string(from[p]) + ".." + std::to_string(starts[p] - 1) +
+                                " are neither archived nor in the live log");
+    }
+    VIGIL_RETURN_IF_ERROR(reader->Seek(p, from[p]));
+  }
   for (;;) {
     VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
     if (!more) break;
-    VIGIL_RETURN_IF_ERROR(DecodeEvent(rec.payload, source.schema, &ev)
-                              .WithContext("topic " + source.name + " offset " + std::to_string(rec.offset)));
-    if (!wm.Observe(ev.ts)) {
-      ++h.late;
-      continue;
-    }
-    h.events.push_back(std::move(ev));
-    h.seqs.push_back(static_cast<uint64_t>(rec.offset));
+    take(rec);
   }
-  h.watermark = wm.current();
+  TimestampMs w = kMaxTimestamp;
+  for (TimestampMs mx : max_ts) {
+    if (mx != kMinTimestamp) w = std::min(w, mx - source.allowed_lateness);
+  }
+  h.watermark = w == kMaxTimestamp ? kMinTimestamp : w;
   return h;
 }
 
@@ -47,11 +125,19 @@ void ReplayView(
     members[it->second].push_back(i);
   }
   ViewPlan plan(view);
-  auto work = [&](size_t begin, size_t step) {
+  auto work = [&](size_t begin, size_t step) mutable {
     Row inputs;
     for (size_t e = begin; e < keys.size(); e += step) {
       EntityWindow window(&plan, keys[e]);
-      for (uint32_t i : members[e]) {
+      // Partitions interleave in no promised order: put the entity's events in (ts, seq)
+      // order so each Add appends.
+      auto& m = members[e];
+      std::sort(m.begin(), m.end(), [&](uint32_t a, uint32_t b) {
+        const auto& ea = history.events[a];
+        const auto& eb = history.events[b];
+        return ea.ts != eb.ts ? ea.ts < eb.ts : history.seqs[a] < history.seqs[b];
+      });
+      for (uint32_t i : m) {
         plan.Extract(history.events[i], &inputs);
         window.Add(history.events[i].ts, history.seqs[i], inputs);
       }

@@ -1,5 +1,31 @@
 // Stream compute: source topics in, changelog topics out (DESIGN.md §1). Compute never
-// writes a store; the ingestion consumer (store/ingestion.h) does.
+// writes a store; the ingestion worker (store/ingestion.h) does.
+//
+// Exactly once across crashes. The worker keeps every entity's window state in memory
+// and checkpoints what changed, with each source's input positions, watermark state and
+// output positions, in one atomic RocksDB write (CheckpointStore). After a kill -9 it
+// restores the last checkpoint and reads on from its positions. Rows it appended after
+// that checkpoint are already in the changelog topics, so it first reads those topics
+// from the checkpointed output positions to their ends and remembers, per entity, the
+// newest row ts found: a row's identity is (entity, ts) and each entity's rows are
+// emitted in ts order, so a row at or before that ts is skipped and the rest appended.
+// Late-event records are keyed "late:<partition>:<offset>" and skipped the same way.
+//
+// Watermarks across partitions (DESIGN.md §4). A source topic has partitions; each keeps
+// its own max ts, W_p = max ts - allowed_lateness. An event is late iff
+//   ts < max(W_p, floor)
+// where floor is the part of the source watermark that partitions with no data or idle
+// partitions cannot hold back; it changes only at a checkpoint and is persisted by it
+// *before* any row is emitted under it. Rows are final, and emitted, below
+//   E = max(min over every partition of W_p, floor).
+// Both rules are deterministic given each partition's record order and the checkpointed
+// floor, so a restart decides every event exactly as the first run did, whatever the
+// interleaving of partitions; and E <= max(W_p, floor) for every p, so an accepted event
+// never lands before an emitted row. The decision is recorded too: late events go to
+// dlq.<source>, which batch replay and the archive read.
+//   lateness 2s, partitions 0 and 1: p0 reads ts 10:00:05 -> W_0 = 10:00:03, W_1 = none
+//   -> E = floor. A checkpoint with p1 caught up and empty sets floor = 10:00:03; then a
+//   first p1 event at 10:00:01 is late, one at 10:00:04 is accepted.
 #pragma once
 
 #include <cstdint>
@@ -14,44 +40,77 @@
 
 namespace vigil {
 
+class MetricsRegistry;
+
+struct StreamOptions {
+  // RocksDB directory of window state and checkpoints. REQUIRED.
+  std::string state_dir;
+  // Checkpoint at least this often (wall clock). Default: 5s.
+  DurationMs checkpoint_interval = 5000;
+  // A caught-up partition with data and no new record for this long stops holding the
+  // watermark back; when all are idle, the floor rises to the highest ts + 1 ms. 0
+  // disables idleness. Default: 30s.
+  DurationMs idle_timeout = 30000;
+  // Records read per source per Poll() at most, so a backlog never delays a checkpoint
+  // or a shutdown for long. Default: 262144.
+  int64_t max_poll_records = 262144;
+  // Consumer group whose offsets are committed after each checkpoint (informational:
+  // lag tools see them; the checkpoint is what the worker resumes from).
+  // Default: "vigil-stream".
+  std::string group = "vigil-stream";
+  // Registers the worker's metrics (vigil_stream_*) when set. Not owned.
+  MetricsRegistry* metrics = nullptr;
+};
+
 struct StreamStats {
   int64_t events_in = 0;                          // source records read in this run (after resume)
   int64_t late = 0;                               // of those, late (sent to dlq.<source>)
+  int64_t rejected = 0;                           // of those, undecodable (sent to dlq.<source>)
   int64_t rows_out = 0;                           // changelog rows appended in this run
-  std::map<std::string, TimestampMs> watermarks;  // per source, after the run
+  int64_t checkpoints = 0;                        // checkpoints written in this run
+  std::map<std::string, TimestampMs> watermarks;  // per source, E after the run
   double seconds = 0;
 };
 
-// Long-running stream compute over every source with views. Not thread-safe: one
-// caller drives Poll(); each source is computed on its own thread inside Poll().
+// Long-running stream compute over every source with views. Not thread-safe: one caller
+// drives Poll() and Checkpoint(); each source is computed on its own thread inside Poll().
 class StreamWorker {
  public:
-  // Prepares one task per source. The first Poll() replays history (see below).
-  static Result<std::unique_ptr<StreamWorker>> Open(const Definitions& defs, Log* log);
+  // Restores the last checkpoint from options.state_dir (none: starts at every
+  // partition's start) and positions every reader. InvalidArgument if the definitions
+  // changed since that checkpoint (the state would not match them).
+  static Result<std::unique_ptr<StreamWorker>> Open(const Definitions& defs, Log* log,
+                                                    const StreamOptions& options);
   ~StreamWorker();
-  // Processes every record appended since the last call; returns how many it read.
+  // Reads what is available (at most max_poll_records per source), computes, appends
+  // and flushes rows; checkpoints when checkpoint_interval has passed. Returns the
+  // number of records read.
   Result<int64_t> Poll();
-  // Flushes appended changelog and dead-letter records.
-  Status Flush();
+  // Flushes every output, writes a checkpoint (raising each source's floor as idleness
+  // allows), then emits what the new floor makes final. Call again to checkpoint those
+  // rows' positions too (a clean shutdown checkpoints twice).
+  Status Checkpoint();
+  // True when the last Poll() found every partition of every source at its end.
+  bool caught_up() const { return caught_up_; }
   const StreamStats& stats() const { return stats_; }
 
  private:
   class SourceTask;
+  struct Probe;
   StreamWorker() = default;
+  std::unique_ptr<class CheckpointStore> store_;
   std::vector<std::unique_ptr<SourceTask>> tasks_;
+  StreamOptions options_;
+  Log* log_ = nullptr;
   StreamStats stats_;
+  bool caught_up_ = false;
+  TimestampMs last_checkpoint_ = 0;
+  std::unique_ptr<Probe> probe_;
 };
 
-// Runs compute until every source topic is consumed to its current end.
-//
-// Exactly-once without a state checkpoint: the engine is deterministic in the input
-// order, so a restart replays each source topic from offset 0, rebuilds the window
-// state, and appends only the changelog rows whose identity (entity, ts) is beyond the
-// entity's newest row already in the topic (and only late-event records the
-// dead-letter topic does not hold yet). The cost of a
-// restart grows with the topic; checkpointed state replaces the replay later.
-// Sources are computed in parallel, one thread each.
-Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log);
+// Runs compute until every source topic is consumed to its current end, then
+// checkpoints (twice, see Checkpoint()). Sources are computed in parallel.
+Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log, const StreamOptions& options);
 
 // Stream compute adds each accepted record to the engines at once but advances them to
 // the watermark only every this many records (and at the end of each poll), so an
@@ -61,5 +120,16 @@ inline constexpr int64_t kStreamAdvanceEvery = 4096;
 // The changelog topic of a view, and the dead-letter topic of a source.
 std::string ChangelogTopic(const std::string& view);
 std::string DeadLetterTopic(const std::string& source);
+// The dead-letter key of a late event: "late:<partition>:<offset>".
+std::string LateEventKey(int partition, int64_t offset);
+// The sequence number that orders events of equal ts: (partition, offset).
+inline uint64_t EventSeq(int partition, int64_t offset) {
+  return (static_cast<uint64_t>(partition) << 40) | static_cast<uint64_t>(offset);
+}
+// The partitioning key of a source event: its partition_by fields, as an entity key.
+std::string SourceRecordKey(const SourceDef& source, const Row& fields);
+// A fingerprint of everything in `defs` that shapes window state (views, features,
+// sources' schemas and lateness): a checkpoint is only valid under the same one.
+std::string DefinitionsFingerprint(const Definitions& defs);
 
 }  // namespace vigil

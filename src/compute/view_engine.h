@@ -51,6 +51,17 @@ class ViewEngine {
   // Entities currently holding state.
   size_t num_entities() const { return index_.size(); }
 
+  // Checkpoint support (off until called: tracking costs a little per entity). From now
+  // on, the engine remembers which entities changed.
+  void TrackChanges() { track_ = true; }
+  // Calls visit(key, window) for every entity whose state changed
+  // since the last call (window is null for an entity dropped since), then forgets them.
+  // Dropped entities are visited first, so a key dropped and created again ends non-null.
+  void TakeChanges(const std::function<void(const std::string& key, const EntityWindow* window)>& visit);
+  // Adds an entity restored from a checkpoint. REQUIRES: no entity with its key yet, and
+  // the window was built with plan().
+  void Restore(EntityWindow&& window);
+
  private:
   struct Timer {
     TimestampMs at;
@@ -59,6 +70,13 @@ class ViewEngine {
     bool operator>(const Timer& o) const { return at != o.at ? at > o.at : slot > o.slot; }
   };
   void Schedule(uint32_t slot);
+  uint32_t NewSlot(std::string key, std::unique_ptr<EntityWindow> window);
+  void MarkDirty(uint32_t slot) {
+    if (track_ && !dirty_[slot]) {
+      dirty_[slot] = 1;
+      dirty_slots_.push_back(slot);
+    }
+  }
 
   ViewPlan plan_;
   Row scratch_;
@@ -67,6 +85,10 @@ class ViewEngine {
   std::vector<TimestampMs> scheduled_;
   std::vector<uint32_t> free_;
   std::unordered_map<std::string, uint32_t> index_;
+  bool track_ = false;
+  std::vector<uint8_t> dirty_;           // per slot: changed since the last TakeChanges
+  std::vector<uint32_t> dirty_slots_;    // may repeat a slot; dirty_ decides
+  std::vector<std::string> dropped_;     // keys dropped since the last TakeChanges
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
 };
 

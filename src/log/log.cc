@@ -1,5 +1,8 @@
 #include "log/log.h"
 
+#include <chrono>
+#include <thread>
+
 #include "log/log_internal.h"
 
 namespace vigil {
@@ -7,6 +10,18 @@ namespace vigil {
 int PartitionForKey(std::string_view key, int partitions) {
   if (key.empty() || partitions <= 1) return 0;
   return static_cast<int>(Crc32c(key) % static_cast<uint32_t>(partitions));
+}
+
+Result<std::unique_ptr<TopicWriter>> OpenSharedWriter(Log* log, const std::string& topic, DurationMs wait) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+  for (;;) {
+    auto w = log->OpenWriter(topic);
+    if (w.ok() || w.status().message().find("locked by another writer") == std::string::npos ||
+        std::chrono::steady_clock::now() > deadline) {
+      return w;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {

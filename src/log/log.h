@@ -149,6 +149,11 @@ class Log {
   virtual Result<RetentionReport> EnforceRetention(TimestampMs now) = 0;
 };
 
+// Opens a writer for a topic that other processes also write now and then (a
+// dead-letter topic: `vigil ingest` writes rejections, stream compute late events): while
+// another writer holds the topic, retries for up to `wait`. Hold such a writer briefly.
+Result<std::unique_ptr<TopicWriter>> OpenSharedWriter(Log* log, const std::string& topic, DurationMs wait);
+
 // CRC-32C (Castagnoli), as Kafka and LevelDB use for records.
 uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
 

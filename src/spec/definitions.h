@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
+#include "log/log_options.h"
 #include "schema/value.h"
 #include "spec/expr.h"
 
@@ -51,6 +52,11 @@ struct SourceDef {
   // Default: 1d.
   DurationMs max_future = 86'400'000;
   Schema schema;  // the event fields, without the timestamp
+  // The fields whose values key the source topic's records: they pick the partition, so
+  // every event of one key stays in order. `partition_by: [field, ...]`; Default: the
+  // keys of the entity of the source's first view (in view name order).
+  std::vector<std::string> partition_by;
+  std::vector<int> partition_indexes;  // partition_by as schema indexes
   SourceLocation loc;
 };
 
@@ -98,6 +104,17 @@ struct Definitions {
 struct Settings {
   std::string data_dir;    // Default: <project>/.vigil
   int online_shards = 16;  // in-memory online store shards. Default: 16
+  // `log:` (log/log_options.h). Default: embedded, in <data_dir>/log.
+  LogOptions log;
+  // `stream: {checkpoint_interval, idle_timeout}`: the stream worker checkpoints its
+  // window state with its offsets at least this often. Default: 5s.
+  DurationMs checkpoint_interval = 5000;
+  // A source partition with no new record for this long (wall clock) stops holding the
+  // source's watermark back; when every partition is idle, the watermark advances to the
+  // highest ts + 1 ms (DESIGN.md §4). 0 disables. Default: 30s.
+  DurationMs idle_timeout = 30000;
+  // `offline_dir`: the offline store and the event archive. Default: <data_dir>/offline.
+  std::string offline_dir;
 };
 
 struct Project {

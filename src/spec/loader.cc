@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -95,6 +96,7 @@ class Loader {
     Project project;
     project.dir = dir_;
     project.settings.data_dir = (fs::path(dir_) / ".vigil").string();
+    bool log_dir_set = false, offline_dir_set = false;
     // Sections may be split across files: gather every file's sections, then validate
     // with the whole picture (a view may name an entity defined in another file).
     std::vector<std::pair<std::string, YAML::Node>> docs;
@@ -108,7 +110,7 @@ class Loader {
         continue;
       }
       if (name == "vigil.yaml" || name == "vigil.yml") {
-        LoadSettings(name, root, &project.settings);
+        LoadSettings(name, root, &project.settings, &log_dir_set, &offline_dir_set);
       } else {
         docs.emplace_back(name, root);
       }
@@ -117,6 +119,10 @@ class Loader {
     for (auto& [name, e] : entity_nodes_) LoadEntity(e.file, name, e.node, &project.defs);
     for (auto& [name, e] : source_nodes_) LoadSource(e.file, name, e.node, &project.defs);
     for (auto& [name, e] : view_nodes_) LoadView(e.file, name, e.node, &project.defs);
+    for (auto& [name, e] : source_nodes_) ResolvePartitioning(e.file, name, e.node, &project.defs);
+    Settings& st = project.settings;
+    if (!log_dir_set) st.log.dir = (fs::path(st.data_dir) / "log").string();
+    if (!offline_dir_set) st.offline_dir = (fs::path(st.data_dir) / "offline").string();
     if (!errors_.empty()) {
       std::string msg;
       for (const auto& e : errors_) msg += (msg.empty() ? "" : "\n") + e;
@@ -218,19 +224,64 @@ class Loader {
     return true;
   }
 
-  void LoadSettings(const std::string& file, const YAML::Node& root, Settings* s) {
+  // A path setting: relative paths are relative to the project directory.
+  bool ParsePathNode(const std::string& file, const YAML::Node& n, const std::string& what, std::string* out) {
+    if (!n.IsScalar() || n.Scalar().empty()) {
+      Error(file, n, what + " must be a path (" + Text(n) + ")");
+      return false;
+    }
+    fs::path p(n.Scalar());
+    *out = p.is_absolute() ? p.string() : (fs::path(dir_) / p).string();
+    return true;
+  }
+
+  template <typename Int>
+  bool ParseIntNode(const std::string& file, const YAML::Node& n, const std::string& what, Int lo, Int hi,
+                    Int* out) {
+    Int v{};
+    if (!n.IsScalar() || !YAML::convert<Int>::decode(n, v) || v < lo || v > hi) {
+      Error(file, n,
+            what + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + " (" +
+                Text(n) + ")");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  // A size in bytes: an integer, or with a unit KiB, MiB, GiB.
+  bool ParseBytesNode(const std::string& file, const YAML::Node& n, const std::string& what, int64_t* out) {
+    std::string text = n.IsScalar() ? n.Scalar() : "";
+    int64_t mult = 1;
+    for (auto [suffix, m] : {std::pair{"KiB", int64_t{1} << 10}, {"MiB", int64_t{1} << 20}, {"GiB", int64_t{1} << 30}}) {
+      std::string_view sv(text);
+      if (sv.size() > 3 && sv.ends_with(suffix)) {
+        text.resize(text.size() - 3);
+        mult = m;
+        break;
+      }
+    }
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < 1 ||
+        v > (int64_t{1} << 50) / mult) {
+      Error(file, n, what + " must be a positive size like 1048576 or 64MiB (" + Text(n) + ")");
+      return false;
+    }
+    *out = v * mult;
+    return true;
+  }
+
+  void LoadSettings(const std::string& file, const YAML::Node& root, Settings* s, bool* log_dir_set,
+                    bool* offline_dir_set) {
     if (root.IsNull()) return;
     if (!root.IsMap()) {
       Error(file, root, "vigil.yaml must be a map of settings");
       return;
     }
-    CheckKeys(file, root, "vigil.yaml", {"data_dir", "online"});
-    if (auto d = root["data_dir"]; d && !d.IsScalar()) {
-      Error(file, d, "data_dir must be a path (" + Text(d) + ")");
-    } else if (d) {
-      fs::path p(d.Scalar());
-      s->data_dir = p.is_absolute() ? p.string() : (fs::path(dir_) / p).string();
-    }
+    CheckKeys(file, root, "vigil.yaml", {"data_dir", "online", "log", "stream", "offline_dir"});
+    if (auto d = root["data_dir"]) ParsePathNode(file, d, "data_dir", &s->data_dir);
+    if (auto d = root["offline_dir"]) *offline_dir_set = ParsePathNode(file, d, "offline_dir", &s->offline_dir);
     if (auto o = root["online"]) {
       if (!o.IsMap()) {
         Error(file, o, "online must be a map");
@@ -239,15 +290,109 @@ class Loader {
         if (auto k = o["kind"]; k && Text(k) != "embedded") {
           Error(file, k, "online.kind '" + Text(k) + "' is not supported yet (want embedded)");
         }
-        if (auto sh = o["shards"]) {
-          int v = 0;
-          if (!YAML::convert<int>::decode(sh, v) || v < 1 || v > 4096) {
-            Error(file, sh, "online.shards must be an integer from 1 to 4096 (" + Text(sh) + ")");
-          } else {
-            s->online_shards = v;
-          }
+        if (auto sh = o["shards"]) ParseIntNode(file, sh, "online.shards", 1, 4096, &s->online_shards);
+      }
+    }
+    if (auto st = root["stream"]) {
+      if (!st.IsMap()) {
+        Error(file, st, "stream must be a map like {checkpoint_interval: 5s, idle_timeout: 30s}");
+      } else {
+        CheckKeys(file, st, "stream", {"checkpoint_interval", "idle_timeout"});
+        if (auto c = st["checkpoint_interval"]) {
+          ParseDurationNode(file, c, "stream.checkpoint_interval", &s->checkpoint_interval);
+        }
+        if (auto c = st["idle_timeout"]) ParseDurationNode(file, c, "stream.idle_timeout", &s->idle_timeout);
+      }
+    }
+    if (auto l = root["log"]) LoadLogSettings(file, l, &s->log, log_dir_set);
+  }
+
+  void LoadLogSettings(const std::string& file, const YAML::Node& l, LogOptions* o, bool* dir_set) {
+    if (!l.IsMap()) {
+      Error(file, l, "log must be a map like {kind: embedded} or {kind: kafka, bootstrap: host:9092}");
+      return;
+    }
+    CheckKeys(file, l, "log",
+              {"kind", "dir", "bootstrap", "topic_prefix", "kafka", "partitions", "segment_bytes", "segment_time",
+               "index_interval_bytes", "fsync", "fsync_interval", "retention", "retention_bytes"});
+    if (auto k = l["kind"]) {
+      if (Text(k) == "embedded") {
+        o->kind = LogOptions::Kind::kEmbedded;
+      } else if (Text(k) == "kafka") {
+        o->kind = LogOptions::Kind::kKafka;
+      } else {
+        Error(file, k, "log.kind must be embedded or kafka (" + Text(k) + ")");
+      }
+    }
+    if (auto d = l["dir"]) *dir_set = ParsePathNode(file, d, "log.dir", &o->dir);
+    if (auto b = l["bootstrap"]) {
+      if (!b.IsScalar() || b.Scalar().empty()) {
+        Error(file, b, "log.bootstrap must be host:port[,host:port...] (" + Text(b) + ")");
+      } else {
+        o->bootstrap = b.Scalar();
+      }
+    }
+    if (o->kind == LogOptions::Kind::kKafka && o->bootstrap.empty()) {
+      Error(file, l, "log.kind kafka needs log.bootstrap: the brokers, e.g. localhost:9092");
+    }
+    if (auto p = l["topic_prefix"]) o->topic_prefix = Text(p);
+    if (auto k = l["kafka"]) {
+      if (!k.IsMap()) {
+        Error(file, k, "log.kafka must be a map of librdkafka properties");
+      } else {
+        for (auto it = k.begin(); it != k.end(); ++it) o->kafka_config[Text(it->first)] = Text(it->second);
+      }
+    }
+    if (auto p = l["partitions"]) ParseIntNode(file, p, "log.partitions", 1, 1024, &o->partitions);
+    if (auto b = l["segment_bytes"]) ParseBytesNode(file, b, "log.segment_bytes", &o->segment_bytes);
+    if (auto b = l["index_interval_bytes"]) {
+      ParseBytesNode(file, b, "log.index_interval_bytes", &o->index_interval_bytes);
+    }
+    if (auto t = l["segment_time"]) ParseDurationNode(file, t, "log.segment_time", &o->segment_ms);
+    if (auto f = l["fsync"]) {
+      std::string v = Text(f);
+      if (v == "always") {
+        o->fsync = FsyncPolicy::kEveryRecord;
+      } else if (v == "interval") {
+        o->fsync = FsyncPolicy::kInterval;
+      } else if (v == "never") {
+        o->fsync = FsyncPolicy::kNever;
+      } else {
+        Error(file, f, "log.fsync must be always, interval or never (" + v + ")");
+      }
+    }
+    if (auto t = l["fsync_interval"]) ParseDurationNode(file, t, "log.fsync_interval", &o->fsync_interval);
+    if (auto t = l["retention"]) ParseDurationNode(file, t, "log.retention", &o->retention_ms);
+    if (auto b = l["retention_bytes"]) ParseBytesNode(file, b, "log.retention_bytes", &o->retention_bytes);
+  }
+
+  // Fills partition_by (default: the keys of the entity of the source's first view).
+  void ResolvePartitioning(const std::string& file, const std::string& name, const YAML::Node& n,
+                           Definitions* defs) {
+    auto it = defs->sources.find(name);
+    if (it == defs->sources.end()) return;
+    SourceDef& s = it->second;
+    if (s.partition_by.empty()) {
+      // The default: the first view's entity keys (a view whose keys are not all in the
+      // schema is an error reported on the view).
+      auto views = defs->ViewsOf(name);
+      if (!views.empty()) {
+        if (const EntityDef* e = defs->FindEntity(views.front()->entity)) {
+          bool all = true;
+          for (const auto& k : e->keys) all &= s.schema.IndexOf(k) >= 0;
+          if (all) s.partition_by = e->keys;
         }
       }
+    }
+    s.partition_indexes.clear();
+    for (const auto& field : s.partition_by) {
+      int idx = s.schema.IndexOf(field);
+      if (idx < 0) {
+        Error(file, n["partition_by"] ? n["partition_by"] : n,
+              "source '" + name + "' partition_by names '" + field + "', which is not in its schema");
+        continue;
+      }
+      s.partition_indexes.push_back(idx);
     }
   }
 
@@ -288,7 +433,14 @@ class Loader {
       return;
     }
     CheckKeys(file, n, "source '" + name + "'",
-              {"timestamp", "allowed_lateness", "max_future", "schema", "description"});
+              {"timestamp", "allowed_lateness", "max_future", "schema", "partition_by", "description"});
+    if (auto pb = n["partition_by"]) {
+      if (!pb.IsSequence() || pb.size() == 0) {
+        Error(file, pb, "source '" + name + "' partition_by must be a non-empty list of field names");
+      } else {
+        for (const auto& f : pb) s.partition_by.push_back(Text(f));
+      }
+    }
     if (auto ts = n["timestamp"]; ts && ts.IsScalar()) {
       s.ts_field = ts.Scalar();
     } else {

@@ -1,11 +1,16 @@
-// The ingestion consumer: changelog topics in, stores out. It runs on its own and may
-// lag compute; it resumes from the positions the online store persists atomically with
-// the rows, so every changelog row is applied exactly once.
+// The ingestion worker: changelog topics in, stores out (DESIGN.md §1). It runs on its
+// own (`vigil ingest-worker`) and may lag compute or stop while compute goes on; it
+// resumes from the positions the online store persists atomically with the rows, so
+// every changelog row is applied exactly once. It is a member of a consumer group
+// (IngestionOptions::group): on Kafka, several workers share the changelog partitions
+// and a rebalance moves partitions between them; each starts a partition it is given at
+// the store's position for it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -15,36 +20,59 @@
 
 namespace vigil {
 
+class MetricsRegistry;
+
+struct IngestionOptions {
+  // Consumer group of the ingestion workers. Default: "vigil-ingest".
+  std::string group = "vigil-ingest";
+  // Rows applied per atomic store write at most. Default: 65536.
+  int64_t batch_rows = 65536;
+  // Registers vigil_ingest_* metrics when set. Not owned.
+  MetricsRegistry* metrics = nullptr;
+};
+
 struct IngestionStats {
   int64_t rows_applied = 0;
   double seconds = 0;
-  // Freshness: wall time from changelog append to applied online, per row (ms).
+  // Freshness: wall time from the append of the source record that made a row final to
+  // the row being visible online, per row (ms).
   double freshness_p50_ms = 0;
   double freshness_p99_ms = 0;
 };
 
-// Long-running ingestion: one reader per changelog topic, positioned once at the
-// store's persisted position and kept between polls. Not thread-safe.
+// The online store's position name of a changelog partition: "<topic>/<partition>".
+std::string PositionName(const std::string& topic, int partition);
+
+// Long-running ingestion. Not thread-safe.
 class IngestionWorker {
  public:
-  static Result<std::unique_ptr<IngestionWorker>> Open(const Definitions& defs, Log* log,
-                                                       OnlineStore* online);
-  // Applies every row appended since the last call; returns this call's figures.
-  Result<IngestionStats> Poll();
+  static Result<std::unique_ptr<IngestionWorker>> Open(const Definitions& defs, Log* log, OnlineStore* online,
+                                                       const IngestionOptions& options);
+  ~IngestionWorker();
+  // Applies rows until none arrives for `wait` (or a batch is full); returns this call's
+  // figures (rows_applied 0 when nothing came).
+  Result<IngestionStats> Poll(DurationMs wait);
+  // True if every changelog partition is applied up to the ends read at this call.
+  Result<bool> CaughtUp();
+  // Leaves the consumer group.
+  Status Close();
 
  private:
-  struct Input {
-    std::string view;
-    std::string topic;
-    std::unique_ptr<TopicReader> reader;
-    int64_t next = 0;  // next offset to apply
-  };
+  struct Probe;
   IngestionWorker() = default;
+  const Definitions* defs_ = nullptr;
+  Log* log_ = nullptr;
   OnlineStore* online_ = nullptr;
-  std::vector<Input> inputs_;
+  IngestionOptions options_;
+  std::unique_ptr<GroupConsumer> consumer_;
+  std::unordered_map<std::string, std::string> view_of_topic_;
+  // (topic, partition) -> next offset to apply, for assigned partitions.
+  std::unordered_map<std::string, int64_t> next_;
+  std::unique_ptr<Probe> probe_;
 };
 
 // Applies every changelog row not yet applied, up to the topics' current ends.
-Result<IngestionStats> RunIngestionUntilCaughtUp(const Definitions& defs, Log* log, OnlineStore* online);
+Result<IngestionStats> RunIngestionUntilCaughtUp(const Definitions& defs, Log* log, OnlineStore* online,
+                                                 const IngestionOptions& options = {});
 
 }  // namespace vigil

@@ -60,7 +60,8 @@ Result<Labels> ReadLabels(const std::string& path, const std::string& ts_column)
 
 }  // namespace
 
-Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options) {
+Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options,
+                                  Log* archive) {
   auto start = std::chrono::steady_clock::now();
   DatasetStats stats;
   VIGIL_ASSIGN_OR_RETURN(Labels labels, ReadLabels(options.labels_path, options.ts_column));
@@ -111,7 +112,7 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const Datas
     const SourceDef& source = *defs.FindSource(view.source);
     auto hit = histories.find(source.name);
     if (hit == histories.end()) {
-      VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistory(source, log));
+      VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistory(source, log, archive));
       stats.events_replayed += static_cast<int64_t>(h.events.size());
       hit = histories.emplace(source.name, std::move(h)).first;
     }

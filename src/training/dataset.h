@@ -30,6 +30,9 @@ struct DatasetStats {
 // of t - 1 ms. Output: the label columns in order, then "<view>__<feature>"; rows in
 // label order; null as an empty cell. A label with an empty key cell matches no entity
 // (its features are empty). Errors name the label file's line.
-Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options);
+// `archive` (store/archive.h) may be null; with it, history the live log no longer holds
+// is read from the archive.
+Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options,
+                                  Log* archive = nullptr);
 
 }  // namespace vigil
