@@ -154,12 +154,6 @@ void RunScenario(bool outages) {
   std::string project = MakeProject(
       dir, "kafka",
       "log: {kind: kafka, bootstrap: \"" + kafka.bootstrap() + "\", topic_prefix: t1.}\n" + kStreamSettings);
-  // PRODUCT BUG workaround (see the report): with a Kafka log nothing creates the data
-  // directory (<project>/.vigil; the embedded log used to), and RocksDB creates only the
-  // last path component, so `stream` and `ingest-worker` fail with "open stream state
-  // .../.vigil/stream: ... While mkdir if missing: ... No such file or directory".
-  // Remove this line once the product creates data_dir itself.
-  fs::create_directories(project + "/.vigil");
   const std::string log = dir.Path("workers.log");
   auto failure_log = [&] { return "workers.log:\n" + ReadFile(log); };
 

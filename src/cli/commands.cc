@@ -226,16 +226,18 @@ void PrintCompute(const StreamStats& st) {
   }
 }
 
-void PrintIngestion(int64_t applied, double seconds, const std::vector<double>& freshness, OnlineStore* online) {
+void PrintIngestion(int64_t applied, double seconds, const std::vector<int64_t>& freshness, OnlineStore* online) {
   std::printf("ingestion: %lld rows applied to the online store in %.2f s (%s), %s rows online\n",
               static_cast<long long>(applied), seconds, Rate(applied, seconds).c_str(),
               online->GetProperty("online.rows").value_or("?").c_str());
   if (!freshness.empty()) {
-    std::vector<double> f = freshness;
+    std::vector<int64_t> f = freshness;
     std::sort(f.begin(), f.end());
-    auto at = [&](double q) { return f[std::min(f.size() - 1, static_cast<size_t>(q * static_cast<double>(f.size())))]; };
-    std::printf("freshness (source append -> online): p50 %.0f ms, p99 %.0f ms over %zu batches\n", at(0.5),
-                at(0.99), f.size());
+    auto at = [&](double q) {
+      return static_cast<long long>(f[std::min(f.size() - 1, static_cast<size_t>(q * static_cast<double>(f.size())))]);
+    };
+    std::printf("freshness (source record appended -> row online): p50 %lld ms, p99 %lld ms over %zu rows\n",
+                at(0.5), at(0.99), f.size());
   }
 }
 
@@ -289,13 +291,13 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
   std::signal(SIGTERM, OnSignal);
   int64_t applied = 0;
   double ingest_seconds = 0;
-  std::vector<double> freshness;
+  std::vector<int64_t> freshness;
   auto ingest = [&](DurationMs wait) -> Status {
     if (!ingestion) return Status::OK();
     VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(wait));
     applied += ing.rows_applied;
     ingest_seconds += ing.seconds;
-    if (ing.rows_applied > 0) freshness.push_back(ing.freshness_p50_ms);
+    freshness.insert(freshness.end(), ing.freshness_samples_ms.begin(), ing.freshness_samples_ms.end());
     return Status::OK();
   };
   if (options.until_caught_up) {
@@ -371,7 +373,7 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
   std::signal(SIGTERM, OnSignal);
   int64_t applied = 0;
   double seconds = 0;
-  std::vector<double> freshness;
+  std::vector<int64_t> freshness;
   while (!g_stop) {
     if (options.until_caught_up) {
       VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
@@ -380,7 +382,7 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
     VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(100));
     applied += ing.rows_applied;
     seconds += ing.seconds;
-    if (ing.rows_applied > 0) freshness.push_back(ing.freshness_p50_ms);
+    freshness.insert(freshness.end(), ing.freshness_samples_ms.begin(), ing.freshness_samples_ms.end());
   }
   VIGIL_RETURN_IF_ERROR(ingestion->Close());
   PrintIngestion(applied, seconds, freshness, online.get());

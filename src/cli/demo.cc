@@ -4,10 +4,23 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <fcntl.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include "cli/commands.h"
+#include "log/log.h"
 #include "schema/csv.h"
+#include "spec/definitions.h"
+
+extern char** environ;
 
 namespace vigil::cli {
 namespace {
@@ -19,6 +32,54 @@ const char* const kSources[] = {"logins", "transactions", "withdrawals", "p2p_or
 void Banner(const char* step) {
   std::printf("\n== %s\n", step);
   std::fflush(stdout);
+}
+
+// This very program, with `args`, as a child process writing to `log_path`.
+Result<pid_t> SpawnWorker(const std::string& project, std::vector<std::string> args, const std::string& log_path) {
+  std::vector<std::string> argv = {"vigil", "--project", project};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return Status::IOError(std::string("start a worker: ") + std::strerror(rc));
+  return pid;
+}
+
+// Sends SIGTERM and waits; a worker that failed is an error quoting its output.
+Status StopWorker(pid_t pid, const std::string& name, const std::string& log_path) {
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::ifstream f(log_path);
+  std::string out((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::printf("-- %s (%s):\n%s", name.c_str(), log_path.c_str(), out.c_str());
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Status::IOError(name + " failed; see " + log_path);
+  return Status::OK();
+}
+
+// Waits until `group` has committed every partition of `topics` up to their ends.
+Status WaitCommitted(Log* log, const std::string& group, const std::vector<std::string>& topics) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  for (;;) {
+    bool done = true;
+    for (const auto& t : topics) {
+      VIGIL_ASSIGN_OR_RETURN(auto ends, log->EndOffsets(t));
+      VIGIL_ASSIGN_OR_RETURN(auto committed, log->Committed(group, t));
+      done &= committed == ends;
+    }
+    if (done) return Status::OK();
+    if (std::chrono::steady_clock::now() > deadline) return Status::IOError(group + " did not catch up in 10 minutes");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace
@@ -49,14 +110,33 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   gen.out_dir = events.string();
   VIGIL_RETURN_IF_ERROR(cli::Generate(gen));
 
-  Banner("ingest: events into the source topics (malformed ones to dlq.<source>)");
+  Banner("workers: compute and ingestion start as separate processes, decoupled by the log");
+  std::string compute_log = (fs::path(work_dir) / "compute.log").string();
+  std::string ingest_log = (fs::path(work_dir) / "ingest-worker.log").string();
+  VIGIL_ASSIGN_OR_RETURN(pid_t compute, SpawnWorker(p, {"stream", "--compute-only"}, compute_log));
+  VIGIL_ASSIGN_OR_RETURN(pid_t ingest, SpawnWorker(p, {"ingest-worker"}, ingest_log));
+  std::printf("compute worker   pid %d: vigil stream --compute-only  (checkpoints window state + offsets)\n",
+              static_cast<int>(compute));
+  std::printf("ingestion worker pid %d: vigil ingest-worker          (changelogs -> online store)\n",
+              static_cast<int>(ingest));
+
+  Banner("ingest: events into the source topics while the workers run (malformed ones to dlq.<source>)");
   for (const char* s : kSources)
     VIGIL_RETURN_IF_ERROR(Ingest(p, s, {(events / (std::string(s) + ".jsonl")).string()}));
 
-  Banner("stream: compute (sources -> changelog topics), then ingestion (changelogs -> online store)");
-  StreamCommandOptions so;
-  so.until_caught_up = true;
-  VIGIL_RETURN_IF_ERROR(Stream(p, so));
+  Banner("stream: wait for both workers to catch up, then stop them (SIGTERM: final checkpoint)");
+  VIGIL_ASSIGN_OR_RETURN(Project proj_defs, LoadProject(p));
+  VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(proj_defs.settings.log));
+  std::vector<std::string> sources(std::begin(kSources), std::end(kSources)), changelogs;
+  for (const auto& [name, v] : proj_defs.defs.views) changelogs.push_back("changelog." + name);
+  VIGIL_RETURN_IF_ERROR(WaitCommitted(log.get(), "vigil-stream", sources));
+  VIGIL_RETURN_IF_ERROR(StopWorker(compute, "compute worker", compute_log));
+  VIGIL_RETURN_IF_ERROR(WaitCommitted(log.get(), "vigil-ingest", changelogs));
+  VIGIL_RETURN_IF_ERROR(StopWorker(ingest, "ingestion worker", ingest_log));
+  log.reset();
+
+  Banner("archive: source topics copied to the offline directory before retention may delete them");
+  VIGIL_RETURN_IF_ERROR(Archive(p, false));
 
   // A fraud victim and an ordinary user, from the labels.
   std::ifstream lf(events / "labels.csv");
@@ -103,6 +183,12 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   }
   std::printf("\ndone. Try: build/vigil --project %s get user_txn %s\n", p.c_str(),
               normal_user.empty() ? "<user_id>" : normal_user.c_str());
+  std::printf(
+      "The same on Kafka (librdkafka's mock cluster, no broker to install):\n"
+      "  build/vigil kafka-mock --brokers 3            # prints its bootstrap address; leave it running\n"
+      "  echo 'log: {kind: kafka, bootstrap: <that address>}' > %s/vigil.yaml\n"
+      "  then ingest, `vigil stream --compute-only` and `vigil ingest-worker` as above.\n",
+      p.c_str());
   return Status::OK();
 }
 

@@ -1,6 +1,8 @@
 #include "compute/checkpoint_store.h"
 
 #include <rocksdb/db.h>
+
+#include <filesystem>
 #include <rocksdb/write_batch.h>
 
 namespace vigil {
@@ -35,6 +37,9 @@ CheckpointStore::~CheckpointStore() = default;
 Result<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& dir) {
   auto rep = std::make_unique<Rep>();
   rep->dir = dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);  // RocksDB creates only the last folder
+  if (ec) return Status::IOError("create " + dir + ": " + ec.message());
   rocksdb::Options options;
   options.create_if_missing = true;
   rocksdb::DB* db = nullptr;

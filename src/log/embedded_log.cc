@@ -1182,14 +1182,27 @@ class EmbeddedGroupConsumer final : public GroupConsumer {
     for (;;) {
       if (lock_fd_ < 0) VIGIL_RETURN_IF_ERROR(TryJoin());
       if (lock_fd_ >= 0) {
-        for (size_t i = 0; i < readers_.size(); ++i) {
-          const size_t t = (next_topic_ + i) % readers_.size();
-          VIGIL_ASSIGN_OR_RETURN(bool got, readers_[t]->Next(rec));
-          if (got) {
-            *topic = topics_[t];
-            next_topic_ = (t + 1) % readers_.size();
-            return true;
+        // As the reader does with partitions: a topic found at its end is skipped until
+        // every topic is, so idle topics cost no reads per record of a busy one.
+        if (topic_at_end_.size() != readers_.size()) topic_at_end_.assign(readers_.size(), 0);
+        for (int round = 0; round < 2; ++round) {
+          bool skipped = false;
+          for (size_t i = 0; i < readers_.size(); ++i) {
+            const size_t t = (next_topic_ + i) % readers_.size();
+            if (topic_at_end_[t]) {
+              skipped = true;
+              continue;
+            }
+            VIGIL_ASSIGN_OR_RETURN(bool got, readers_[t]->Next(rec));
+            if (got) {
+              *topic = topics_[t];
+              next_topic_ = (t + 1) % readers_.size();
+              return true;
+            }
+            topic_at_end_[t] = 1;
           }
+          std::fill(topic_at_end_.begin(), topic_at_end_.end(), 0);
+          if (!skipped) break;
         }
       }
       const int64_t now = SteadyMs();
@@ -1246,6 +1259,7 @@ class EmbeddedGroupConsumer final : public GroupConsumer {
   }
 
  private:
+  std::vector<char> topic_at_end_;
   void Leave() {
     readers_.clear();
     assignment_.clear();

@@ -159,7 +159,14 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
     parts.push_back(a);
     offsets.push_back(it->second);
   }
-  if (!parts.empty() && stats.rows_applied > 0) consumer_->Commit(parts, offsets).IgnoreError();
+  // At most every 200 ms (a commit is a synced file write), and once a poll finds nothing new.
+  TimestampMs now = WallClockMs();
+  if (stats.rows_applied > 0) uncommitted_ = true;
+  if (!parts.empty() && uncommitted_ && (now - last_commit_ >= 200 || stats.rows_applied == 0)) {
+    consumer_->Commit(parts, offsets).IgnoreError();
+    last_commit_ = now;
+    uncommitted_ = false;
+  }
   if (probe_) {
     int64_t lag = 0;
     for (const auto& [topic, view] : view_of_topic_) {
@@ -180,6 +187,7 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
     };
     stats.freshness_p50_ms = pct(0.50);
     stats.freshness_p99_ms = pct(0.99);
+    stats.freshness_samples_ms = std::move(freshness);
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;

@@ -38,6 +38,8 @@ struct IngestionStats {
   // the row being visible online, per row (ms).
   double freshness_p50_ms = 0;
   double freshness_p99_ms = 0;
+  // Every row's freshness (ms) of this call, for callers that aggregate many calls.
+  std::vector<int64_t> freshness_samples_ms;
 };
 
 // The online store's position name of a changelog partition: "<topic>/<partition>".
@@ -68,6 +70,8 @@ class IngestionWorker {
   std::unordered_map<std::string, std::string> view_of_topic_;
   // (topic, partition) -> next offset to apply, for assigned partitions.
   std::unordered_map<std::string, int64_t> next_;
+  TimestampMs last_commit_ = 0;
+  bool uncommitted_ = false;
   std::unique_ptr<Probe> probe_;
 };
 

@@ -1,5 +1,7 @@
 #include "store/online_store.h"
 
+#include <filesystem>
+
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -175,6 +177,11 @@ class EmbeddedOnlineStore final : public OnlineStore {
 
 Result<std::unique_ptr<OnlineStore>> OnlineStore::Open(const std::string& path,
                                                        const OnlineStoreOptions& options) {
+  if (!options.read_only) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);  // RocksDB creates only the last folder
+    if (ec) return Status::IOError("create " + path + ": " + ec.message());
+  }
   rocksdb::Options opts;
   opts.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
