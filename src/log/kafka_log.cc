@@ -268,6 +268,31 @@ bool AllPartitionsLed(const rd_kafka_metadata_t& md, const std::string& full) {
   return false;
 }
 
+// rd_kafka_query_watermark_offsets, retried while the error is one a cluster returns
+// during a leader election or a broker restart (the client refreshes its metadata and
+// the next attempt asks the new leader), for up to ~15 s.
+rd_kafka_resp_err_t QueryWatermarksRetrying(rd_kafka_t* rk, const char* topic, int partition, int64_t* lo,
+                                            int64_t* hi, int timeout_ms) {
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+    switch (err) {
+      case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+      case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+      case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+      case RD_KAFKA_RESP_ERR__TRANSPORT:
+      case RD_KAFKA_RESP_ERR__TIMED_OUT:
+      case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        continue;
+      default:
+        return err;
+    }
+  }
+  return err;
+}
+
 // Low and high watermarks of every partition of `full` (named `topic` in errors).
 Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, const std::string& full, int partitions,
                        std::vector<int64_t>* lows, std::vector<int64_t>* highs,
@@ -276,7 +301,7 @@ Status QueryWatermarks(rd_kafka_t* rk, const std::string& topic, const std::stri
   if (highs) highs->assign(partitions, 0);
   for (int p = 0; p < partitions; ++p) {
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, full.c_str(), p, &lo, &hi, timeout_ms);
+    rd_kafka_resp_err_t err = QueryWatermarksRetrying(rk, full.c_str(), p, &lo, &hi, timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::IOError("kafka: offsets of " + PartName(topic, p) + ": " + ErrText(err));
     }
@@ -482,7 +507,7 @@ class KafkaReader final : public TopicReader, public KafkaClient {
     }
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(admin_->rk, full_.c_str(), partition, &lo, &hi, kRequestTimeoutMs);
+        QueryWatermarksRetrying(admin_->rk, full_.c_str(), partition, &lo, &hi, kRequestTimeoutMs);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::IOError("kafka: offsets of " + PartName(topic_, partition) + ": " + ErrText(err));
     }
