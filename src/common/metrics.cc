@@ -69,40 +69,23 @@ std::string SanitizeUtf8(std::string_view in) {
   return out;
 }
 
-// Label values: backslash, double quote and line feed are escaped (format 0.0.4).
-void AppendLabelValue(std::string_view v, std::string* out) {
+// Format 0.0.4 escapes backslash and line feed in label values and help text, and the
+// double quote in label values only.
+void AppendEscaped(std::string_view v, bool quote, std::string* out) {
   for (char c : v) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        out->push_back(c);
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '"' && quote) {
+      out->append("\\\"");
+    } else {
+      out->push_back(c);
     }
   }
 }
-
-// Help: backslash and line feed are escaped, a double quote is not.
-void AppendHelp(std::string_view v, std::string* out) {
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-}
+void AppendLabelValue(std::string_view v, std::string* out) { AppendEscaped(v, true, out); }
+void AppendHelp(std::string_view v, std::string* out) { AppendEscaped(v, false, out); }
 
 // A sample value as Prometheus' parser (Go's strconv.ParseFloat) reads it back exactly:
 // +Inf, -Inf, NaN; integers below 2^63 in plain digits (1000000, not 1e+06); anything
