@@ -269,13 +269,20 @@ bool AllPartitionsLed(const rd_kafka_metadata_t& md, const std::string& full) {
 }
 
 // rd_kafka_query_watermark_offsets, retried while the error is one a cluster returns
-// during a leader election or a broker restart (the client refreshes its metadata and
-// the next attempt asks the new leader), for up to ~15 s.
+// during a leader election or a broker restart, for up to about 15 s in all.
+//
+// librdkafka asks the leader its metadata cache names, and a NOT_LEADER answer does not
+// refresh that cache: in 2.0.2 rd_kafka_handle_ListOffsets only refreshes the handle's
+// "known" topics (those with an rd_kafka_topic_t on it), and the admin handle has none.
+// Left alone, every retry would ask the old leader again until metadata.max.age.ms (15
+// min). So each retry first asks the cluster for the topic's metadata, which updates the
+// cache with the new leader. (KafkaFaultTest.OffsetsFollowPartitionLeadersThatMove.)
 rd_kafka_resp_err_t QueryWatermarksRetrying(rd_kafka_t* rk, const char* topic, int partition, int64_t* lo,
                                             int64_t* hi, int timeout_ms) {
-  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int attempt = 0; attempt < 60; ++attempt) {
-    err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+  constexpr int kRetryForMs = 15000;
+  const int64_t deadline = MonotonicMs() + kRetryForMs;
+  while (true) {
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
     switch (err) {
       case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
       case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
@@ -284,13 +291,25 @@ rd_kafka_resp_err_t QueryWatermarksRetrying(rd_kafka_t* rk, const char* topic, i
       case RD_KAFKA_RESP_ERR__TRANSPORT:
       case RD_KAFKA_RESP_ERR__TIMED_OUT:
       case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-        continue;
+        break;
       default:
         return err;
     }
+    const int64_t left = deadline - MonotonicMs();
+    if (left <= 0) return err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 250)));
+    // Refresh the cached leader of `topic` (the answer itself is not needed).
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic, nullptr);
+    if (rkt != nullptr) {
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(rk, /*all_topics=*/0, rkt, &md,
+                            static_cast<int>(std::clamp<int64_t>(deadline - MonotonicMs(), 1, timeout_ms))) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+      }
+      rd_kafka_topic_destroy(rkt);
+    }
   }
-  return err;
 }
 
 // Low and high watermarks of every partition of `full` (named `topic` in errors).

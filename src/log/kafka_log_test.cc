@@ -565,6 +565,45 @@ TEST_F(KafkaFaultTest, LeaderBrokersDownAndBackDuringAProduceStream) {
   ExpectExactlyOnceInOrder(recs, kKeys, kPerKey, 4);
 }
 
+// The admin handle learned the leaders with its first watermark queries; after they move
+// (away from broker 2, which is up and answers NOT_LEADER, and from broker 3, which is
+// down), the offsets of a reader opened before the move and of the Log come from the
+// new leader within a few retries, not after the ~15 s the retries are allowed.
+TEST_F(KafkaFaultTest, OffsetsFollowPartitionLeadersThatMove) {
+  ASSERT_TRUE(log_->CreateTopic("t", 4).ok());
+  for (int p = 0; p < 4; ++p) ASSERT_TRUE(cluster_->SetPartitionLeader(prefix_ + "t", p, p % 3 + 1).ok());
+  auto w = Writer("t");
+  ASSERT_NE(w, nullptr);
+  std::vector<int64_t> expect(4, 0);
+  for (int k = 0; k < 40; ++k) {
+    ASSERT_TRUE(w->Append(Key(k), "x").ok());
+    expect[PartitionForKey(Key(k), 4)]++;
+  }
+  ASSERT_TRUE(w->Flush(false).ok());
+  ASSERT_EQ(*log_->EndOffsets("t"), expect);
+  auto r = Reader("t");
+  ASSERT_NE(r, nullptr);
+
+  ASSERT_TRUE(cluster_->BrokerDown(3).ok());
+  for (int p = 0; p < 4; ++p) ASSERT_TRUE(cluster_->SetPartitionLeader(prefix_ + "t", p, 1).ok());
+  auto start = std::chrono::steady_clock::now();
+  // The reader asks for the ends itself (no metadata request of the Log before it).
+  EXPECT_EQ(ReadToEnd(r.get()).size(), 40u);
+  auto ends = log_->EndOffsets("t");
+  ASSERT_TRUE(ends.ok()) << ends.status().ToString();
+  EXPECT_EQ(*ends, expect);
+  auto starts = log_->StartOffsets("t");
+  ASSERT_TRUE(starts.ok()) << starts.status().ToString();
+  EXPECT_EQ(*starts, (std::vector<int64_t>{0, 0, 0, 0}));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  for (int p = 0; p < 4; ++p) {
+    Status st = r->Seek(p, 0);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_EQ(ReadToEnd(r.get()).size(), 40u);
+  ASSERT_TRUE(cluster_->BrokerUp(3).ok());
+}
+
 TEST_F(KafkaFaultTest, RetriableProduceErrorsLoseAndDuplicateNothing) {
   constexpr int kKeys = 20, kPerKey = 250;
   ASSERT_TRUE(log_->CreateTopic("stream", 4).ok());
