@@ -1,0 +1,612 @@
+#include "schema/parquet.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "schema/parquet_encoding.h"
+#include "schema/parquet_thrift.h"
+
+namespace vigil::parquet {
+namespace {
+
+using internal::AppendRleHybrid;
+using internal::DecodeRleHybrid;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void Spit(const std::string& path, std::string_view data) {
+  // Unlink first: ext4 flushes a file truncated and rewritten in place on close (auto_da_alloc),
+  // which would make the fuzz test's thousands of rewrites slow.
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+// The footer of a file written by Writer, decoded.
+internal::FileMetaData Footer(const std::string& path) {
+  std::string data = Slurp(path);
+  EXPECT_GE(data.size(), 12u);
+  uint32_t len = internal::LoadLE32(data.data() + data.size() - 8);
+  internal::FileMetaData md;
+  Status st = internal::ParseFileMetaData(std::string_view(data).substr(data.size() - 8 - len, len), &md);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return md;
+}
+
+Schema AllTypes() {
+  return Schema({{"i", Type::kInt64},
+                 {"d", Type::kDouble},
+                 {"s", Type::kString},
+                 {"b", Type::kBool},
+                 {"t", Type::kTimestamp}});
+}
+
+// Row r of a deterministic table with nulls in every column (at different periods), few
+// distinct strings and ints (dictionary-friendly) and edge values.
+Row MakeRow(int64_t r) {
+  Row row(5);
+  if (r % 7 != 3) {
+    static const int64_t kEdges[] = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0,
+                                     -1};
+    row[0] = Value::Int64(r % 50 == 0 ? kEdges[(r / 50) % 4] : (r % 13) * 1000 - 6000);
+  }
+  if (r % 5 != 1) {
+    double v = r % 11 == 0 ? -0.0 : (r % 11 == 1 ? 1e300 : static_cast<double>(r) * 0.25 - 100);
+    row[1] = Value::Double(v);
+  }
+  if (r % 9 != 4) {
+    row[2] = Value::String(r % 17 == 0 ? "" : "key-" + std::to_string(r % 23) + (r % 29 == 0 ? "\xc3\xa9\n\"," : ""));
+  }
+  if (r % 4 != 2) row[3] = Value::Bool(r % 3 == 0);
+  if (r % 6 != 5) row[4] = Value::Timestamp(1'700'000'000'000 + r * 997 - (r % 10 == 0 ? 2'000'000'000'000 : 0));
+  return row;
+}
+
+struct Case {
+  Compression compression;
+  bool dictionary;
+};
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(CompressionName(info.param.compression)) + (info.param.dictionary ? "_dict" : "_plain");
+}
+
+class ParquetRoundTrip : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ParquetRoundTrip, EveryTypeWithNullsAcrossRowGroupsAndPages) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/t.parquet";
+  WriterOptions o;
+  o.compression = GetParam().compression;
+  o.dictionary = GetParam().dictionary;
+  o.row_group_rows = 1000;
+  o.page_bytes = 512;  // many pages per chunk
+  o.metadata = {{"vigil.mark", "x"}, {"empty", ""}};
+  auto w = Writer::Create(path, AllTypes(), o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const int64_t kRows = 2600;
+  // Half through Write(batch) (crossing row-group boundaries), half through WriteRow.
+  ColumnBatch batch = ColumnBatch::Empty(AllTypes());
+  for (int64_t r = 0; r < 1300; ++r) batch.AppendRow(MakeRow(r));
+  ASSERT_TRUE((*w)->Write(batch).ok());
+  for (int64_t r = 1300; r < kRows; ++r) ASSERT_TRUE((*w)->WriteRow(MakeRow(r)).ok());
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the file must appear only on Close";
+  ASSERT_TRUE((*w)->Close().ok());
+  EXPECT_EQ((*w)->rows_written(), kRows);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  auto r = Reader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->rows(), kRows);
+  ASSERT_EQ((*r)->row_groups().size(), 3u);
+  EXPECT_EQ((*r)->row_groups()[0].rows, 1000);
+  EXPECT_EQ((*r)->row_groups()[2].rows, 600);
+  ASSERT_EQ((*r)->schema().size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ((*r)->schema().field(i).name, AllTypes().field(i).name);
+    EXPECT_EQ((*r)->schema().field(i).type, AllTypes().field(i).type);
+  }
+  EXPECT_EQ((*r)->metadata(), o.metadata);
+
+  auto all = ReadFile(path);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->rows(), kRows);
+  for (int64_t i = 0; i < kRows; ++i) {
+    Row want = MakeRow(i);
+    Row got = all->GetRow(i);
+    for (size_t c = 0; c < 5; ++c) {
+      ASSERT_EQ(got[c], want[c]) << "row " << i << " column " << c << ": " << got[c].DebugString() << " vs "
+                                 << want[c].DebugString();
+    }
+  }
+
+  // Column selection, in the order asked.
+  const int cols[] = {4, 2};
+  auto part = (*r)->ReadRowGroup(1, cols);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  ASSERT_EQ(part->columns.size(), 2u);
+  EXPECT_EQ(part->schema.field(0).name, "t");
+  EXPECT_EQ(part->schema.field(1).name, "s");
+  EXPECT_EQ(part->rows(), 1000);
+  EXPECT_EQ(part->columns[1].Get(17), MakeRow(1017)[2]);
+
+  // The footer: encodings as asked, the types and annotations promised.
+  internal::FileMetaData md = Footer(path);
+  EXPECT_EQ(md.created_by.value_or(""), "vigil");
+  for (const auto& g : md.row_groups) {
+    for (size_t c = 0; c < g.columns.size(); ++c) {
+      const auto& cm = *g.columns[c].meta_data;
+      bool dict = std::find(cm.encodings.begin(), cm.encodings.end(), internal::kRleDictionary) != cm.encodings.end();
+      EXPECT_EQ(dict, GetParam().dictionary && c != 3) << "column " << c;
+      EXPECT_EQ(cm.dictionary_page_offset.has_value(), dict);
+      EXPECT_EQ(g.columns[c].file_offset, dict ? *cm.dictionary_page_offset : cm.data_page_offset);
+      EXPECT_GT(cm.total_compressed_size, 0);
+    }
+  }
+  EXPECT_EQ(md.schema[5].converted_type.value_or(-1), internal::kConvertedTimestampMillis);
+  ASSERT_TRUE(md.schema[5].logical_type.has_value());
+  EXPECT_EQ(md.schema[5].logical_type->kind, internal::kLogicalTimestamp);
+  EXPECT_TRUE(md.schema[5].logical_type->adjusted_to_utc);
+  EXPECT_EQ(md.schema[5].logical_type->unit, internal::kMillis);
+  EXPECT_EQ(md.schema[3].converted_type.value_or(-1), internal::kConvertedUtf8);
+  EXPECT_EQ(md.schema[3].logical_type->kind, internal::kLogicalString);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCodecs, ParquetRoundTrip,
+                         ::testing::Values(Case{Compression::kUncompressed, false}, Case{Compression::kUncompressed, true},
+                                           Case{Compression::kSnappy, false}, Case{Compression::kSnappy, true},
+                                           Case{Compression::kZstd, false}, Case{Compression::kZstd, true}),
+                         CaseName);
+
+TEST(ParquetTest, StatisticsAndMayContainSkipRowGroups) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/s.parquet";
+  WriterOptions o;
+  o.row_group_rows = 100;
+  Schema schema({{"n", Type::kInt64}, {"name", Type::kString}, {"x", Type::kDouble}, {"gone", Type::kInt64}});
+  auto w = Writer::Create(path, schema, o);
+  ASSERT_TRUE(w.ok());
+  for (int64_t r = 0; r < 300; ++r) {  // group g holds n in [100g, 100g+99], names "g<g>-..."
+    Row row = {Value::Int64(r), Value::String("g" + std::to_string(r / 100) + "-" + std::to_string(r % 10)),
+               r % 2 ? Value() : Value::Double(static_cast<double>(r) / 2), Value()};
+    ASSERT_TRUE((*w)->WriteRow(row).ok());
+  }
+  ASSERT_TRUE((*w)->Close().ok());
+  auto r = Reader::Open(path);
+  ASSERT_TRUE(r.ok());
+  const auto& g1 = (*r)->row_groups()[1];
+  ASSERT_TRUE(g1.columns[0].has_min_max);
+  EXPECT_EQ(g1.columns[0].min, Value::Int64(100));
+  EXPECT_EQ(g1.columns[0].max, Value::Int64(199));
+  EXPECT_EQ(g1.columns[0].null_count, 0);
+  EXPECT_EQ(g1.columns[1].min, Value::String("g1-0"));
+  EXPECT_EQ(g1.columns[1].max, Value::String("g1-9"));
+  EXPECT_EQ(g1.columns[2].null_count, 50);
+  EXPECT_EQ(g1.columns[2].min, Value::Double(50));
+  EXPECT_EQ(g1.columns[2].max, Value::Double(99));
+  EXPECT_FALSE(g1.columns[3].has_min_max);
+  EXPECT_EQ(g1.columns[3].null_count, 100);
+
+  auto I = [](int64_t v) { return Value::Int64(v); };
+  EXPECT_TRUE((*r)->MayContain(1, 0, I(150), I(150)));
+  EXPECT_TRUE((*r)->MayContain(1, 0, I(199), Value()));
+  EXPECT_TRUE((*r)->MayContain(1, 0, Value(), I(100)));
+  EXPECT_FALSE((*r)->MayContain(1, 0, I(200), Value()));
+  EXPECT_FALSE((*r)->MayContain(1, 0, Value(), I(99)));
+  EXPECT_FALSE((*r)->MayContain(0, 0, I(100), I(1000)));
+  EXPECT_TRUE((*r)->MayContain(2, 0, I(100), I(1000)));
+  EXPECT_FALSE((*r)->MayContain(1, 1, Value::String("g2"), Value()));
+  EXPECT_TRUE((*r)->MayContain(1, 1, Value::String("g1-5"), Value::String("g1-5")));
+  EXPECT_FALSE((*r)->MayContain(1, 2, Value::Double(99.5), Value()));
+  EXPECT_FALSE((*r)->MayContain(1, 3, Value(), Value())) << "an all-null chunk holds no value";
+  EXPECT_TRUE((*r)->MayContain(7, 0, I(0), I(0))) << "out of range: no statistics, may contain";
+}
+
+TEST(ParquetTest, AllNullColumnEmptyAndLargeStrings) {
+  test::ScratchDir dir("vigil_parquet");
+  for (Compression c : {Compression::kUncompressed, Compression::kSnappy, Compression::kZstd}) {
+    const std::string path = dir.path() + "/n" + std::string(CompressionName(c)) + ".parquet";
+    WriterOptions o;
+    o.compression = c;
+    o.page_bytes = 64 * 1024;
+    Schema schema({{"nul", Type::kString}, {"s", Type::kString}, {"b", Type::kBool}});
+    std::vector<Row> rows;
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 40; ++i) {
+      std::string big;
+      if (i % 3 == 0) {
+        big.resize(100'000 + i * 1000);
+        for (char& ch : big) ch = static_cast<char>(rng());
+      }
+      rows.push_back({Value(), Value::String(i % 3 == 0 ? big : ""), Value()});
+    }
+    auto w = Writer::Create(path, schema, o);
+    ASSERT_TRUE(w.ok());
+    for (const Row& row : rows) ASSERT_TRUE((*w)->WriteRow(row).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    auto got = ReadFile(path);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->rows(), 40);
+    for (int i = 0; i < 40; ++i) {
+      EXPECT_EQ(got->GetRow(i), rows[i]) << "row " << i;
+    }
+    auto r = Reader::Open(path);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE((*r)->row_groups()[0].columns[1].has_min_max) << "100 KB strings are not stored as min/max";
+    EXPECT_EQ((*r)->row_groups()[0].columns[0].null_count, 40);
+  }
+}
+
+TEST(ParquetTest, ZeroRowsAndEmptyBatches) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/z.parquet";
+  auto w = Writer::Create(path, AllTypes());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write(ColumnBatch::Empty(AllTypes())).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  auto r = Reader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->rows(), 0);
+  EXPECT_TRUE((*r)->row_groups().empty());
+  EXPECT_EQ((*r)->schema().size(), 5u);
+  auto all = ReadFile(path);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->rows(), 0);
+  EXPECT_EQ(all->columns.size(), 5u);
+}
+
+TEST(ParquetTest, DictionaryFallsBackToPlainWhenTooLarge) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/f.parquet";
+  WriterOptions o;
+  o.dictionary_max_bytes = 1000;
+  Schema schema({{"few", Type::kString}, {"many", Type::kInt64}});
+  auto w = Writer::Create(path, schema, o);
+  ASSERT_TRUE(w.ok());
+  for (int64_t i = 0; i < 5000; ++i) {
+    ASSERT_TRUE((*w)->WriteRow({Value::String(i % 2 ? "a" : "b"), Value::Int64(i)}).ok());
+  }
+  ASSERT_TRUE((*w)->Close().ok());
+  internal::FileMetaData md = Footer(path);
+  ASSERT_EQ(md.row_groups.size(), 1u);
+  const auto& few = md.row_groups[0].columns[0].meta_data->encodings;
+  const auto& many = md.row_groups[0].columns[1].meta_data->encodings;
+  EXPECT_NE(std::find(few.begin(), few.end(), internal::kRleDictionary), few.end());
+  EXPECT_EQ(std::find(many.begin(), many.end(), internal::kRleDictionary), many.end());
+  auto all = ReadFile(path);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->GetRow(4999), (Row{Value::String("a"), Value::Int64(4999)}));
+}
+
+TEST(ParquetTest, WriterRejectsBadSchemasAndRemovesItsTempFile) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/w.parquet";
+  EXPECT_TRUE(Writer::Create(path, Schema()).status().IsInvalidArgument());
+  EXPECT_TRUE(Writer::Create(path, Schema({{"a", Type::kNull}})).status().IsInvalidArgument());
+  EXPECT_TRUE(Writer::Create(path, Schema({{"a", Type::kInt64}, {"a", Type::kBool}})).status().IsInvalidArgument());
+  {
+    auto w = Writer::Create(path, Schema({{"a", Type::kInt64}}));
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRow({Value::Int64(1)}).ok());
+    EXPECT_TRUE((*w)->WriteRow({Value::String("x")}).IsInvalidArgument());
+    EXPECT_TRUE(std::filesystem::exists(path + ".tmp"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ParquetTest, CorruptFilesAreCorruptionNamingTheFile) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/c.parquet";
+  Spit(path, "PAR1");
+  auto r = Reader::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(path), std::string::npos) << r.status().ToString();
+  Spit(path, std::string(100, 'x'));
+  r = Reader::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_TRUE(Reader::Open(dir.path() + "/missing.parquet").status().code() == Status::Code::kIOError);
+}
+
+// ---------------------------------------------------------------------------------------
+// Thrift compact protocol
+
+TEST(ParquetThriftTest, FileMetaDataRoundTrip) {
+  internal::FileMetaData md;
+  md.version = 1;
+  md.num_rows = 1234567890123;
+  md.created_by = "vigil";
+  md.key_value_metadata = {{"k", std::string("v")}, {"novalue", std::nullopt}};
+  internal::SchemaElement root;
+  root.name = "schema";
+  root.num_children = 1;
+  internal::SchemaElement col;
+  col.name = "ts";
+  col.type = internal::kInt64;
+  col.repetition_type = internal::kOptional;
+  col.converted_type = internal::kConvertedTimestampMillis;
+  col.logical_type.emplace();
+  col.logical_type->kind = internal::kLogicalTimestamp;
+  col.logical_type->adjusted_to_utc = true;
+  col.logical_type->unit = internal::kNanos;
+  md.schema = {root, col};
+  internal::RowGroup g;
+  g.num_rows = md.num_rows;
+  g.total_byte_size = 99;
+  g.ordinal = 3;
+  internal::ColumnChunk cc;
+  cc.file_offset = 4;
+  auto& cm = cc.meta_data.emplace();
+  cm.type = internal::kInt64;
+  cm.encodings.assign(20, internal::kRle);  // a list longer than 14: the long list header
+  cm.path_in_schema = {"ts"};
+  cm.codec = internal::kCodecZstd;
+  cm.num_values = md.num_rows;
+  cm.total_compressed_size = 1LL << 40;
+  cm.total_uncompressed_size = -5;
+  cm.data_page_offset = 4;
+  cm.dictionary_page_offset = 300;  // field 11 after 9: delta 2
+  cm.statistics.emplace();
+  cm.statistics->min_value = std::string("\x00\x01", 2);
+  cm.statistics->null_count = 0;
+  g.columns = {cc};
+  md.row_groups = {g, g};
+  md.type_defined_column_orders = true;
+
+  std::string bytes;
+  internal::SerializeFileMetaData(md, &bytes);
+  internal::FileMetaData back;
+  ASSERT_TRUE(internal::ParseFileMetaData(bytes, &back).ok());
+  EXPECT_EQ(back.num_rows, md.num_rows);
+  EXPECT_EQ(back.created_by, md.created_by);
+  ASSERT_EQ(back.key_value_metadata.size(), 2u);
+  EXPECT_EQ(back.key_value_metadata[1].key, "novalue");
+  EXPECT_FALSE(back.key_value_metadata[1].value.has_value());
+  ASSERT_EQ(back.schema.size(), 2u);
+  EXPECT_EQ(back.schema[1].name, "ts");
+  EXPECT_EQ(back.schema[1].logical_type->unit, internal::kNanos);
+  EXPECT_TRUE(back.schema[1].logical_type->adjusted_to_utc);
+  ASSERT_EQ(back.row_groups.size(), 2u);
+  const auto& bcm = *back.row_groups[1].columns[0].meta_data;
+  EXPECT_EQ(bcm.encodings.size(), 20u);
+  EXPECT_EQ(bcm.total_compressed_size, 1LL << 40);
+  EXPECT_EQ(bcm.total_uncompressed_size, -5);
+  EXPECT_EQ(bcm.dictionary_page_offset, 300);
+  EXPECT_EQ(bcm.statistics->min_value, std::string("\x00\x01", 2));
+  EXPECT_FALSE(bcm.statistics->max_value.has_value());
+  EXPECT_EQ(back.row_groups[1].ordinal, 3);
+
+  // Every proper prefix is an error, never a crash.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    internal::FileMetaData x;
+    EXPECT_FALSE(internal::ParseFileMetaData(std::string_view(bytes).substr(0, n), &x).ok()) << n;
+  }
+}
+
+TEST(ParquetThriftTest, UnknownFieldsOfEveryTypeAreSkipped) {
+  internal::PageHeader h;
+  h.type = internal::kDataPage;
+  h.uncompressed_page_size = 100;
+  h.compressed_page_size = 50;
+  h.data_page_header.emplace().num_values = 7;
+  std::string bytes;
+  internal::SerializePageHeader(h, &bytes);
+  ASSERT_EQ(bytes.back(), 0);
+  bytes.pop_back();  // reopen the struct and append unknown fields (long-form headers)
+  using namespace std::string_literals;
+  std::string extra;
+  extra += "\x01\xc8\x01"s;                                     // id 100 bool true
+  extra += "\x06\xca\x01\x80\x02"s;                             // id 101 i64 128
+  extra += "\x07\xcc\x01"s + std::string(8, '\x01');            // id 102 double
+  extra += "\x08\xce\x01\x03"s + "abc";                         // id 103 binary
+  extra += "\x09\xd0\x01\x35\x02\x04\x06"s;                     // id 104 list<i32> of 3
+  extra += "\x09\xd2\x01\x21\x01\x02"s;                         // id 105 list<bool> of 2
+  extra += "\x0b\xd4\x01\x02\x58\x02\x01x\x04\x01y"s;            // id 106 map<i32,binary> of 2
+  extra += "\x0c\xd6\x01\x15\x02\x1c\x18\x01z\x00\x00"s;          // id 107 struct{1:i32, 2:struct{1:binary}}
+  extra += "\x0b\xd8\x01\x00"s;                                 // id 108 empty map
+  bytes += extra;
+  bytes += '\0';
+  internal::PageHeader back;
+  size_t consumed = 0;
+  Status st = internal::ParsePageHeader(bytes + "trailing", &back, &consumed);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(consumed, bytes.size());
+  EXPECT_EQ(back.data_page_header->num_values, 7);
+  EXPECT_EQ(back.compressed_page_size, 50);
+
+  // Nesting deeper than the limit is corrupt, not a stack overflow.
+  std::string deep;
+  internal::SerializePageHeader(h, &deep);
+  deep.pop_back();
+  deep += "\x0c\xda\x01"s;
+  for (int i = 0; i < 10000; ++i) deep += "\x1c";
+  EXPECT_TRUE(internal::ParsePageHeader(deep, &back, &consumed).IsCorruption());
+  // A list claiming more elements than bytes left.
+  std::string huge;
+  internal::SerializePageHeader(h, &huge);
+  huge.pop_back();
+  huge += "\x09\xdc\x01\xf5\xff\xff\xff\xff\x0f"s;
+  EXPECT_TRUE(internal::ParsePageHeader(huge, &back, &consumed).IsCorruption());
+}
+
+// ---------------------------------------------------------------------------------------
+// RLE / bit-packed hybrid
+
+std::vector<uint32_t> RoundTrip(const std::vector<uint32_t>& v, int width, std::string* encoded = nullptr) {
+  std::string e;
+  AppendRleHybrid(v, width, &e);
+  std::vector<uint32_t> back;
+  size_t consumed = 0;
+  Status st = DecodeRleHybrid(e, width, v.size(), &back, &consumed);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(consumed, e.size());
+  if (encoded) *encoded = e;
+  return back;
+}
+
+TEST(ParquetRleTest, EdgeCases) {
+  std::string e;
+  EXPECT_TRUE(RoundTrip({}, 1, &e).empty());
+  EXPECT_TRUE(e.empty());
+  // The header comment's example.
+  std::vector<uint32_t> v = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0};
+  EXPECT_EQ(RoundTrip(v, 1, &e), v);
+  EXPECT_EQ(e, std::string("\x12\x01\x03\x00", 4));
+  for (size_t n : {1, 7, 8, 9, 15, 16, 17, 1000}) {
+    std::vector<uint32_t> same(n, 5), alt(n);
+    for (size_t i = 0; i < n; ++i) alt[i] = i % 2;
+    EXPECT_EQ(RoundTrip(same, 3), same) << n;
+    EXPECT_EQ(RoundTrip(alt, 1), alt) << n;
+  }
+  // Literals that must be topped up from a run before the run starts.
+  std::vector<uint32_t> mixed = {1, 2, 3, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4};
+  EXPECT_EQ(RoundTrip(mixed, 3), mixed);
+  std::vector<uint32_t> wide = {0xFFFFFFFFu, 0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu,
+                                0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 1};
+  EXPECT_EQ(RoundTrip(wide, 32), wide);
+  std::vector<uint32_t> zeros(20, 0);
+  EXPECT_EQ(RoundTrip(zeros, 0), zeros);
+  std::mt19937 rng(3);
+  for (int width : {1, 2, 5, 8, 13, 20, 31}) {
+    std::vector<uint32_t> rnd(997);
+    for (auto& x : rnd) x = (rng() % 4 == 0 ? 1 : rng()) & ((1u << width) - 1);
+    EXPECT_EQ(RoundTrip(rnd, width), rnd) << width;
+  }
+
+  std::vector<uint32_t> out;
+  // Runs longer than needed are fine; data shorter than needed is not.
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x64\x01", 2), 1, 10, &out).ok());  // run of 50
+  EXPECT_EQ(out, std::vector<uint32_t>(10, 1));
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x14\x01", 2), 1, 11, &out).IsCorruption());  // run of 10 < 11
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x05\xff", 2), 8, 16, &out).IsCorruption());  // 2 groups, 1 byte
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x02\x05", 2), 2, 1, &out).IsCorruption());  // 5 >= 2^2
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x02", 1), 16, 1, &out).IsCorruption());      // value cut short
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 1, 1, &out)
+                  .IsCorruption());
+  EXPECT_TRUE(DecodeRleHybrid("", 33, 1, &out).IsCorruption());
+  // A bit-packed run whose header claims 2^60 groups.
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x81\x80\x80\x80\x80\x80\x80\x80\x20", 9), 1, 8, &out).IsCorruption());
+}
+
+// ---------------------------------------------------------------------------------------
+// Fuzz: mutated files are errors or results, never crashes (run under ASan + UBSan).
+
+// Opens and reads every row group; returns whether everything succeeded.
+bool TryRead(const std::string& path) {
+  auto r = Reader::Open(path);
+  if (!r.ok()) {
+    EXPECT_FALSE(r.status().message().empty());
+    return false;
+  }
+  bool ok = true;
+  for (size_t g = 0; g < (*r)->row_groups().size(); ++g) {
+    auto b = (*r)->ReadRowGroup(static_cast<int>(g));
+    if (!b.ok()) {
+      ok = false;
+      continue;
+    }
+    for (const Column& c : b->columns) {  // the batch must be self-consistent
+      EXPECT_EQ(static_cast<int64_t>(c.size()), b->rows());
+      if (c.type == Type::kString) {
+        EXPECT_EQ(c.offsets.size(), c.size() + 1);
+        EXPECT_LE(c.offsets.back(), c.bytes.size());
+      }
+    }
+    (*r)->MayContain(static_cast<int>(g), 0, Value::Int64(1), Value::Int64(2));
+  }
+  return ok;
+}
+
+std::string WriteFuzzSeed(const std::string& path, Compression c, bool dict, int rows) {
+  WriterOptions o;
+  o.compression = c;
+  o.dictionary = dict;
+  o.row_group_rows = std::max(1, rows / 2);
+  o.page_bytes = 64;
+  auto w = Writer::Create(path, AllTypes(), o);
+  EXPECT_TRUE(w.ok());
+  for (int r = 0; r < rows; ++r) EXPECT_TRUE((*w)->WriteRow(MakeRow(r)).ok());
+  EXPECT_TRUE((*w)->Close().ok());
+  return Slurp(path);
+}
+
+TEST(ParquetFuzzTest, MutatedFilesNeverCrash) {
+  test::ScratchDir dir("vigil_parquet_fuzz");
+  const std::string mutant = dir.path() + "/m.parquet";
+  const auto start = std::chrono::steady_clock::now();
+  int mutants = 0, readable = 0;
+
+  // Every truncation of a small file.
+  std::string small = WriteFuzzSeed(dir.path() + "/small.parquet", Compression::kSnappy, true, 12);
+  for (size_t n = 0; n < small.size(); ++n) {
+    Spit(mutant, std::string_view(small).substr(0, n));
+    EXPECT_FALSE(TryRead(mutant)) << "truncated to " << n;
+    ++mutants;
+  }
+
+  struct Seed {
+    Compression c;
+    bool dict;
+  };
+  std::mt19937_64 rng(20240611);
+  for (Seed s : {Seed{Compression::kUncompressed, true}, Seed{Compression::kUncompressed, false},
+                 Seed{Compression::kSnappy, true}, Seed{Compression::kZstd, false}, Seed{Compression::kZstd, true}}) {
+    const std::string seed = WriteFuzzSeed(dir.path() + "/seed.parquet", s.c, s.dict, 40);
+    ASSERT_TRUE(TryRead(dir.path() + "/seed.parquet"));
+    const size_t footer_len = internal::LoadLE32(seed.data() + seed.size() - 8);
+    const size_t footer_start = seed.size() - 8 - footer_len;
+    for (int i = 0; i < 3000; ++i) {
+      std::string m = seed;
+      // Half the mutations hit the footer, where the lengths and offsets live.
+      auto pos = [&] {
+        return rng() % 2 ? footer_start + rng() % (footer_len + 8) : static_cast<size_t>(rng() % m.size());
+      };
+      const int kind = static_cast<int>(rng() % 5);
+      const int edits = 1 + static_cast<int>(rng() % 3);
+      for (int e = 0; e < edits; ++e) {
+        size_t p = pos();
+        if (p >= m.size()) p = m.size() - 1;
+        switch (kind) {
+          case 0: m[p] = static_cast<char>(m[p] ^ (1 << (rng() % 8))); break;  // bit flip
+          case 1: m[p] = static_cast<char>(rng()); break;                       // byte
+          case 2: m.insert(m.begin() + static_cast<ptrdiff_t>(p), static_cast<char>(rng())); break;
+          case 3: m.erase(p, 1 + rng() % 4); break;
+          case 4: {  // a varint length or count made large or negative
+            static const char* kBig[] = {"\xff\xff\xff\xff\x0f", "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
+                                         "\xfe\xff\xff\xff\x07", "\x01"};
+            const char* b = kBig[rng() % 4];
+            m.replace(p, std::min<size_t>(1 + rng() % 3, m.size() - p), b);
+            break;
+          }
+        }
+        if (m.empty()) m = "x";
+      }
+      Spit(mutant, m);
+      readable += TryRead(mutant) ? 1 : 0;
+      ++mutants;
+    }
+  }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("[fuzz] %d mutants, %d fully readable, %.1f s\n", mutants, readable, secs);
+  EXPECT_LT(readable, mutants);
+}
+
+}  // namespace
+}  // namespace vigil::parquet
