@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "schema/parquet.h"
+
 namespace vigil {
 namespace {
 
@@ -324,9 +326,10 @@ Result<InputFormat> FormatFromPath(std::string_view path) {
     return InputFormat::kJsonLines;
   }
   if (EqualsIgnoreCase(ext, "csv")) return InputFormat::kCsv;
+  if (EqualsIgnoreCase(ext, "parquet")) return InputFormat::kParquet;
   return Status::InvalidArgument("cannot tell the format of '" + std::string(path) +
-                                 "' from its name: want a .jsonl, .ndjson, .json (JSON lines) "
-                                 "or .csv file");
+                                 "' from its name: want a .jsonl, .ndjson, .json (JSON lines), "
+                                 ".csv or .parquet file");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1112,11 +1115,131 @@ Status DecodeCsv(RecordReader& reader, const std::string& path, const DecodeOpti
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Parquet
+
+// Whether a file column of type `have` can be read as the schema type `want` without a
+// lossy cast: only integers widen to double, and integer ms serve as timestamps (as in
+// JSON and CSV).
+bool ParquetTypeFits(Type have, Type want) {
+  if (have == want) return true;
+  if (want == Type::kDouble || want == Type::kTimestamp) return have == Type::kInt64;
+  return false;
+}
+
+// A rejected row as one JSON object of the columns decoded: ts first, then the schema's.
+std::string ParquetRowJson(const DecodeOptions& opts, const parquet::ColumnBatch& b, int64_t row) {
+  std::string out = "{";
+  for (size_t c = 0; c < b.columns.size(); ++c) {
+    if (c > 0) out += ", ";
+    AppendJsonString(b.schema.field(c).name, &out);
+    out += ": ";
+    const parquet::Column& col = b.columns[c];
+    if (col.type == Type::kDouble && !col.is_null(row) && !std::isfinite(col.doubles[row])) {
+      out += std::isnan(col.doubles[row]) ? "\"NaN\"" : (col.doubles[row] > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    } else {
+      col.Get(static_cast<size_t>(row)).AppendJson(&out);
+    }
+  }
+  return out + "}";
+}
+
+Status DecodeParquet(const std::string& path, const DecodeOptions& opts, const EventSink& on_event,
+                     const RejectSink& on_reject) {
+  VIGIL_ASSIGN_OR_RETURN(auto reader, parquet::Reader::Open(path));
+  const Schema& file = reader->schema();
+  std::string missing, bad;
+  auto add = [](std::string* list, const std::string& what) {
+    if (!list->empty()) *list += ", ";
+    *list += what;
+  };
+  // Selection: the ts column, then one per schema field.
+  std::vector<int> selection;
+  auto match = [&](const std::string& name, Type want) {
+    int idx = file.IndexOf(name);
+    if (idx < 0) {
+      add(&missing, "'" + name + "'");
+      return;
+    }
+    Type have = file.field(idx).type;
+    if (have == Type::kNull) {
+      add(&bad, "column '" + name + "' has a type vigil cannot read (want " + std::string(TypeName(want)) + ")");
+    } else if (!ParquetTypeFits(have, want)) {
+      add(&bad, "column '" + name + "' is " + std::string(TypeName(have)) + ", the schema wants " +
+                    std::string(TypeName(want)));
+    }
+    selection.push_back(idx);
+  };
+  match(opts.ts_field, Type::kTimestamp);
+  for (const Field& f : opts.schema.fields()) match(f.name, f.type);
+  if (!missing.empty()) return Status::InvalidArgument(path + ": missing column(s) " + missing);
+  if (!bad.empty()) return Status::InvalidArgument(path + ": " + bad);
+
+  std::vector<uint8_t> required(opts.schema.size(), 0);
+  for (int idx : opts.required) required[idx] = 1;
+  int64_t line = 0;
+  for (size_t g = 0; g < reader->row_groups().size(); ++g) {
+    VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch b, reader->ReadRowGroup(static_cast<int>(g), selection));
+    const int64_t rows = b.rows();
+    for (int64_t r = 0; r < rows; ++r) {
+      ++line;
+      Event ev;
+      Status st;
+      const parquet::Column& ts = b.columns[0];
+      if (ts.is_null(r)) {
+        st = FieldError(opts.ts_field, "missing (event timestamp)");
+      } else {
+        ev.ts = ts.ints[r];
+        st = CheckEventTs(ev.ts, opts);
+      }
+      ev.fields.resize(opts.schema.size());
+      for (size_t i = 0; i < opts.schema.size() && st.ok(); ++i) {
+        const parquet::Column& col = b.columns[i + 1];
+        const Field& f = opts.schema.field(i);
+        if (col.is_null(r)) {
+          if (required[i]) st = FieldError(f.name, "null (entity key)");
+          continue;
+        }
+        switch (f.type) {
+          case Type::kDouble: {
+            double v = col.type == Type::kDouble ? col.doubles[r] : static_cast<double>(col.ints[r]);
+            if (!std::isfinite(v)) {
+              st = FieldError(f.name, "want a finite double, got " + std::string(std::isnan(v) ? "NaN" : "infinity"));
+            }
+            ev.fields[i] = Value::Double(v);
+            break;
+          }
+          case Type::kString: {
+            std::string_view sv = col.str(r);
+            if (!simdjson::validate_utf8(sv.data(), sv.size())) {
+              st = FieldError(f.name, "string is not valid UTF-8");
+            }
+            ev.fields[i] = Value::String(std::string(sv));
+            break;
+          }
+          case Type::kInt64: ev.fields[i] = Value::Int64(col.ints[r]); break;
+          case Type::kBool: ev.fields[i] = Value::Bool(col.ints[r] != 0); break;
+          case Type::kTimestamp: ev.fields[i] = Value::Timestamp(col.ints[r]); break;
+          case Type::kNull: break;
+        }
+      }
+      if (st.ok()) st = CheckKeyBytes(ev, opts);
+      if (st.ok()) {
+        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), line));
+      } else {
+        VIGIL_RETURN_IF_ERROR(on_reject(RejectedRecord{path, line, ParquetRowJson(opts, b, r), st.message()}));
+      }
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status DecodeFile(const std::string& path, InputFormat format, const DecodeOptions& opts,
                   const EventSink& on_event, const RejectSink& on_reject) {
   VIGIL_RETURN_IF_ERROR(ValidateDecodeOptions(opts));
+  if (format == InputFormat::kParquet) return DecodeParquet(path, opts, on_event, on_reject);
   int raw_fd;
   do {
     raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -1,5 +1,5 @@
-// Event decoding: files of JSON lines or CSV into typed Events of a source's schema, with a
-// precise reason for every record that cannot be decoded.
+// Event decoding: files of JSON lines, CSV or Parquet into typed Events of a source's
+// schema, with a precise reason for every record that cannot be decoded.
 //
 // Decoding never casts silently: a value of the wrong type rejects its record, it is never
 // converted. What each format accepts for each type:
@@ -14,6 +14,11 @@
 //                ParseTimestamp accepts                (ParseTimestamp)
 //   any          null or absent -> null                empty unquoted cell -> null;
 //                                                      quoted "" -> "" for string, else null
+//
+// Parquet columns are typed, so types are checked once per file (see DecodeFile): a
+// schema int64 reads INT64/INT32 columns, double reads DOUBLE/FLOAT and integer columns,
+// timestamp reads TIMESTAMP columns (floored to ms) and integer ms, string reads
+// BYTE_ARRAY, bool reads BOOLEAN; a null cell is null.
 //
 // The event timestamp (DecodeOptions::ts_field) is decoded like a timestamp field but is
 // always required and must lie in [min_ts, max_ts].
@@ -63,15 +68,19 @@ struct DecodeOptions {
 // every record.
 Status ValidateDecodeOptions(const DecodeOptions& opts);
 
-enum class InputFormat { kJsonLines, kCsv };
+enum class InputFormat { kJsonLines, kCsv, kParquet };
 
 // Picks the format from the file name, ignoring letter case: .jsonl/.json/.ndjson -> JSON
-// lines, .csv -> CSV. InvalidArgument for anything else (compressed files included).
+// lines, .csv -> CSV, .parquet -> Parquet. InvalidArgument for anything else (compressed
+// files included).
 Result<InputFormat> FormatFromPath(std::string_view path);
 
 // One rejected record: where it was, the raw bytes (exactly as in the file, without the
 // line terminator), and why. `line` is 1-based, the line on which the record starts (a CSV
-// record with quoted newlines spans several). `reason` names the field and the cause,
+// record with quoted newlines spans several). For Parquet, `line` is the 1-based row
+// number in the file and `raw` a JSON object of the row's decoded columns (ts first, then
+// the schema's fields; timestamps as ms, NaN and infinities as strings), e.g.
+// {"ts": 1700000000000, "user_id": null, "amount": 12.5}. `reason` names the field and the cause,
 // e.g. "field 'amount': want double, got string \"12\""; it has no "<file>:<line>: "
 // prefix, callers add one.
 struct RejectedRecord {
@@ -91,6 +100,15 @@ using RejectSink = std::function<Status(RejectedRecord&&)>;
 // options, CSV header empty, unparsable or lacking ts_field or a schema column, all missing
 // columns listed) or, unchanged, the first non-OK status a callback returns, which stops
 // decoding. A UTF-8 byte order mark at the start of the file is skipped.
+//
+// Parquet files are streamed one row group at a time (memory is bounded by the largest row
+// group of the selected columns); columns are matched by name. The whole file fails, with
+// InvalidArgument naming the file and every such column, when ts_field or a schema field
+// has no column, or its column cannot be read as the schema type (a string column for an
+// int64 field, a double column for int64, a DECIMAL column); a corrupt file is the
+// Corruption the Parquet reader returns, possibly after some rows were delivered. Per-row
+// problems (ts null or outside [min_ts, max_ts], a null required field, a forbidden key
+// byte, a NaN/infinite double, a string that is not UTF-8) are RejectedRecords.
 //
 // CSV follows RFC 4180: the first record is the header; cells separated by commas; a
 // quoted cell may hold commas, CR/LF and "" for a quote; a quote inside an unquoted cell,

@@ -1,5 +1,7 @@
 #include "schema/event_decoder.h"
 
+#include "schema/parquet.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -97,6 +99,7 @@ TEST(FormatFromPathTest, PicksFormatFromExtension) {
   EXPECT_EQ(*FormatFromPath("events.ndjson"), InputFormat::kJsonLines);
   EXPECT_EQ(*FormatFromPath("/tmp/x.y/events.csv"), InputFormat::kCsv);
   EXPECT_EQ(*FormatFromPath("EVENTS.CSV"), InputFormat::kCsv);
+  EXPECT_EQ(*FormatFromPath("/d/events.Parquet"), InputFormat::kParquet);
   for (const char* bad : {"events", "events.txt", "events.jsonl.gz", "dir.csv/events", ".", ""}) {
     auto r = FormatFromPath(bad);
     EXPECT_TRUE(r.status().IsInvalidArgument()) << bad;
@@ -853,6 +856,127 @@ TEST(DecodeThroughputTest, JsonDecodeOfOneMillionEvents) {
   EXPECT_EQ(delivered, static_cast<size_t>(kEvents));
   std::printf("[ perf     ] DecodeFile(jsonl): %.2f M events/s per CPU second, %.2f M/s wall\n",
               kEvents / watch.CpuSeconds() / 1e6, kEvents / watch.WallSeconds() / 1e6);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parquet
+
+// Writes `rows` of `schema` to a Parquet file, decodes it with TxnOptions-like options.
+Decoded DecodeParquetRows(const Schema& schema, const std::vector<Row>& rows, const DecodeOptions& o,
+                          int64_t row_group_rows = 3) {
+  static int counter = 0;
+  const std::string path = ::testing::TempDir() + "vigil_decode_" + std::to_string(::getpid()) + "_pq" +
+                           std::to_string(counter++) + ".parquet";
+  parquet::WriterOptions wo;
+  wo.row_group_rows = row_group_rows;
+  auto w = parquet::Writer::Create(path, schema, wo);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  for (const Row& r : rows) EXPECT_TRUE((*w)->WriteRow(r).ok());
+  EXPECT_TRUE((*w)->Close().ok());
+  Decoded out;
+  out.status = DecodeFile(
+      path, InputFormat::kParquet, o,
+      [&](Event&& ev, int64_t line) {
+        out.events.emplace_back(line, std::move(ev));
+        return Status::OK();
+      },
+      [&](RejectedRecord&& r) {
+        EXPECT_EQ(r.file, path);
+        out.rejects.push_back(std::move(r));
+        return Status::OK();
+      });
+  std::remove(path.c_str());
+  return out;
+}
+
+TEST(DecodeFileTest, ParquetRowsBecomeEventsAndBadRowsRejectedRecords) {
+  // The file has the schema's columns in another order, an extra column, INT64 for the
+  // double field, and ts as a timestamp.
+  Schema file({{"extra", Type::kString},
+               {"n", Type::kInt64},
+               {"user_id", Type::kString},
+               {"ts", Type::kTimestamp},
+               {"amount", Type::kInt64},
+               {"ok", Type::kBool},
+               {"seen_at", Type::kTimestamp}});
+  auto row = [](Value user, Value ts, double amount) {
+    return Row{Value::String("x"), Value::Int64(7), std::move(user), std::move(ts),
+               Value::Int64(static_cast<int64_t>(amount)), Value::Bool(true), Value::Timestamp(5)};
+  };
+  DecodeOptions o = TxnOptions();
+  o.forbidden_key_bytes = "|";
+  o.max_ts = 2'000'000'000'000;
+  std::vector<Row> rows = {
+      row(Value::String("u1"), Value::Timestamp(1'700'000'000'000), 12),
+      row(Value(), Value::Timestamp(1'700'000'000'001), 1),                // null key
+      row(Value::String("u2"), Value(), 1),                                 // null ts
+      row(Value::String("u3"), Value::Timestamp(-5), 1),                    // before min_ts
+      row(Value::String("a|b"), Value::Timestamp(1'700'000'000'002), 1),   // forbidden byte
+      row(Value::String("u4"), Value::Timestamp(3'000'000'000'000), 1),    // far future
+      row(Value::String("u5"), Value::Timestamp(1'700'000'000'003), -3),
+  };
+  Decoded d = DecodeParquetRows(file, rows, o);
+  ASSERT_TRUE(d.status.ok()) << d.status.ToString();
+  ASSERT_EQ(d.events.size(), 2u);
+  EXPECT_EQ(d.events[0].first, 1);
+  EXPECT_EQ(d.events[0].second.ts, 1'700'000'000'000);
+  EXPECT_EQ(d.events[0].second.fields,
+            (Row{Value::String("u1"), Value::Double(12), Value::Int64(7), Value::Bool(true), Value::Timestamp(5)}));
+  EXPECT_EQ(d.events[1].first, 7);
+  EXPECT_EQ(d.events[1].second.fields[kAmount], Value::Double(-3));
+  ASSERT_EQ(d.rejects.size(), 5u);
+  EXPECT_EQ(d.rejects[0].line, 2);
+  EXPECT_EQ(d.rejects[0].reason, "field 'user_id': null (entity key)");
+  EXPECT_EQ(d.rejects[0].raw,
+            R"({"ts": 1700000000001, "user_id": null, "amount": 1, "n": 7, "ok": true, "seen_at": 5})");
+  EXPECT_EQ(d.rejects[1].line, 3);
+  EXPECT_EQ(d.rejects[1].reason, "field 'ts': missing (event timestamp)");
+  EXPECT_EQ(d.rejects[2].line, 4);
+  EXPECT_TRUE(Contains(d.rejects[2].reason, "before the limit")) << d.rejects[2].reason;
+  EXPECT_EQ(d.rejects[3].line, 5);
+  EXPECT_TRUE(Contains(d.rejects[3].reason, "key contains the byte 0x7c")) << d.rejects[3].reason;
+  EXPECT_EQ(d.rejects[4].line, 6);
+  EXPECT_TRUE(Contains(d.rejects[4].reason, "far-future")) << d.rejects[4].reason;
+}
+
+TEST(DecodeFileTest, ParquetColumnsMissingOrOfTheWrongTypeFailTheFile) {
+  DecodeOptions o = TxnOptions();
+  auto txn_row = [](Value n) {
+    return Row{Value::Timestamp(1), Value::String("u"), Value::Double(1), std::move(n), Value(), Value()};
+  };
+  // n is a string column, amount fine.
+  Schema wrong({{"ts", Type::kTimestamp},
+                {"user_id", Type::kString},
+                {"amount", Type::kDouble},
+                {"n", Type::kString},
+                {"ok", Type::kBool},
+                {"seen_at", Type::kTimestamp}});
+  Decoded d = DecodeParquetRows(wrong, {txn_row(Value::String("1"))}, o);
+  EXPECT_TRUE(d.status.IsInvalidArgument()) << d.status.ToString();
+  EXPECT_TRUE(Contains(d.status.message(), "column 'n' is string, the schema wants int64")) << d.status.ToString();
+  EXPECT_TRUE(d.events.empty());
+  // A double column for an int64 field.
+  Schema dbl = wrong;
+  dbl = Schema({{"ts", Type::kTimestamp},
+                {"user_id", Type::kString},
+                {"amount", Type::kDouble},
+                {"n", Type::kDouble},
+                {"ok", Type::kBool},
+                {"seen_at", Type::kTimestamp}});
+  d = DecodeParquetRows(dbl, {txn_row(Value::Double(1))}, o);
+  EXPECT_TRUE(d.status.IsInvalidArgument());
+  EXPECT_TRUE(Contains(d.status.message(), "column 'n' is double, the schema wants int64")) << d.status.ToString();
+  // Missing columns are all named.
+  Schema few({{"user_id", Type::kString}, {"amount", Type::kDouble}});
+  d = DecodeParquetRows(few, {{Value::String("u"), Value::Double(1)}}, o);
+  EXPECT_TRUE(d.status.IsInvalidArgument());
+  EXPECT_TRUE(Contains(d.status.message(), "missing column(s) 'ts', 'n', 'ok', 'seen_at'")) << d.status.ToString();
+  // A file that is not Parquet: Corruption naming it.
+  TempFile f(".parquet", "not parquet at all");
+  Status st = DecodeFile(f.path(), InputFormat::kParquet, o, [](Event&&, int64_t) { return Status::OK(); },
+                         [](RejectedRecord&&) { return Status::OK(); });
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_TRUE(Contains(st.message(), f.path()));
 }
 
 }  // namespace
