@@ -41,12 +41,6 @@ Result<std::unique_ptr<Log>> OpenLog(const Project& p) {
   return Log::Open(o);
 }
 
-// The event archive, if anything was ever archived (null otherwise).
-Result<std::unique_ptr<Log>> OpenArchiveIfAny(const Project& p) {
-  if (!fs::exists(fs::path(p.settings.offline_dir) / "archive")) return std::unique_ptr<Log>();
-  return OpenArchive(p.settings.offline_dir);
-}
-
 double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -285,6 +279,7 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
     VIGIL_ASSIGN_OR_RETURN(online, OnlineStore::Open(OnlineDir(p), oopts));
     IngestionOptions iopts;
     iopts.metrics = metrics.get();
+    iopts.offline_dir = p.settings.offline_dir;
     VIGIL_ASSIGN_OR_RETURN(ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
   }
   std::signal(SIGINT, OnSignal);
@@ -332,27 +327,30 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
 Status Archive(const std::string& project, bool follow) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchive(p.settings.offline_dir));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   ArchiveStats total;
   RetentionReport removed;
   auto start = std::chrono::steady_clock::now();
   do {
-    VIGIL_ASSIGN_OR_RETURN(ArchiveStats st, ArchiveUntilCaughtUp(p.defs, log.get(), archive.get()));
+    VIGIL_ASSIGN_OR_RETURN(ArchiveStats st, ArchiveUntilCaughtUp(p.defs, log.get(), p.settings.offline_dir));
     total.records += st.records;
     total.bytes += st.bytes;
+    total.waiting = st.waiting;
+    total.files_compacted += st.files_compacted;
     // What is archived may now go: retention applies (guarded by the archive's offsets).
     VIGIL_ASSIGN_OR_RETURN(RetentionReport r, log->EnforceRetention(WallClockMs()));
     removed.segments_deleted += r.segments_deleted;
     removed.bytes_deleted += r.bytes_deleted;
     for (int i = 0; follow && i < 20 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (follow && !g_stop);
-  std::printf("archive: %lld records (%lld payload bytes) copied to %s/archive in %.2f s; retention deleted "
-              "%lld segments (%lld bytes)\n",
+  std::printf("archive: %lld records (%lld payload bytes) written as Parquet under %s in %.2f s; retention "
+              "deleted %lld segments (%lld bytes)\n",
               static_cast<long long>(total.records), static_cast<long long>(total.bytes),
               p.settings.offline_dir.c_str(), Since(start), static_cast<long long>(removed.segments_deleted),
               static_cast<long long>(removed.bytes_deleted));
+  std::printf("archive: %lld source records wait for the stream worker's decision; %lld small files compacted\n",
+              static_cast<long long>(total.waiting), static_cast<long long>(total.files_compacted));
   return Status::OK();
 }
 
@@ -368,6 +366,7 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
   VIGIL_RETURN_IF_ERROR(metrics.Start(options.metrics_port));
   IngestionOptions iopts;
   iopts.metrics = metrics.get();
+  iopts.offline_dir = p.settings.offline_dir;
   VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -464,12 +463,12 @@ Status Get(const std::string& project, const std::string& view_name, const std::
 Status Dataset(const std::string& project, const DatasetOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchiveIfAny(p));
-  VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), options, archive.get()));
-  std::printf("dataset: %lld labels x %zu views from %lld replayed events in %.2f s (%s labels) -> %s\n",
-              static_cast<long long>(st.labels), options.views.size(),
-              static_cast<long long>(st.events_replayed), st.seconds, Rate(st.labels, st.seconds).c_str(),
-              options.out_path.c_str());
+  VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), p.settings.offline_dir, options));
+  std::printf("dataset: %lld labels x %zu views in %.2f s (%s labels) -> %s\n", static_cast<long long>(st.labels),
+              options.views.size(), st.seconds, Rate(st.labels, st.seconds).c_str(), options.out_path.c_str());
+  std::printf("dataset: %lld label-view values from %lld offline changelog rows, %lld by replaying %lld events\n",
+              static_cast<long long>(st.from_offline), static_cast<long long>(st.changelog_rows),
+              static_cast<long long>(st.from_replay), static_cast<long long>(st.events_replayed));
   return Status::OK();
 }
 
@@ -481,9 +480,8 @@ Status Changelog(const std::string& project, const std::string& view_name, bool 
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   std::vector<ChangelogRow> rows;
   if (replay) {
-    VIGIL_ASSIGN_OR_RETURN(auto archive, OpenArchiveIfAny(p));
-    VIGIL_ASSIGN_OR_RETURN(SourceHistory h,
-                           ReadSourceHistory(*p.defs.FindSource(view->source), log.get(), archive.get()));
+    VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistoryWithArchive(*p.defs.FindSource(view->source),
+                                                                        log.get(), p.settings.offline_dir));
     std::mutex mu;
     ReplayView(*view, h, h.watermark, 2, [&](const std::string&, std::vector<ChangelogRow>&& r) {
       std::lock_guard lock(mu);

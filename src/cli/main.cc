@@ -61,9 +61,11 @@ int main(int argc, char** argv) {
   auto* dataset = app.add_subcommand("dataset", "build a point-in-time correct training set");
   dataset->add_option("--labels", ds.labels_path, "label CSV with a header")->required();
   dataset->add_option("--features", views, "feature views, comma-separated")->required();
-  dataset->add_option("--out", ds.out_path, "output CSV")->required();
+  dataset->add_option("--out", ds.out_path, "output CSV, or Parquet when it ends in .parquet")->required();
   dataset->add_option("--ts-column", ds.ts_column, "label time column (default ts)");
-  dataset->add_option("--threads", ds.threads, "replay threads (default 2)");
+  dataset->add_option("--threads", ds.threads, "join and replay threads (default 2)");
+  dataset->add_flag("--replay-only", ds.replay_only,
+                    "replay the source history for every label instead of reading the offline changelog");
 
   bool replay = false;
   std::string out = "-";

@@ -12,7 +12,17 @@
 
 namespace vigil {
 
-namespace {
+bool ParseDecisionKey(std::string_view key, int* partition, int64_t* offset) {
+  size_t colon = key.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view kind = key.substr(0, colon), rest = key.substr(colon + 1);
+  if (kind != "late" && kind != "undecodable") return false;
+  size_t colon2 = rest.find(':');
+  if (colon2 == std::string_view::npos) return false;
+  auto r1 = std::from_chars(rest.data(), rest.data() + colon2, *partition);
+  auto r2 = std::from_chars(rest.data() + colon2 + 1, rest.data() + rest.size(), *offset);
+  return r1.ec == std::errc() && r2.ec == std::errc() && r2.ptr == rest.data() + rest.size();
+}
 
 // Records the stream recorded as late or undecodable in a dead-letter topic, keyed
 // "late:<p>:<offset>" / "undecodable:<p>:<offset>" (ingest rejections never reached the
@@ -25,69 +35,24 @@ Status ReadRecordedDecisions(Log* log, const std::string& topic, std::unordered_
   for (;;) {
     VIGIL_ASSIGN_OR_RETURN(bool more, dlq->Next(&rec));
     if (!more) return Status::OK();
-    std::string_view key = rec.key;
-    size_t colon = key.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view kind = key.substr(0, colon), rest = key.substr(colon + 1);
-    if (kind != "late" && kind != "undecodable") continue;
-    size_t colon2 = rest.find(':');
-    if (colon2 == std::string_view::npos) continue;
     int partition = 0;
     int64_t offset = 0;
-    auto r1 = std::from_chars(rest.data(), rest.data() + colon2, partition);
-    auto r2 = std::from_chars(rest.data() + colon2 + 1, rest.data() + rest.size(), offset);
-    if (r1.ec != std::errc() || r2.ec != std::errc()) continue;
-    recorded->insert(EventSeq(partition, offset));
+    if (ParseDecisionKey(rec.key, &partition, &offset)) recorded->insert(EventSeq(partition, offset));
   }
 }
 
-}  // namespace
-
-Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log, Log* archive) {
-  SourceHistory h;
-  std::unordered_set<uint64_t> recorded;
-  VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
-  if (archive) VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(archive, DeadLetterTopic(source.name), &recorded));
-
+Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
+                       const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
+                       SourceHistory* h) {
   VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(source.name));
   const int parts = reader->partitions();
-  std::vector<TimestampMs> max_ts(static_cast<size_t>(parts), kMinTimestamp);
-  Event ev;
-  auto take = [&](const LogRecord& rec) {
-    uint64_t seq = EventSeq(rec.partition, rec.offset);
-    if (!DecodeEvent(rec.payload, source.schema, &ev).ok()) {
-      ++h.rejected;
-      return;
-    }
-    TimestampMs& mx = max_ts[static_cast<size_t>(rec.partition)];
-    bool late = (mx != kMinTimestamp && ev.ts < mx - source.allowed_lateness) || recorded.count(seq) > 0;
-    if (late) {
-      ++h.late;
-      return;
-    }
-    mx = std::max(mx, ev.ts);
-    h.events.push_back(std::move(ev));
-    h.seqs.push_back(seq);
-  };
-  LogRecord rec;
-  // The archive first: each partition's records below the archive's end.
-  std::vector<int64_t> from(static_cast<size_t>(parts), 0);
-  if (archive && archive->Partitions(source.name).ok()) {
-    VIGIL_ASSIGN_OR_RETURN(auto archived, archive->EndOffsets(source.name));
-    if (static_cast<int>(archived.size()) != parts) {
-      return Status::Corruption("the archive of " + source.name + " has " + std::to_string(archived.size()) +
-                                " partitions, the live log " + std::to_string(parts));
-    }
-    VIGIL_ASSIGN_OR_RETURN(auto old, archive->OpenReader(source.name));
-    for (;;) {
-      VIGIL_ASSIGN_OR_RETURN(bool more, old->Next(&rec));
-      if (!more) break;
-      take(rec);
-    }
-    from = archived;
+  if (!from.empty() && static_cast<int>(from.size()) != parts) {
+    return Status::Corruption("the archive of " + source.name + " has " + std::to_string(from.size()) +
+                              " partitions, the live log " + std::to_string(parts));
   }
+  max_ts->resize(static_cast<size_t>(parts), kMinTimestamp);
   VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(source.name));
-  for (int p = 0; p < parts; ++p) {
+  for (int p = 0; p < parts && !from.empty(); ++p) {
     if (from[p] < starts[p]) {
       return Status::Corruption("history of " + source.name + ":" + std::to_string(p) + " has a gap: offsets " +
                                 std::to_string(from[p]) + ".." + std::to_string(starts[p] - 1) +
@@ -95,16 +60,44 @@ Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log, Log* 
     }
     VIGIL_RETURN_IF_ERROR(reader->Seek(p, from[p]));
   }
+  Event ev;
+  LogRecord rec;
   for (;;) {
     VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
     if (!more) break;
-    take(rec);
+    uint64_t seq = EventSeq(rec.partition, rec.offset);
+    if (!DecodeEvent(rec.payload, source.schema, &ev).ok()) {
+      ++h->rejected;
+      continue;
+    }
+    TimestampMs& mx = (*max_ts)[static_cast<size_t>(rec.partition)];
+    bool late = (mx != kMinTimestamp && ev.ts < mx - source.allowed_lateness) || recorded.count(seq) > 0;
+    if (late) {
+      ++h->late;
+      continue;
+    }
+    mx = std::max(mx, ev.ts);
+    h->events.push_back(std::move(ev));
+    h->seqs.push_back(seq);
   }
+  return Status::OK();
+}
+
+void FinishHistory(const SourceDef& source, const std::vector<TimestampMs>& max_ts, SourceHistory* h) {
   TimestampMs w = kMaxTimestamp;
   for (TimestampMs mx : max_ts) {
     if (mx != kMinTimestamp) w = std::min(w, mx - source.allowed_lateness);
   }
-  h.watermark = w == kMaxTimestamp ? kMinTimestamp : w;
+  h->watermark = w == kMaxTimestamp ? kMinTimestamp : w;
+}
+
+Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log) {
+  SourceHistory h;
+  std::unordered_set<uint64_t> recorded;
+  VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
+  std::vector<TimestampMs> max_ts;
+  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, {}, recorded, &max_ts, &h));
+  FinishHistory(source, max_ts, &h);
   return h;
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
@@ -27,11 +29,27 @@ struct SourceHistory {
   TimestampMs watermark = kMinTimestamp;
 };
 
-// Reads the whole history of `source`: from `archive` (store/archive.h; may be null) the
-// records of each partition below the archive's end, then the live topic from there;
-// and the dead-letter topics of both for recorded decisions. Records the live log no
-// longer holds and the archive lacks are a Corruption error naming them.
-Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log, Log* archive = nullptr);
+// Reads the whole history of `source` from the live log, and the dead-letter topic for
+// recorded decisions. (store/archive.h adds what the archive holds.)
+Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log);
+
+// The live part of a history: reads each partition p of `source` from from[p] (an empty
+// `from`: from each partition's start) to its end, appending accepted events to *h.
+// `recorded` holds the EventSeq of records the stream recorded late or undecodable
+// (ReadRecordedDecisions); max_ts[p] is partition p's highest accepted ts so far
+// (kMinTimestamp: none), resized to the partition count and updated. Records below
+// from[p] that the log no longer holds are fine; from[p] below the log's start is a
+// Corruption (a gap).
+Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
+                       const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
+                       SourceHistory* h);
+// Adds the EventSeq of every late or undecodable record a dead-letter topic of `log`
+// names (keys "late:<p>:<offset>", "undecodable:<p>:<offset>") to *recorded.
+Status ReadRecordedDecisions(Log* log, const std::string& topic, std::unordered_set<uint64_t>* recorded);
+// Parses such a key; false for other keys (ingest rejections).
+bool ParseDecisionKey(std::string_view key, int* partition, int64_t* offset);
+// Sets h->watermark from the partitions' highest accepted ts.
+void FinishHistory(const SourceDef& source, const std::vector<TimestampMs>& max_ts, SourceHistory* h);
 
 // Computes `view`'s changelog from `history`, rows with ts < bound, calling
 // on_entity(key, rows) once per entity with its rows in ts order. With threads > 1,

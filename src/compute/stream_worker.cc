@@ -1,5 +1,6 @@
 #include "compute/stream_worker.h"
 
+#include <charconv>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -14,6 +15,51 @@ namespace vigil {
 
 std::string ChangelogTopic(const std::string& view) { return "changelog." + view; }
 std::string DeadLetterTopic(const std::string& source) { return "dlq." + source; }
+
+void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out) {
+  out->append("vigil.watermark 1\n");
+  out->append(std::to_string(m.watermark));
+  out->push_back('\n');
+  for (const auto& [topic, ends] : m.changelog_ends) {
+    out->append(topic);
+    for (size_t p = 0; p < ends.size(); ++p) {
+      out->push_back(p == 0 ? ' ' : ',');
+      out->append(std::to_string(ends[p]));
+    }
+    out->push_back('\n');
+  }
+}
+
+Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::string_view payload) {
+  WatermarkMarker m;
+  m.source = std::string(source);
+  auto bad = [&] { return Status::Corruption("malformed watermark marker of " + m.source); };
+  auto line = [&payload](std::string_view* out) {
+    size_t nl = payload.find('\n');
+    if (nl == std::string_view::npos) return false;
+    *out = payload.substr(0, nl);
+    payload.remove_prefix(nl + 1);
+    return true;
+  };
+  std::string_view l;
+  if (!line(&l) || l != "vigil.watermark 1") return bad();
+  if (!line(&l) || std::from_chars(l.data(), l.data() + l.size(), m.watermark).ec != std::errc()) return bad();
+  while (line(&l)) {
+    size_t sp = l.find(' ');
+    std::vector<int64_t> ends;
+    std::string_view rest = sp == std::string_view::npos ? std::string_view() : l.substr(sp + 1);
+    while (!rest.empty()) {
+      size_t c = rest.find(',');
+      std::string_view item = rest.substr(0, c);
+      int64_t e = 0;
+      if (std::from_chars(item.data(), item.data() + item.size(), e).ec != std::errc()) return bad();
+      ends.push_back(e);
+      rest = c == std::string_view::npos ? std::string_view() : rest.substr(c + 1);
+    }
+    m.changelog_ends[std::string(l.substr(0, sp))] = std::move(ends);
+  }
+  return m;
+}
 std::string LateEventKey(int partition, int64_t offset) {
   return "late:" + std::to_string(partition) + ":" + std::to_string(offset);
 }
@@ -218,6 +264,15 @@ class StreamWorker::SourceTask {
     return Flush(false);
   }
 
+  // The coverage marker of this source now: every row below emitted() is in the
+  // changelog topics below their flushed ends. REQUIRES: outputs flushed.
+  WatermarkMarker Marker() const {
+    WatermarkMarker m;
+    m.source = source_.name;
+    m.watermark = emitted_;
+    for (const auto& o : outs_) m.changelog_ends[o.topic] = o.writer->FlushedEnds();
+    return m;
+  }
   std::vector<int64_t> positions() const {
     std::vector<int64_t> v;
     for (const auto& p : parts_) v.push_back(p.next);
@@ -568,6 +623,8 @@ Status StreamWorker::Checkpoint() {
   for (auto& t : tasks_) VIGIL_RETURN_IF_ERROR(t->Flush(false));
   CheckpointStore::Batch batch;
   TimestampMs wall = Now();
+  std::vector<WatermarkMarker> markers;
+  for (auto& t : tasks_) markers.push_back(t->Marker());
   for (auto& t : tasks_) t->AddToCheckpoint(&batch, wall);
   size_t bytes = batch.bytes();
   VIGIL_RETURN_IF_ERROR(store_->Commit(&batch));
@@ -579,6 +636,18 @@ Status StreamWorker::Checkpoint() {
   last_checkpoint_ = Now();
   // Informational: the group's offsets follow the checkpoint, so lag tools see them.
   for (auto& t : tasks_) log_->Commit(options_.group, t->name(), t->positions()).IgnoreError();
+  // How far the changelogs are complete, for readers of the stores (offline datasets).
+  {
+    VIGIL_ASSIGN_OR_RETURN(auto w, OpenSharedWriter(log_, kWatermarksTopic, 60000));
+    std::string payload;
+    for (const auto& m : markers) {
+      if (m.watermark == kMinTimestamp) continue;
+      payload.clear();
+      EncodeWatermarkMarker(m, &payload);
+      VIGIL_RETURN_IF_ERROR(w->Append(m.source, payload));
+    }
+    VIGIL_RETURN_IF_ERROR(w->Flush(false));
+  }
   for (size_t i = 0; i < tasks_.size(); ++i) {
     auto& t = tasks_[i];
     int64_t rows = 0;

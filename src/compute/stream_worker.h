@@ -117,6 +117,21 @@ Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log, co
 // entity processes its due instants together. Rows do not depend on it.
 inline constexpr int64_t kStreamAdvanceEvery = 4096;
 
+// How far a source's changelogs are complete. After each checkpoint the stream worker
+// appends one marker per source to kWatermarksTopic (key: the source): every row with
+// ts < watermark of every view of the source is in its changelog topic below
+// changelog_ends[topic][partition]. A reader whose copy of a changelog holds those
+// offsets (the offline store) holds the view's exact history before `watermark`.
+struct WatermarkMarker {
+  std::string source;
+  TimestampMs watermark = kMinTimestamp;
+  std::map<std::string, std::vector<int64_t>> changelog_ends;
+};
+inline constexpr char kWatermarksTopic[] = "_watermarks";
+// Text: "vigil.watermark 1\n<watermark>\n<topic> <end0>,<end1>,...\n..." (one line a topic).
+void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out);
+Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::string_view payload);
+
 // The changelog topic of a view, and the dead-letter topic of a source.
 std::string ChangelogTopic(const std::string& view);
 std::string DeadLetterTopic(const std::string& source);

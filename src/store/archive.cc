@@ -1,72 +1,248 @@
 #include "store/archive.h"
 
-#include <filesystem>
+#include <algorithm>
+#include <mutex>
+#include <unordered_set>
 
 #include "compute/stream_worker.h"
+#include "schema/row_codec.h"
+#include "store/offline_store.h"
 
 namespace vigil {
 
-Result<std::unique_ptr<Log>> OpenArchive(const std::string& offline_dir) {
-  LogOptions o;
-  o.kind = LogOptions::Kind::kEmbedded;
-  o.dir = (std::filesystem::path(offline_dir) / "archive").string();
-  o.retention_ms = kMaxTimestamp;  // kept forever
-  o.retention_bytes = -1;
-  o.fsync = FsyncPolicy::kNever;  // ArchiveUntilCaughtUp syncs before committing
-  std::error_code ec;
-  std::filesystem::create_directories(o.dir, ec);
-  if (ec) return Status::IOError("create " + o.dir + ": " + ec.message());
-  return Log::Open(o);
-}
-
 namespace {
 
-Status ArchiveTopic(const std::string& topic, Log* live, Log* archive, ArchiveStats* stats) {
-  VIGIL_ASSIGN_OR_RETURN(int parts, live->Partitions(topic));
-  VIGIL_RETURN_IF_ERROR(archive->CreateTopic(topic, parts));
-  VIGIL_ASSIGN_OR_RETURN(auto archived, archive->EndOffsets(topic));
+// Dead letters hold text (JSON reasons); bytes that are not UTF-8 are kept as hex.
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 4;
+    if (n == 4) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string TextOrHex(std::string_view bytes) {
+  if (IsUtf8(bytes)) return std::string(bytes);
+  std::string out = "hex:";
+  AppendHex(bytes, &out);
+  return out;
+}
+
+// The offsets of `topic` the live log still holds from `positions` on; a position below
+// the log's start is a gap.
+Status CheckNoGap(const std::string& topic, Log* live, const std::vector<int64_t>& positions) {
   VIGIL_ASSIGN_OR_RETURN(auto starts, live->StartOffsets(topic));
-  VIGIL_ASSIGN_OR_RETURN(auto ends, live->EndOffsets(topic));
-  VIGIL_ASSIGN_OR_RETURN(auto reader, live->OpenReader(topic));
-  bool behind = false;
-  for (int p = 0; p < parts; ++p) {
-    if (archived[p] < starts[p]) {
+  for (size_t p = 0; p < starts.size() && p < positions.size(); ++p) {
+    if (positions[p] < starts[p]) {
       return Status::Corruption("archive of " + topic + ":" + std::to_string(p) + " ends at offset " +
-                                std::to_string(archived[p]) + " but the live log starts at " +
-                                std::to_string(starts[p]) + ": offsets " + std::to_string(archived[p]) + ".." +
+                                std::to_string(positions[p]) + " but the live log starts at " +
+                                std::to_string(starts[p]) + ": offsets " + std::to_string(positions[p]) + ".." +
                                 std::to_string(starts[p] - 1) + " were deleted before they were archived");
     }
-    VIGIL_RETURN_IF_ERROR(reader->Seek(p, archived[p]));
-    behind |= archived[p] < ends[p];
   }
-  if (behind) {
-    VIGIL_ASSIGN_OR_RETURN(auto writer, archive->OpenWriter(topic));
-    LogRecord rec;
-    for (;;) {
-      VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
-      if (!more) break;
-      VIGIL_RETURN_IF_ERROR(writer->AppendTo(rec.partition, rec.key, rec.payload, rec.append_time));
-      ++stats->records;
-      stats->bytes += static_cast<int64_t>(rec.payload.size());
+  return Status::OK();
+}
+
+Result<std::vector<int64_t>> Positions(OffsetDatasetWriter* w, int parts) {
+  std::vector<int64_t> out(static_cast<size_t>(parts));
+  for (int p = 0; p < parts; ++p) {
+    VIGIL_ASSIGN_OR_RETURN(out[p], w->Next(p));
+  }
+  return out;
+}
+
+Status ArchiveDeadLetters(const SourceDef& source, Log* live, const std::string& offline_dir, ArchiveStats* stats) {
+  const std::string topic = DeadLetterTopic(source.name);
+  auto parts = live->Partitions(topic);
+  if (!parts.ok() && parts.status().IsNotFound()) return Status::OK();
+  VIGIL_RETURN_IF_ERROR(parts.status());
+  VIGIL_ASSIGN_OR_RETURN(auto writer, OffsetDatasetWriter::Open(OfflineDeadLettersDir(offline_dir, source.name),
+                                                                DeadLetterSchema(), 4));
+  VIGIL_ASSIGN_OR_RETURN(auto from, Positions(writer.get(), *parts));
+  VIGIL_RETURN_IF_ERROR(CheckNoGap(topic, live, from));
+  VIGIL_ASSIGN_OR_RETURN(auto reader, live->OpenReader(topic));
+  for (int p = 0; p < *parts; ++p) VIGIL_RETURN_IF_ERROR(reader->Seek(p, from[p]));
+  LogRecord rec;
+  Row row(5);
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+    if (!more) break;
+    row[0] = Value::String(TextOrHex(rec.key));
+    row[1] = Value::String(TextOrHex(rec.payload));
+    row[2] = Value::Int64(rec.partition);
+    row[3] = Value::Int64(rec.offset);
+    row[4] = Value::Timestamp(rec.append_time);
+    VIGIL_RETURN_IF_ERROR(writer->Append(rec.partition, rec.offset, row));
+    ++stats->records;
+    stats->bytes += static_cast<int64_t>(rec.payload.size());
+  }
+  VIGIL_RETURN_IF_ERROR(writer->Flush());
+  VIGIL_ASSIGN_OR_RETURN(auto done, Positions(writer.get(), *parts));
+  return live->Commit(kArchiveGroup, topic, done);
+}
+
+// The late/undecodable decisions archived in the dead letters of `source`, for records
+// at or past `from` (per partition).
+Status ArchivedDecisions(const SourceDef& source, const std::string& offline_dir, const std::vector<int64_t>& from,
+                         std::unordered_set<uint64_t>* recorded) {
+  std::mutex mu;
+  return ScanDataset(OfflineDeadLettersDir(offline_dir, source.name), {"key"}, 1,
+                     [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
+                       const parquet::Column& keys = batch.columns[0];
+                       for (size_t i = 0; i < keys.size(); ++i) {
+                         if (keys.is_null(i)) continue;
+                         int p = 0;
+                         int64_t off = 0;
+                         if (!ParseDecisionKey(keys.str(i), &p, &off)) continue;
+                         if (!from.empty() && (p < 0 || static_cast<size_t>(p) >= from.size() ||
+                                               off < from[static_cast<size_t>(p)])) {
+                           continue;
+                         }
+                         std::lock_guard l(mu);
+                         recorded->insert(EventSeq(p, off));
+                       }
+                       return Status::OK();
+                     });
+}
+
+Status ArchiveSource(const SourceDef& source, Log* live, const std::string& offline_dir,
+                     const ArchiveOptions& options, ArchiveStats* stats) {
+  auto parts = live->Partitions(source.name);
+  if (!parts.ok() && parts.status().IsNotFound()) return Status::OK();  // nothing ingested yet
+  VIGIL_RETURN_IF_ERROR(parts.status());
+  // What the stream decided (read first: its late decisions are in the dead letters by
+  // the time they are archived below).
+  VIGIL_ASSIGN_OR_RETURN(auto decided, live->Committed(options.stream_group, source.name));
+  decided.resize(static_cast<size_t>(*parts), 0);
+  VIGIL_RETURN_IF_ERROR(ArchiveDeadLetters(source, live, offline_dir, stats).WithContext("dead letters"));
+
+  Schema schema = ArchivedEventSchema(source);
+  VIGIL_ASSIGN_OR_RETURN(auto writer, OffsetDatasetWriter::Open(OfflineEventsDir(offline_dir, source.name), schema, 0));
+  VIGIL_ASSIGN_OR_RETURN(auto from, Positions(writer.get(), *parts));
+  VIGIL_RETURN_IF_ERROR(CheckNoGap(source.name, live, from));
+  VIGIL_ASSIGN_OR_RETURN(auto ends, live->EndOffsets(source.name));
+  std::unordered_set<uint64_t> recorded;
+  VIGIL_RETURN_IF_ERROR(ArchivedDecisions(source, offline_dir, from, &recorded));
+  VIGIL_ASSIGN_OR_RETURN(auto reader, live->OpenReader(source.name));
+  for (int p = 0; p < *parts; ++p) {
+    VIGIL_RETURN_IF_ERROR(reader->Seek(p, from[p]));
+    stats->waiting += std::max<int64_t>(0, ends[p] - std::max(from[p], decided[p]));
+  }
+  const size_t nf = source.schema.size();
+  Row row(schema.size());
+  Event ev;
+  LogRecord rec;
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+    if (!more) break;
+    if (rec.offset >= decided[static_cast<size_t>(rec.partition)]) continue;  // not decided yet
+    uint64_t seq = EventSeq(rec.partition, rec.offset);
+    if (!DecodeEvent(rec.payload, source.schema, &ev).ok()) {
+      writer->Skip(rec.partition, rec.offset + 1);  // its bytes are in the dead letters
+      continue;
     }
-    VIGIL_RETURN_IF_ERROR(writer->Flush(true));
-    VIGIL_ASSIGN_OR_RETURN(archived, archive->EndOffsets(topic));
+    row[0] = Value::Timestamp(ev.ts);
+    for (size_t f = 0; f < nf; ++f) row[1 + f] = std::move(ev.fields[f]);
+    row[1 + nf] = Value::Int64(rec.partition);
+    row[2 + nf] = Value::Int64(rec.offset);
+    row[3 + nf] = Value::Timestamp(rec.append_time);
+    row[4 + nf] = Value::Bool(recorded.count(seq) > 0);
+    VIGIL_RETURN_IF_ERROR(writer->Append(rec.partition, rec.offset, row));
+    ++stats->records;
+    stats->bytes += static_cast<int64_t>(rec.payload.size());
   }
-  return live->Commit(kArchiveGroup, topic, archived);
+  VIGIL_RETURN_IF_ERROR(writer->Flush());
+  VIGIL_ASSIGN_OR_RETURN(auto done, Positions(writer.get(), *parts));
+  VIGIL_RETURN_IF_ERROR(live->Commit(kArchiveGroup, source.name, done));
+  if (options.compact) {
+    for (const std::string& dir : {OfflineEventsDir(offline_dir, source.name),
+                                   OfflineDeadLettersDir(offline_dir, source.name)}) {
+      VIGIL_ASSIGN_OR_RETURN(CompactionStats c, CompactDataset(dir));
+      stats->files_compacted += c.files_in;
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace
 
-Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, Log* archive) {
+Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, const std::string& offline_dir,
+                                          const ArchiveOptions& options) {
   ArchiveStats stats;
   for (const auto& [name, source] : defs.sources) {
-    for (const std::string& topic : {name, DeadLetterTopic(name)}) {
-      auto parts = live->Partitions(topic);
-      if (!parts.ok() && parts.status().IsNotFound()) continue;  // nothing ingested yet
-      VIGIL_RETURN_IF_ERROR(ArchiveTopic(topic, live, archive, &stats).WithContext("archive " + topic));
-    }
+    VIGIL_RETURN_IF_ERROR(ArchiveSource(source, live, offline_dir, options, &stats).WithContext("archive " + name));
   }
   return stats;
+}
+
+Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,
+                                                   const std::string& offline_dir) {
+  SourceHistory h;
+  std::string dir = OfflineEventsDir(offline_dir, source.name);
+  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
+  VIGIL_ASSIGN_OR_RETURN(int parts, log->Partitions(source.name));
+  std::vector<int64_t> from(static_cast<size_t>(parts), 0);
+  for (const auto& [p, next] : positions) {
+    if (p < 0 || p >= parts) {
+      return Status::Corruption(dir + " holds partition " + std::to_string(p) + " but " + source.name + " has " +
+                                std::to_string(parts) + " partitions");
+    }
+    from[static_cast<size_t>(p)] = next;
+  }
+  std::vector<TimestampMs> max_ts(static_cast<size_t>(parts), kMinTimestamp);
+  if (!positions.empty()) {
+    // Archived events, in each partition's log order.
+    struct Archived {
+      uint64_t seq;
+      bool late;
+      Event ev;
+    };
+    std::vector<Archived> rows;
+    std::mutex mu;
+    const size_t nf = source.schema.size();
+    VIGIL_RETURN_IF_ERROR(ScanDataset(dir, {}, 2, [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
+      if (batch.schema.size() != nf + 5) return Status::Corruption(dir + ": unexpected columns");
+      std::vector<Archived> local(static_cast<size_t>(batch.rows()));
+      for (int64_t r = 0; r < batch.rows(); ++r) {
+        Archived& a = local[static_cast<size_t>(r)];
+        a.ev.ts = batch.columns[0].ints[static_cast<size_t>(r)];
+        a.ev.fields.resize(nf);
+        for (size_t f = 0; f < nf; ++f) a.ev.fields[f] = batch.columns[1 + f].Get(static_cast<size_t>(r));
+        a.seq = EventSeq(static_cast<int>(batch.columns[1 + nf].ints[static_cast<size_t>(r)]),
+                         batch.columns[2 + nf].ints[static_cast<size_t>(r)]);
+        a.late = batch.columns[4 + nf].ints[static_cast<size_t>(r)] != 0;
+      }
+      std::lock_guard l(mu);
+      for (auto& a : local) rows.push_back(std::move(a));
+      return Status::OK();
+    }));
+    std::sort(rows.begin(), rows.end(), [](const Archived& a, const Archived& b) { return a.seq < b.seq; });
+    h.events.reserve(rows.size());
+    h.seqs.reserve(rows.size());
+    for (auto& a : rows) {
+      if (a.late) {
+        ++h.late;
+        continue;
+      }
+      TimestampMs& mx = max_ts[a.seq >> 40];
+      mx = std::max(mx, a.ev.ts);
+      h.events.push_back(std::move(a.ev));
+      h.seqs.push_back(a.seq);
+    }
+  }
+  // The live part: decisions recorded in the live dead letters and in the archived ones.
+  std::unordered_set<uint64_t> recorded;
+  VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
+  VIGIL_RETURN_IF_ERROR(ArchivedDecisions(source, offline_dir, from, &recorded));
+  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, from, recorded, &max_ts, &h));
+  FinishHistory(source, max_ts, &h);
+  return h;
 }
 
 }  // namespace vigil

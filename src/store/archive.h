@@ -1,15 +1,21 @@
 // The event archive (DESIGN.md §1, "archiver -> event archive"): every record of every
-// source topic, and of its dead-letter topic (which holds the stream's late decisions),
-// copied out of the live log before retention deletes it — the seed's backup of Kafka,
-// which keeps 7 days, into S3/Hive.
+// source topic, and of its dead-letter topic, copied out of the live log into the offline
+// store as Parquet before retention deletes it — the seed's backup of Kafka, which keeps
+// 7 days, into S3/Hive.
 //
-// The archive is an embedded log of its own under <offline_dir>/archive with no
-// retention, holding each topic with the same partitions, offsets and record times as
-// the live log, so that "partition p, offset o" names the same event in both. (The
-// offline-store issue replaces this format with Parquet; the contract stays.) The
-// archiver's progress is the archive's own end offsets; it also commits them as the
-// live log's consumer group kArchiveGroup, which the live log's retention respects
-// (LogOptions::retention_guard_group), so nothing is deleted before it is archived.
+// Layout (store/offline_store.h): events of a source under
+// <offline>/events/<source>/date=YYYY-MM-DD/, one row per source record with its
+// partition, offset and append time (the log order), and _late, the stream's
+// accepted/late decision; dlq.<source> under <offline>/dead_letters/<source>/.
+//
+// A source record is archived once the stream has decided it: below the offsets the
+// stream worker committed for its consumer group (StreamOptions::group) after a
+// checkpoint. Its late decisions are in dlq.<source> by then (the stream writes them
+// before the checkpoint), so the mark the archive carries is the stream's own; records
+// the stream found undecodable are in the dead letters only. The archiver commits what
+// it archived as the live log's consumer group kArchiveGroup, which the live log's
+// retention respects (LogOptions::retention_guard_group): nothing is deleted before it
+// is archived.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "compute/batch_replay.h"
 #include "log/log.h"
 #include "spec/definitions.h"
 
@@ -24,19 +31,33 @@ namespace vigil {
 
 inline constexpr char kArchiveGroup[] = "vigil-archive";
 
-// Opens (creating) the archive log under `offline_dir`/archive.
-Result<std::unique_ptr<Log>> OpenArchive(const std::string& offline_dir);
-
-struct ArchiveStats {
-  int64_t records = 0;  // copied by this call
-  int64_t bytes = 0;    // payload bytes copied
+struct ArchiveOptions {
+  // The stream's consumer group: its committed offsets bound what is archived.
+  // Default: "vigil-stream".
+  std::string stream_group = "vigil-stream";
+  // Compact each date's small files after archiving. Default: true.
+  bool compact = true;
 };
 
-// Copies what is not yet archived of every source topic and dead-letter topic, up to
-// their current ends, durably (synced), then commits kArchiveGroup's offsets in `live`.
-// A gap (records deleted from the live log before they were archived) is a Corruption
-// naming the topic, partition and the missing offsets: it means retention ran without
-// the guard.
-Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, Log* archive);
+struct ArchiveStats {
+  int64_t records = 0;  // source and dead-letter records archived by this call
+  int64_t bytes = 0;    // their payload bytes
+  int64_t waiting = 0;  // source records in the log the stream has not decided yet
+  int64_t files_compacted = 0;
+};
+
+// Archives what is not yet archived of every source topic (up to the stream's committed
+// offsets) and dead-letter topic (up to its end), durably, then commits kArchiveGroup's
+// offsets in `live`. A gap (records deleted from the live log before they were archived)
+// is a Corruption naming the topic, partition and the missing offsets: it means
+// retention ran without the guard.
+Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, const std::string& offline_dir,
+                                          const ArchiveOptions& options = {});
+
+// A source's whole history (compute/batch_replay.h): the archived events of each
+// partition, with their recorded decisions, then the live topic from the archive's
+// position on. Records neither archived nor in the live log are a Corruption naming them.
+Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,
+                                                   const std::string& offline_dir);
 
 }  // namespace vigil

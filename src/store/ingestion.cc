@@ -6,6 +6,7 @@
 
 #include "common/metrics.h"
 #include "compute/stream_worker.h"
+#include "store/offline_store.h"
 
 namespace vigil {
 
@@ -45,6 +46,16 @@ IngestionWorker::~IngestionWorker() {
   if (consumer_) consumer_->Close().IgnoreError();
 }
 
+Status IngestionWorker::FlushOffline() {
+  for (auto& [view, writer] : offline_) {
+    if (writer->buffered_rows() == 0) continue;
+    VIGIL_RETURN_IF_ERROR(writer->Flush().WithContext("offline store, view " + view));
+    VIGIL_RETURN_IF_ERROR(CompactDataset(OfflineFeaturesDir(options_.offline_dir, view)).status());
+  }
+  last_offline_flush_ = WallClockMs();
+  return Status::OK();
+}
+
 Result<std::unique_ptr<IngestionWorker>> IngestionWorker::Open(const Definitions& defs, Log* log,
                                                                OnlineStore* online,
                                                                const IngestionOptions& options) {
@@ -65,7 +76,14 @@ Result<std::unique_ptr<IngestionWorker>> IngestionWorker::Open(const Definitions
     }
     w->view_of_topic_[topic] = name;
     topics.push_back(topic);
+    if (!options.offline_dir.empty()) {
+      VIGIL_ASSIGN_OR_RETURN(w->offline_[name],
+                             OffsetDatasetWriter::Open(OfflineFeaturesDir(options.offline_dir, name),
+                                                       OfflineChangelogSchema(defs, view),
+                                                       static_cast<int>(view.key_indexes.size())));
+    }
   }
+  w->last_offline_flush_ = WallClockMs();
   IngestionWorker* self = w.get();
   GroupConsumer::Listener listener;
   listener.on_assigned = [self](const std::vector<GroupConsumer::Assignment>& parts, std::vector<int64_t>* start) {
@@ -74,13 +92,21 @@ Result<std::unique_ptr<IngestionWorker>> IngestionWorker::Open(const Definitions
       std::string name = PositionName(parts[i].topic, parts[i].partition);
       VIGIL_ASSIGN_OR_RETURN((*start)[i], self->online_->Position(name));
       self->next_[name] = (*start)[i];
+      // The offline store may be behind the online one (rows buffered when a worker
+      // died): read from the lower of the two; each store skips what it holds.
+      auto off = self->offline_.find(self->view_of_topic_[parts[i].topic]);
+      if (off != self->offline_.end()) {
+        VIGIL_ASSIGN_OR_RETURN(int64_t offline_next, off->second->Next(parts[i].partition));
+        (*start)[i] = std::min((*start)[i], offline_next);
+      }
     }
     return Status::OK();
   };
   listener.on_revoked = [self](const std::vector<GroupConsumer::Assignment>& parts) {
-    // Nothing to commit: positions are stored with the rows. Forget the partitions.
+    // Online positions are stored with the rows; offline rows are written now, before
+    // another worker takes the partitions. Forget the partitions.
     for (const auto& p : parts) self->next_.erase(PositionName(p.topic, p.partition));
-    return Status::OK();
+    return self->FlushOffline();
   };
   VIGIL_ASSIGN_OR_RETURN(w->consumer_, log->Subscribe(options.group, topics, std::move(listener)));
   if (options.metrics) {
@@ -131,12 +157,24 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
     if (vt == view_of_topic_.end()) return Status::Corruption("record of unsubscribed topic " + topic);
     std::string pos = PositionName(topic, rec.partition);
     auto it = next_.find(pos);
-    if (it != next_.end() && rec.offset < it->second) continue;  // applied already
+    bool online_has = it != next_.end() && rec.offset < it->second;
+    OffsetDatasetWriter* offline = nullptr;
+    if (auto o = offline_.find(vt->second); o != offline_.end()) {
+      VIGIL_ASSIGN_OR_RETURN(int64_t offline_next, o->second->Next(rec.partition));
+      if (rec.offset >= offline_next) offline = o->second.get();
+    }
+    if (online_has && !offline) continue;  // applied already
     ChangelogRow row;
     VIGIL_RETURN_IF_ERROR(DecodeChangelogPayload(rec.payload, &row)
                               .WithContext("topic " + topic + ":" + std::to_string(rec.partition) + ":" +
                                            std::to_string(rec.offset)));
     row.entity.assign(rec.key);
+    if (offline) {
+      const FeatureViewDef& view = *defs_->FindView(vt->second);
+      VIGIL_RETURN_IF_ERROR(
+          offline->Append(rec.partition, rec.offset, OfflineChangelogRow(*defs_, view, row, rec.partition, rec.offset)));
+    }
+    if (online_has) continue;
     rows[vt->second].push_back(std::move(row));
     appended.push_back(rec.append_time);
     next_[pos] = rec.offset + 1;
@@ -150,6 +188,14 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
     if (++n >= options_.batch_rows) VIGIL_RETURN_IF_ERROR(apply());
   }
   VIGIL_RETURN_IF_ERROR(apply());
+  if (!offline_.empty()) {
+    int64_t buffered = 0;
+    for (const auto& [view, writer] : offline_) buffered += writer->buffered_rows();
+    if (buffered >= options_.offline_flush_rows ||
+        (buffered > 0 && WallClockMs() - last_offline_flush_ >= options_.offline_flush_interval)) {
+      VIGIL_RETURN_IF_ERROR(FlushOffline());
+    }
+  }
   // Informational: the group's committed offsets follow the store, for lag tools.
   std::vector<GroupConsumer::Assignment> parts;
   std::vector<int64_t> offsets;
@@ -199,6 +245,10 @@ Result<bool> IngestionWorker::CaughtUp() {
     for (size_t p = 0; p < ends.size(); ++p) {
       VIGIL_ASSIGN_OR_RETURN(int64_t pos, online_->Position(PositionName(topic, static_cast<int>(p))));
       if (pos < ends[p]) return false;
+      if (auto o = offline_.find(view); o != offline_.end()) {
+        VIGIL_ASSIGN_OR_RETURN(int64_t offline_next, o->second->Next(static_cast<int>(p)));
+        if (offline_next < ends[p]) return false;
+      }
     }
   }
   return true;
@@ -206,6 +256,7 @@ Result<bool> IngestionWorker::CaughtUp() {
 
 Status IngestionWorker::Close() {
   if (!consumer_) return Status::OK();
+  VIGIL_RETURN_IF_ERROR(FlushOffline());
   Status s = consumer_->Close();
   consumer_.reset();
   return s;

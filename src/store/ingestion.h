@@ -29,6 +29,14 @@ struct IngestionOptions {
   int64_t batch_rows = 65536;
   // Registers vigil_ingest_* metrics when set. Not owned.
   MetricsRegistry* metrics = nullptr;
+  // The offline store (store/offline_store.h): when set, every changelog row is also
+  // appended to <offline_dir>/features/<view>/, exactly once (the dataset keeps its own
+  // positions). Default: none.
+  std::string offline_dir;
+  // Offline rows are buffered and written at least this often, and whenever this many
+  // are buffered, on a rebalance and on Close(). Defaults: 60s, 1 Mi rows.
+  DurationMs offline_flush_interval = 60'000;
+  int64_t offline_flush_rows = 1 << 20;
 };
 
 struct IngestionStats {
@@ -54,9 +62,12 @@ class IngestionWorker {
   // Applies rows until none arrives for `wait` (or a batch is full); returns this call's
   // figures (rows_applied 0 when nothing came).
   Result<IngestionStats> Poll(DurationMs wait);
-  // True if every changelog partition is applied up to the ends read at this call.
+  // True if every changelog partition is applied up to the ends read at this call, in
+  // the online store and (buffered or written) in the offline store.
   Result<bool> CaughtUp();
-  // Leaves the consumer group.
+  // Writes the buffered offline rows (and compacts small files).
+  Status FlushOffline();
+  // Flushes the offline rows and leaves the consumer group.
   Status Close();
 
  private:
@@ -73,6 +84,9 @@ class IngestionWorker {
   TimestampMs last_commit_ = 0;
   bool uncommitted_ = false;
   std::unique_ptr<Probe> probe_;
+  // view -> its offline dataset writer (with offline_dir).
+  std::unordered_map<std::string, std::unique_ptr<class OffsetDatasetWriter>> offline_;
+  TimestampMs last_offline_flush_ = 0;
 };
 
 // Applies every changelog row not yet applied, up to the topics' current ends.

@@ -3,14 +3,19 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <map>
+#include <functional>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "compute/batch_replay.h"
 #include "compute/entity_window.h"
 #include "schema/csv.h"
+#include "schema/parquet.h"
+#include "store/archive.h"
+#include "store/offline_store.h"
 
 namespace vigil {
 namespace {
@@ -58,91 +63,138 @@ Result<Labels> ReadLabels(const std::string& path, const std::string& ts_column)
   return labels;
 }
 
-}  // namespace
+// Labels of one view grouped by entity, each group in as_of order.
+using LabelGroups = std::unordered_map<std::string, std::vector<uint32_t>>;
 
-Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options,
-                                  Log* archive) {
-  auto start = std::chrono::steady_clock::now();
-  DatasetStats stats;
-  VIGIL_ASSIGN_OR_RETURN(Labels labels, ReadLabels(options.labels_path, options.ts_column));
-  stats.labels = static_cast<int64_t>(labels.rows.size());
-
-  std::vector<const FeatureViewDef*> views;
-  for (const auto& name : options.views) {
-    const FeatureViewDef* v = defs.FindView(name);
-    if (!v) return Status::InvalidArgument("unknown feature view '" + name + "'");
-    views.push_back(v);
+// Runs fn(begin, step) on `threads` threads (or inline).
+void Parallel(int threads, const std::function<void(size_t, size_t)>& fn) {
+  threads = std::max(1, threads);
+  if (threads == 1) {
+    fn(0, 1);
+    return;
   }
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(fn, static_cast<size_t>(t), static_cast<size_t>(threads));
+  for (auto& t : pool) t.join();
+}
 
-  // values[v][label] = the view's tuple as of the label's time (empty tuple if none).
-  std::vector<std::vector<const Row*>> values(views.size());
-  std::vector<std::vector<std::vector<ChangelogRow>>> kept(views.size());  // owns the rows
-  std::vector<Row> empty_tuples(views.size());
-  std::map<std::string, SourceHistory> histories;
-  for (size_t vi = 0; vi < views.size(); ++vi) {
-    const FeatureViewDef& view = *views[vi];
-    const EntityDef& entity = *defs.FindEntity(view.entity);
-    std::vector<size_t> key_cols;
-    for (const auto& k : entity.keys) {
-      auto it = std::find(labels.header.begin(), labels.header.end(), k);
-      if (it == labels.header.end()) {
-        return Status::InvalidArgument(options.labels_path + ":1: no column '" + k +
-                                       "' for the key of entity '" + entity.name + "' (view " + view.name +
-                                       ")");
-      }
-      key_cols.push_back(static_cast<size_t>(it - labels.header.begin()));
-    }
-    // Labels by entity, each list in time order.
-    std::unordered_map<std::string, std::vector<uint32_t>> by_entity;
-    for (uint32_t i = 0; i < labels.rows.size(); ++i) {
-      std::string key;
-      bool empty = false;
-      for (size_t k = 0; k < key_cols.size(); ++k) {
-        const std::string& cell = labels.rows[i][key_cols[k]];
-        empty |= cell.empty();
-        if (k) key.push_back(kKeySeparator);
-        key += cell;
-      }
-      if (!empty) by_entity[key].push_back(i);
-    }
-    for (auto& [key, list] : by_entity) {
-      std::stable_sort(list.begin(), list.end(),
-                       [&](uint32_t a, uint32_t b) { return labels.as_of[a] < labels.as_of[b]; });
-    }
-    const SourceDef& source = *defs.FindSource(view.source);
-    auto hit = histories.find(source.name);
-    if (hit == histories.end()) {
-      VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistory(source, log, archive));
-      stats.events_replayed += static_cast<int64_t>(h.events.size());
-      hit = histories.emplace(source.name, std::move(h)).first;
-    }
-    empty_tuples[vi] = ViewPlan(view).empty_tuple();
-    values[vi].assign(labels.rows.size(), &empty_tuples[vi]);
-    // Rows are kept per entity that has labels; others are dropped as soon as computed.
-    std::vector<std::vector<ChangelogRow>>& store = kept[vi];
-    std::vector<std::pair<const std::vector<uint32_t>*, size_t>> slots;
+// One changelog row as the join needs it.
+struct TimedTuple {
+  TimestampMs ts;
+  Row values;
+};
+
+// Sets (*out)[label] for every label of `groups` from the offline changelog of `view`:
+// rows of the labelled entities are gathered in shards by entity, then each shard's
+// entities are sorted by time and merged with their labels.
+Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
+                   const Labels& labels, const LabelGroups& groups, int threads, std::vector<Row>* out,
+                   int64_t* rows_read) {
+  TimestampMs max_as_of = kMinTimestamp;
+  for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, labels.as_of[list.back()]);
+  const size_t nk = view.key_indexes.size(), nf = view.features.size();
+  constexpr size_t kShards = 64;
+  struct Shard {
     std::mutex mu;
-    ReplayView(view, hit->second, kMaxTimestamp, options.threads,
-               [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
-                 auto it = by_entity.find(key);
-                 if (it == by_entity.end() || rows.empty()) return;
-                 std::lock_guard lock(mu);
-                 slots.emplace_back(&it->second, store.size());
-                 store.push_back(std::move(rows));
-               });
-    // As-of merge: rows and labels are both in time order per entity.
-    for (auto& [list, slot] : slots) {
-      const auto& rows = store[slot];
-      size_t r = 0;
-      for (uint32_t li : *list) {
-        while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
-        if (r > 0) values[vi][li] = &rows[r - 1].values;
+    std::unordered_map<std::string, std::vector<TimedTuple>> rows;
+  };
+  std::vector<Shard> shards(kShards);
+  std::hash<std::string> hasher;
+  std::atomic<int64_t> read{0};
+  std::vector<std::string> columns;
+  Schema schema = OfflineChangelogSchema(defs, view);
+  for (size_t c = 0; c < nk + 1 + nf; ++c) columns.push_back(schema.field(c).name);
+  VIGIL_RETURN_IF_ERROR(ScanDataset(
+      OfflineFeaturesDir(offline_dir, view.name), columns, threads,
+      [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
+        const auto& ts = batch.columns[nk].ints;
+        std::string key;
+        Row keyvals(nk);
+        std::vector<std::pair<size_t, std::pair<std::string, TimedTuple>>> local;
+        for (size_t r = 0; r < batch.columns[0].size(); ++r) {
+          if (ts[r] > max_as_of) continue;
+          key.clear();
+          for (size_t k = 0; k < nk; ++k) {
+            if (k) key.push_back(kKeySeparator);
+            const parquet::Column& col = batch.columns[k];
+            if (col.type == Type::kString)
+              key.append(col.str(r));
+            else
+              key.append(col.Get(r).ToCsvText());
+          }
+          if (!groups.count(key)) continue;
+          TimedTuple t{ts[r], Row(nf)};
+          for (size_t f = 0; f < nf; ++f) t.values[f] = batch.columns[nk + 1 + f].Get(r);
+          local.emplace_back(hasher(key) % kShards, std::make_pair(key, std::move(t)));
+        }
+        read += static_cast<int64_t>(batch.rows());
+        std::sort(local.begin(), local.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (size_t i = 0; i < local.size();) {
+          Shard& s = shards[local[i].first];
+          std::lock_guard l(s.mu);
+          size_t shard = local[i].first;
+          for (; i < local.size() && local[i].first == shard; ++i) {
+            s.rows[local[i].second.first].push_back(std::move(local[i].second.second));
+          }
+        }
+        return Status::OK();
+      },
+      "ts", kMinTimestamp, max_as_of));
+  *rows_read += read.load();
+  Parallel(threads, [&](size_t begin, size_t step) {
+    for (size_t s = begin; s < kShards; s += step) {
+      for (auto& [key, rows] : shards[s].rows) {
+        std::sort(rows.begin(), rows.end(), [](const TimedTuple& a, const TimedTuple& b) { return a.ts < b.ts; });
+        const auto& list = groups.at(key);
+        size_t r = 0;
+        for (uint32_t li : list) {
+          while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
+          if (r > 0) (*out)[li] = rows[r - 1].values;
+        }
       }
     }
-  }
+  });
+  return Status::OK();
+}
 
+// Sets (*out)[label] for every label of `groups` by replaying the source history of
+// their entities.
+Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
+                  const Labels& labels, const LabelGroups& groups, int threads, std::vector<Row>* out,
+                  int64_t* replayed) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  SourceHistory all;
+  if (offline_dir.empty()) {
+    VIGIL_ASSIGN_OR_RETURN(all, ReadSourceHistory(source, log));
+  } else {
+    VIGIL_ASSIGN_OR_RETURN(all, ReadSourceHistoryWithArchive(source, log, offline_dir));
+  }
+  // Only the labelled entities' events.
+  SourceHistory h;
+  h.watermark = all.watermark;
+  for (size_t i = 0; i < all.events.size(); ++i) {
+    if (!groups.count(EncodeEntityKey(all.events[i].fields, view.key_indexes))) continue;
+    h.events.push_back(std::move(all.events[i]));
+    h.seqs.push_back(all.seqs[i]);
+  }
+  *replayed += static_cast<int64_t>(h.events.size());
+  std::mutex mu;
+  ReplayView(view, h, kMaxTimestamp, threads, [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
+    auto it = groups.find(key);
+    if (it == groups.end() || rows.empty()) return;
+    size_t r = 0;
+    for (uint32_t li : it->second) {
+      while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
+      if (r > 0) (*out)[li] = std::move(Row(rows[r - 1].values));
+    }
+  });
+  return Status::OK();
+}
+
+Status WriteCsv(const std::string& path, const Labels& labels, const std::vector<const FeatureViewDef*>& views,
+                const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
   std::string out;
-  out.reserve(labels.rows.size() * 64);
+  out.reserve(1 << 20);
   for (size_t c = 0; c < labels.header.size(); ++c) {
     if (c) out.push_back(',');
     AppendCsvCell(labels.header[c], &out);
@@ -154,15 +206,16 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const Datas
     }
   }
   out.push_back('\n');
-  std::ofstream file(options.out_path, std::ios::binary | std::ios::trunc);
-  if (!file) return Status::IOError("cannot write " + options.out_path);
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return Status::IOError("cannot write " + path);
   for (size_t i = 0; i < labels.rows.size(); ++i) {
     for (size_t c = 0; c < labels.rows[i].size(); ++c) {
       if (c) out.push_back(',');
       AppendCsvCell(labels.rows[i][c], &out);
     }
     for (size_t vi = 0; vi < views.size(); ++vi) {
-      for (const Value& v : *values[vi][i]) {
+      const Row& row = values[vi][i].empty() ? empty[vi] : values[vi][i];
+      for (const Value& v : row) {
         out.push_back(',');
         if (v.type() == Type::kString)
           AppendCsvCell(v.str(), &out);
@@ -177,7 +230,115 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const Datas
     }
   }
   file.write(out.data(), static_cast<std::streamsize>(out.size()));
-  if (!file.flush()) return Status::IOError("write " + options.out_path);
+  if (!file.flush()) return Status::IOError("write " + path);
+  return Status::OK();
+}
+
+Status WriteParquet(const std::string& path, const Labels& labels, const std::vector<const FeatureViewDef*>& views,
+                    const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
+  Schema schema;
+  for (const auto& h : labels.header) schema.Add({h, Type::kString});
+  for (const auto* v : views) {
+    for (const auto& f : v->features) schema.Add({v->name + "__" + f.name, f.output_type});
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema));
+  parquet::ColumnBatch batch = parquet::ColumnBatch::Empty(schema);
+  Row row;
+  for (size_t i = 0; i < labels.rows.size(); ++i) {
+    row.clear();
+    for (const auto& cell : labels.rows[i]) row.push_back(Value::String(cell));
+    for (size_t vi = 0; vi < views.size(); ++vi) {
+      const Row& r = values[vi][i].empty() ? empty[vi] : values[vi][i];
+      row.insert(row.end(), r.begin(), r.end());
+    }
+    batch.AppendRow(row);
+    if (batch.rows() >= 65536) {
+      VIGIL_RETURN_IF_ERROR(w->Write(batch));
+      batch = parquet::ColumnBatch::Empty(schema);
+    }
+  }
+  VIGIL_RETURN_IF_ERROR(w->Write(batch));
+  return w->Close();
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::string& offline_dir,
+                                  const DatasetOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  DatasetStats stats;
+  VIGIL_ASSIGN_OR_RETURN(Labels labels, ReadLabels(options.labels_path, options.ts_column));
+  stats.labels = static_cast<int64_t>(labels.rows.size());
+
+  std::vector<const FeatureViewDef*> views;
+  for (const auto& name : options.views) {
+    const FeatureViewDef* v = defs.FindView(name);
+    if (!v) return Status::InvalidArgument("unknown feature view '" + name + "'");
+    views.push_back(v);
+  }
+
+  // values[v][label]: the view's tuple as of the label's time (empty: none, the view's
+  // empty tuple is written).
+  std::vector<std::vector<Row>> values(views.size());
+  std::vector<Row> empty_tuples(views.size());
+  for (size_t vi = 0; vi < views.size(); ++vi) {
+    const FeatureViewDef& view = *views[vi];
+    const EntityDef& entity = *defs.FindEntity(view.entity);
+    std::vector<size_t> key_cols;
+    for (const auto& k : entity.keys) {
+      auto it = std::find(labels.header.begin(), labels.header.end(), k);
+      if (it == labels.header.end()) {
+        return Status::InvalidArgument(options.labels_path + ":1: no column '" + k +
+                                       "' for the key of entity '" + entity.name + "' (view " + view.name + ")");
+      }
+      key_cols.push_back(static_cast<size_t>(it - labels.header.begin()));
+    }
+    TimestampMs coverage = kMinTimestamp;
+    if (!offline_dir.empty() && !options.replay_only) {
+      VIGIL_ASSIGN_OR_RETURN(coverage, OfflineChangelogCoverage(view, log, offline_dir));
+    }
+    // Labels by entity, split at the changelog's coverage; each list in time order.
+    LabelGroups offline_groups, replay_groups;
+    for (uint32_t i = 0; i < labels.rows.size(); ++i) {
+      std::string key;
+      bool empty = false;
+      for (size_t k = 0; k < key_cols.size(); ++k) {
+        const std::string& cell = labels.rows[i][key_cols[k]];
+        empty |= cell.empty();
+        if (k) key.push_back(kKeySeparator);
+        key += cell;
+      }
+      if (empty) continue;
+      (labels.as_of[i] < coverage ? offline_groups : replay_groups)[key].push_back(i);
+    }
+    for (LabelGroups* g : {&offline_groups, &replay_groups}) {
+      for (auto& [key, list] : *g) {
+        std::stable_sort(list.begin(), list.end(),
+                         [&](uint32_t a, uint32_t b) { return labels.as_of[a] < labels.as_of[b]; });
+        (g == &offline_groups ? stats.from_offline : stats.from_replay) += static_cast<int64_t>(list.size());
+      }
+    }
+    empty_tuples[vi] = ViewPlan(view).empty_tuple();
+    values[vi].assign(labels.rows.size(), Row());
+    if (!offline_groups.empty()) {
+      VIGIL_RETURN_IF_ERROR(JoinOffline(defs, view, offline_dir, labels, offline_groups, options.threads,
+                                        &values[vi], &stats.changelog_rows)
+                                .WithContext("offline changelog of " + view.name));
+    }
+    if (!replay_groups.empty()) {
+      VIGIL_RETURN_IF_ERROR(JoinReplay(defs, view, log, offline_dir, labels, replay_groups, options.threads,
+                                       &values[vi], &stats.events_replayed));
+    }
+  }
+  if (EndsWith(options.out_path, ".parquet")) {
+    VIGIL_RETURN_IF_ERROR(WriteParquet(options.out_path, labels, views, values, empty_tuples));
+  } else {
+    VIGIL_RETURN_IF_ERROR(WriteCsv(options.out_path, labels, views, values, empty_tuples));
+  }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
 }

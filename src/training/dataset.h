@@ -1,6 +1,14 @@
 // Point-in-time correct training sets (DESIGN.md §4): each label row gets, for every
 // requested view, the feature values as of its time t minus 1 ms, so no event at or
 // after the labelled moment leaks in.
+//
+// The values come from the offline store's changelog of each view (store/offline_store.h)
+// by a parallel sort-merge as-of join: labels and changelog rows are grouped by entity,
+// sorted by time and merged. A label at or past the changelog's coverage (the stream's
+// watermark the offline copy holds, OfflineChangelogCoverage) is answered by replaying
+// the view's source history (archive + live log) through the same engine instead, for
+// the entities of such labels only. Both give the same values: the changelog holds every
+// instant the tuple changes, and the replay is the stream's own computation.
 #pragma once
 
 #include <string>
@@ -15,24 +23,28 @@ namespace vigil {
 struct DatasetOptions {
   std::string labels_path;         // CSV with a header
   std::vector<std::string> views;  // in output order
-  std::string out_path;            // CSV
+  std::string out_path;            // CSV, or Parquet when it ends in ".parquet"
   std::string ts_column = "ts";    // int64 ms or ISO-8601 with a zone
-  int threads = 2;                 // replay threads. Default: 2
+  int threads = 2;                 // join and replay threads. Default: 2
+  // Replay every label's history instead of reading the offline changelog (the
+  // reference path; tests compare the two). Default: false.
+  bool replay_only = false;
 };
 
 struct DatasetStats {
   int64_t labels = 0;
+  int64_t from_offline = 0;    // (label, view) pairs answered from the offline changelog
+  int64_t from_replay = 0;     // (label, view) pairs answered by replay
+  int64_t changelog_rows = 0;  // offline changelog rows read
   int64_t events_replayed = 0;
   double seconds = 0;
 };
 
-// Replays the views' source topics through the compute engine and joins the labels as
-// of t - 1 ms. Output: the label columns in order, then "<view>__<feature>"; rows in
-// label order; null as an empty cell. A label with an empty key cell matches no entity
-// (its features are empty). Errors name the label file's line.
-// `archive` (store/archive.h) may be null; with it, history the live log no longer holds
-// is read from the archive.
-Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const DatasetOptions& options,
-                                  Log* archive = nullptr);
+// Output: the label columns in order, then "<view>__<feature>"; rows in label order; null
+// as an empty cell (CSV) or a null (Parquet: label columns as strings, features typed).
+// A label with an empty key cell matches no entity (its features are empty). Errors name
+// the label file's line. `offline_dir` may be empty (no offline store: replay only).
+Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::string& offline_dir,
+                                  const DatasetOptions& options);
 
 }  // namespace vigil

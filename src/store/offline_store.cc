@@ -1,0 +1,613 @@
+#include "store/offline_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <tuple>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "compute/stream_worker.h"
+
+namespace vigil {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kRangesKey[] = "vigil.ranges";
+
+std::string RangesText(const std::vector<std::tuple<int, int64_t, int64_t>>& ranges) {
+  std::string out;
+  for (const auto& [p, first, end] : ranges) {
+    if (!out.empty()) out.push_back(',');
+    out += std::to_string(p) + ":" + std::to_string(first) + "-" + std::to_string(end);
+  }
+  return out;
+}
+
+bool ParseRanges(std::string_view text, std::vector<std::tuple<int, int64_t, int64_t>>* out) {
+  out->clear();
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    size_t colon = item.find(':'), dash = item.find('-');
+    if (colon == std::string_view::npos || dash == std::string_view::npos || dash < colon) return false;
+    int p = 0;
+    int64_t first = 0, end = 0;
+    if (std::from_chars(item.data(), item.data() + colon, p).ec != std::errc() ||
+        std::from_chars(item.data() + colon + 1, item.data() + dash, first).ec != std::errc() ||
+        std::from_chars(item.data() + dash + 1, item.data() + item.size(), end).ec != std::errc()) {
+      return false;
+    }
+    out->emplace_back(p, first, end);
+  }
+  return true;
+}
+
+// "part-<p>-<first>-<end>.parquet" -> its range.
+bool ParsePartName(const std::string& name, int* p, int64_t* first, int64_t* end) {
+  if (name.rfind("part-", 0) != 0 || name.size() < 13 || name.substr(name.size() - 8) != ".parquet") return false;
+  std::string_view body(name.data() + 5, name.size() - 5 - 8);
+  size_t d1 = body.find('-');
+  if (d1 == std::string_view::npos) return false;
+  size_t d2 = body.find('-', d1 + 1);
+  if (d2 == std::string_view::npos) return false;
+  return std::from_chars(body.data(), body.data() + d1, *p).ec == std::errc() &&
+         std::from_chars(body.data() + d1 + 1, body.data() + d2, *first).ec == std::errc() &&
+         std::from_chars(body.data() + d2 + 1, body.data() + body.size(), *end).ec == std::errc();
+}
+
+std::string PartName(int p, int64_t first, int64_t end) {
+  return "part-" + std::to_string(p) + "-" + std::to_string(first) + "-" + std::to_string(end) + ".parquet";
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Status::IOError("open " + dir);
+  ::fsync(fd);
+  ::close(fd);
+  return Status::OK();
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::IOError("create " + tmp);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
+  return SyncDir(fs::path(path).parent_path().string());
+}
+
+Status EnsureDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("create " + dir + ": " + ec.message());
+  return Status::OK();
+}
+
+// Parses an entity key part back into its field's type (EncodeEntityKey's text form).
+Value KeyPartValue(const std::string& text, Type type) {
+  switch (type) {
+    case Type::kString:
+      return Value::String(text);
+    case Type::kInt64:
+    case Type::kTimestamp: {
+      int64_t v = 0;
+      if (std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc()) return Value::String(text);
+      return type == Type::kInt64 ? Value::Int64(v) : Value::Timestamp(v);
+    }
+    case Type::kBool:
+      return Value::Bool(text == "true");
+    case Type::kDouble: {
+      double d = 0;
+      if (std::from_chars(text.data(), text.data() + text.size(), d).ec != std::errc()) return Value::Null();
+      return Value::Double(d);
+    }
+    default:
+      return Value::Null();
+  }
+}
+
+}  // namespace
+
+std::string OfflineEventsDir(const std::string& offline_dir, const std::string& source) {
+  return (fs::path(offline_dir) / "events" / source).string();
+}
+std::string OfflineDeadLettersDir(const std::string& offline_dir, const std::string& source) {
+  return (fs::path(offline_dir) / "dead_letters" / source).string();
+}
+std::string OfflineFeaturesDir(const std::string& offline_dir, const std::string& view) {
+  return (fs::path(offline_dir) / "features" / view).string();
+}
+
+Schema ArchivedEventSchema(const SourceDef& source) {
+  Schema s;
+  s.Add({"ts", Type::kTimestamp});
+  for (const auto& f : source.schema.fields()) s.Add(f);
+  s.Add({"_partition", Type::kInt64});
+  s.Add({"_offset", Type::kInt64});
+  s.Add({"_append_time", Type::kTimestamp});
+  s.Add({"_late", Type::kBool});
+  return s;
+}
+
+Schema DeadLetterSchema() {
+  return Schema({{"key", Type::kString},
+                 {"payload", Type::kString},
+                 {"_partition", Type::kInt64},
+                 {"_offset", Type::kInt64},
+                 {"_append_time", Type::kTimestamp}});
+}
+
+Schema OfflineChangelogSchema(const Definitions& defs, const FeatureViewDef& view) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  Schema s;
+  for (int k : view.key_indexes) s.Add(source.schema.field(static_cast<size_t>(k)));
+  s.Add({"ts", Type::kTimestamp});
+  for (const auto& f : view.features) s.Add({f.name, f.output_type});
+  s.Add({"_partition", Type::kInt64});
+  s.Add({"_offset", Type::kInt64});
+  return s;
+}
+
+Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, const ChangelogRow& row, int partition,
+                        int64_t offset) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  Row out;
+  out.reserve(view.key_indexes.size() + view.features.size() + 3);
+  std::vector<std::string> parts = SplitEntityKey(row.entity);
+  for (size_t k = 0; k < view.key_indexes.size(); ++k) {
+    Type t = source.schema.field(static_cast<size_t>(view.key_indexes[k])).type;
+    out.push_back(k < parts.size() ? KeyPartValue(parts[k], t) : Value::Null());
+  }
+  out.push_back(Value::Timestamp(row.ts));
+  for (const Value& v : row.values) out.push_back(v);
+  out.push_back(Value::Int64(partition));
+  out.push_back(Value::Int64(offset));
+  return out;
+}
+
+std::string DateOf(TimestampMs ts) {
+  int64_t days = ts >= 0 ? ts / 86'400'000 : -((-ts + 86'399'999) / 86'400'000);
+  int64_t y = 0;
+  unsigned m = 0, d = 0;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+  return buf;
+}
+
+Result<int64_t> DatasetPosition(const std::string& dir, int partition) {
+  std::string path = (fs::path(dir) / "_positions" / std::to_string(partition)).string();
+  std::ifstream in(path);
+  if (!in) return int64_t{0};
+  int64_t v = -1;
+  in >> v;
+  if (!in || v < 0) return Status::Corruption("unreadable position file " + path);
+  return v;
+}
+
+Result<std::map<int, int64_t>> DatasetPositions(const std::string& dir) {
+  std::map<int, int64_t> out;
+  std::error_code ec;
+  fs::path pdir = fs::path(dir) / "_positions";
+  if (!fs::exists(pdir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(pdir, ec)) {
+    std::string name = e.path().filename().string();
+    int p = 0;
+    if (std::from_chars(name.data(), name.data() + name.size(), p).ec != std::errc()) continue;
+    VIGIL_ASSIGN_OR_RETURN(out[p], DatasetPosition(dir, p));
+  }
+  if (ec) return Status::IOError("list " + pdir.string() + ": " + ec.message());
+  return out;
+}
+
+namespace {
+
+// Every data file of the dataset with its ranges, superseded ones included.
+Result<std::vector<DatasetFile>> AllDatasetFiles(const std::string& dir) {
+  std::vector<DatasetFile> files;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return files;
+  for (const auto& d : fs::directory_iterator(dir, ec)) {
+    std::string dname = d.path().filename().string();
+    if (!d.is_directory() || dname.rfind("date=", 0) != 0) continue;
+    for (const auto& f : fs::directory_iterator(d.path(), ec)) {
+      std::string name = f.path().filename().string();
+      if (name.size() < 8 || name.substr(name.size() - 8) != ".parquet") continue;
+      DatasetFile file;
+      file.path = f.path().string();
+      file.date = dname.substr(5);
+      file.bytes = static_cast<int64_t>(f.file_size(ec));
+      int p = 0;
+      int64_t first = 0, end = 0;
+      if (ParsePartName(name, &p, &first, &end)) {
+        file.ranges.emplace_back(p, first, end);
+      } else {
+        VIGIL_ASSIGN_OR_RETURN(auto reader, parquet::Reader::Open(file.path));
+        for (const auto& [k, v] : reader->metadata()) {
+          if (k == kRangesKey && !ParseRanges(v, &file.ranges)) {
+            return Status::Corruption(file.path + ": unreadable " + std::string(kRangesKey) + " '" + v + "'");
+          }
+        }
+      }
+      files.push_back(std::move(file));
+    }
+  }
+  if (ec) return Status::IOError("list " + dir + ": " + ec.message());
+  std::sort(files.begin(), files.end(), [](const DatasetFile& a, const DatasetFile& b) {
+    return a.date != b.date ? a.date < b.date : a.path < b.path;
+  });
+  return files;
+}
+
+// True if every range of `a` lies inside some range of `b`.
+bool CoveredBy(const DatasetFile& a, const DatasetFile& b) {
+  for (const auto& [p, first, end] : a.ranges) {
+    bool inside = false;
+    for (const auto& [q, f2, e2] : b.ranges) inside |= q == p && f2 <= first && end <= e2;
+    if (!inside) return false;
+  }
+  return !a.ranges.empty();
+}
+
+}  // namespace
+
+Result<std::vector<DatasetFile>> ListDatasetFiles(const std::string& dir) {
+  VIGIL_ASSIGN_OR_RETURN(auto files, AllDatasetFiles(dir));
+  std::vector<DatasetFile> live;
+  for (size_t i = 0; i < files.size(); ++i) {
+    bool superseded = false;
+    for (size_t j = 0; j < files.size() && !superseded; ++j) {
+      if (i == j || files[i].date != files[j].date) continue;
+      // Of two files covering each other (equal ranges), the later path is kept.
+      if (CoveredBy(files[i], files[j]) && (!CoveredBy(files[j], files[i]) || files[i].path < files[j].path)) {
+        superseded = true;
+      }
+    }
+    if (!superseded) live.push_back(std::move(files[i]));
+  }
+  return live;
+}
+
+// ---- writer ----------------------------------------------------------------------------
+
+struct OffsetDatasetWriter::Impl {
+  std::string dir;
+  Schema schema;
+  int ts_column = 0;
+  parquet::WriterOptions options;
+  struct Partition {
+    bool opened = false;
+    int64_t next = 0;       // next offset to append
+    int64_t persisted = 0;  // position on disk
+    int64_t first = -1;     // first buffered offset (-1: none)
+    std::map<std::string, parquet::ColumnBatch> by_date;
+  };
+  std::map<int, Partition> parts;
+  int64_t buffered = 0;
+
+  Result<Partition*> Get(int p) {
+    Partition& part = parts[p];
+    if (part.opened) return &part;
+    VIGIL_ASSIGN_OR_RETURN(part.persisted, DatasetPosition(dir, p));
+    part.next = part.persisted;
+    // Files of a run that crashed after writing them and before persisting the position.
+    VIGIL_ASSIGN_OR_RETURN(auto files, AllDatasetFiles(dir));
+    for (const auto& f : files) {
+      int fp = 0;
+      int64_t first = 0, end = 0;
+      if (ParsePartName(fs::path(f.path).filename().string(), &fp, &first, &end) && fp == p &&
+          first >= part.persisted) {
+        std::error_code ec;
+        fs::remove(f.path, ec);
+        if (ec) return Status::IOError("remove " + f.path + ": " + ec.message());
+      }
+    }
+    part.opened = true;
+    return &part;
+  }
+};
+
+OffsetDatasetWriter::OffsetDatasetWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OffsetDatasetWriter::~OffsetDatasetWriter() = default;
+
+Result<std::unique_ptr<OffsetDatasetWriter>> OffsetDatasetWriter::Open(const std::string& dir, const Schema& schema,
+                                                                       int ts_column,
+                                                                       const parquet::WriterOptions& options) {
+  VIGIL_RETURN_IF_ERROR(EnsureDir(dir));
+  VIGIL_RETURN_IF_ERROR(EnsureDir((fs::path(dir) / "_positions").string()));
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->schema = schema;
+  impl->ts_column = ts_column;
+  impl->options = options;
+  return std::unique_ptr<OffsetDatasetWriter>(new OffsetDatasetWriter(std::move(impl)));
+}
+
+Result<int64_t> OffsetDatasetWriter::Next(int partition) {
+  VIGIL_ASSIGN_OR_RETURN(Impl::Partition * part, impl_->Get(partition));
+  return part->next;
+}
+
+Status OffsetDatasetWriter::Append(int partition, int64_t offset, const Row& row) {
+  VIGIL_ASSIGN_OR_RETURN(Impl::Partition * part, impl_->Get(partition));
+  if (offset < part->next) {
+    return Status::InvalidArgument("offset " + std::to_string(offset) + " of partition " + std::to_string(partition) +
+                                   " is below the dataset's next offset " + std::to_string(part->next));
+  }
+  const Value& ts = row[static_cast<size_t>(impl_->ts_column)];
+  std::string date = DateOf(ts.is_null() ? 0 : ts.int64());
+  auto it = part->by_date.find(date);
+  if (it == part->by_date.end()) it = part->by_date.emplace(date, parquet::ColumnBatch::Empty(impl_->schema)).first;
+  it->second.AppendRow(row);
+  if (part->first < 0) part->first = part->next;
+  part->next = offset + 1;
+  ++impl_->buffered;
+  return Status::OK();
+}
+
+void OffsetDatasetWriter::Skip(int partition, int64_t next_offset) {
+  auto part = impl_->Get(partition);
+  if (!part.ok()) return;
+  if (next_offset > (*part)->next) {
+    if ((*part)->first < 0) (*part)->first = (*part)->next;
+    (*part)->next = next_offset;
+  }
+}
+
+int64_t OffsetDatasetWriter::buffered_rows() const { return impl_->buffered; }
+
+Status OffsetDatasetWriter::Flush() {
+  std::vector<std::pair<int, int64_t>> advanced;
+  for (auto& [p, part] : impl_->parts) {
+    if (part.next == part.persisted) continue;
+    std::vector<std::tuple<int, int64_t, int64_t>> range{{p, part.persisted, part.next}};
+    for (auto& [date, batch] : part.by_date) {
+      std::string ddir = (fs::path(impl_->dir) / ("date=" + date)).string();
+      VIGIL_RETURN_IF_ERROR(EnsureDir(ddir));
+      std::string path = (fs::path(ddir) / PartName(p, part.persisted, part.next)).string();
+      parquet::WriterOptions o = impl_->options;
+      o.metadata.emplace_back(kRangesKey, RangesText(range));
+      VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, impl_->schema, o));
+      VIGIL_RETURN_IF_ERROR(w->Write(batch));
+      VIGIL_RETURN_IF_ERROR(w->Close());
+      VIGIL_RETURN_IF_ERROR(SyncDir(ddir));
+    }
+    advanced.emplace_back(p, part.next);
+  }
+  // The data is durable: now the positions that make it part of the dataset.
+  for (const auto& [p, next] : advanced) {
+    VIGIL_RETURN_IF_ERROR(
+        WriteFileAtomic((fs::path(impl_->dir) / "_positions" / std::to_string(p)).string(), std::to_string(next)));
+    Impl::Partition& part = impl_->parts[p];
+    part.persisted = next;
+    part.first = -1;
+    part.by_date.clear();
+  }
+  impl_->buffered = 0;
+  return Status::OK();
+}
+
+// ---- compaction ------------------------------------------------------------------------
+
+namespace {
+
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) return Status::IOError("open " + path);
+    if (::flock(fd, LOCK_EX) != 0) {
+      ::close(fd);
+      return Status::IOError("lock " + path);
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+int64_t FileAgeMs(const std::string& path) {
+  std::error_code ec;
+  auto t = fs::last_write_time(path, ec);
+  if (ec) return 0;
+  auto age = fs::file_time_type::clock::now() - t;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+}
+
+void MergeRanges(std::vector<std::tuple<int, int64_t, int64_t>>* ranges) {
+  std::sort(ranges->begin(), ranges->end());
+  std::vector<std::tuple<int, int64_t, int64_t>> out;
+  for (const auto& r : *ranges) {
+    if (!out.empty() && std::get<0>(out.back()) == std::get<0>(r) && std::get<2>(out.back()) >= std::get<1>(r)) {
+      std::get<2>(out.back()) = std::max(std::get<2>(out.back()), std::get<2>(r));
+    } else {
+      out.push_back(r);
+    }
+  }
+  *ranges = std::move(out);
+}
+
+}  // namespace
+
+Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionOptions& options) {
+  CompactionStats stats;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return stats;
+  VIGIL_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire((fs::path(dir) / "_compaction.lock").string()));
+  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
+  VIGIL_ASSIGN_OR_RETURN(auto all, AllDatasetFiles(dir));
+  VIGIL_ASSIGN_OR_RETURN(auto live, ListDatasetFiles(dir));
+  // Files a compaction superseded are deleted once readers that listed them before have
+  // had time to finish (their superseding file is older than the grace period).
+  for (const auto& f : all) {
+    bool is_live = std::any_of(live.begin(), live.end(), [&](const DatasetFile& l) { return l.path == f.path; });
+    if (is_live) continue;
+    bool old_enough = false;
+    for (const auto& l : live) {
+      if (l.date == f.date && CoveredBy(f, l) && FileAgeMs(l.path) >= options.grace_ms) old_enough = true;
+    }
+    if (old_enough) fs::remove(f.path, ec);
+  }
+  std::map<std::string, std::vector<const DatasetFile*>> small;
+  for (const auto& f : live) {
+    if (f.bytes >= options.small_bytes || f.ranges.empty()) continue;
+    bool committed = true;
+    for (const auto& [p, first, end] : f.ranges) {
+      auto it = positions.find(p);
+      committed &= it != positions.end() && end <= it->second;
+    }
+    if (committed) small[f.date].push_back(&f);
+  }
+  int seq = 0;
+  for (auto& [date, files] : small) {
+    if (static_cast<int>(files.size()) < options.min_files) continue;
+    parquet::ColumnBatch merged;
+    std::vector<std::tuple<int, int64_t, int64_t>> ranges;
+    bool first_file = true;
+    for (const DatasetFile* f : files) {
+      VIGIL_ASSIGN_OR_RETURN(auto batch, parquet::ReadFile(f->path));
+      if (first_file) {
+        merged = parquet::ColumnBatch::Empty(batch.schema);
+        first_file = false;
+      }
+      if (batch.schema.size() != merged.schema.size()) {
+        return Status::Corruption(f->path + ": its columns differ from the other files of " + dir);
+      }
+      for (int64_t r = 0; r < batch.rows(); ++r) merged.AppendRow(batch.GetRow(r));
+      ranges.insert(ranges.end(), f->ranges.begin(), f->ranges.end());
+    }
+    int pc = merged.schema.IndexOf("_partition"), oc = merged.schema.IndexOf("_offset");
+    if (pc < 0 || oc < 0) return Status::Corruption(dir + ": files without _partition/_offset columns");
+    std::vector<int64_t> order(static_cast<size_t>(merged.rows()));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    const auto& pcol = merged.columns[static_cast<size_t>(pc)].ints;
+    const auto& ocol = merged.columns[static_cast<size_t>(oc)].ints;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return pcol[a] != pcol[b] ? pcol[a] < pcol[b] : ocol[a] < ocol[b];
+    });
+    parquet::ColumnBatch sorted = parquet::ColumnBatch::Empty(merged.schema);
+    for (int64_t i : order) sorted.AppendRow(merged.GetRow(i));
+    MergeRanges(&ranges);
+    parquet::WriterOptions o = options.writer;
+    o.metadata.emplace_back(kRangesKey, RangesText(ranges));
+    std::string ddir = (fs::path(dir) / ("date=" + date)).string();
+    std::string path = (fs::path(ddir) / ("compacted-" + std::to_string(WallClockMs()) + "-" +
+                                          std::to_string(seq++) + ".parquet"))
+                           .string();
+    VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, sorted.schema, o));
+    VIGIL_RETURN_IF_ERROR(w->Write(sorted));
+    VIGIL_RETURN_IF_ERROR(w->Close());
+    VIGIL_RETURN_IF_ERROR(SyncDir(ddir));
+    stats.files_in += static_cast<int64_t>(files.size());
+    stats.files_out += 1;
+    stats.rows += sorted.rows();
+    if (options.grace_ms <= 0) {
+      for (const DatasetFile* f : files) fs::remove(f->path, ec);
+    }
+  }
+  return stats;
+}
+
+// ---- coverage --------------------------------------------------------------------------
+
+Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
+  TimestampMs best = kMinTimestamp;
+  auto parts = log->Partitions(kWatermarksTopic);
+  if (!parts.ok() && parts.status().IsNotFound()) return best;
+  VIGIL_RETURN_IF_ERROR(parts.status());
+  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(OfflineFeaturesDir(offline_dir, view.name)));
+  const std::string topic = ChangelogTopic(view.name);
+  VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(kWatermarksTopic));
+  LogRecord rec;
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+    if (!more) break;
+    if (rec.key != view.source) continue;
+    VIGIL_ASSIGN_OR_RETURN(WatermarkMarker m, DecodeWatermarkMarker(rec.key, rec.payload));
+    if (m.watermark <= best) continue;
+    auto it = m.changelog_ends.find(topic);
+    if (it == m.changelog_ends.end()) continue;  // a marker from before the view existed
+    bool held = true;
+    for (size_t p = 0; p < it->second.size(); ++p) {
+      auto pos = positions.find(static_cast<int>(p));
+      int64_t have = pos == positions.end() ? 0 : pos->second;
+      held &= have >= it->second[p];
+    }
+    if (held) best = m.watermark;
+  }
+  return best;
+}
+
+// ---- reading ---------------------------------------------------------------------------
+
+Status ScanDataset(const std::string& dir, const std::vector<std::string>& columns, int threads,
+                   const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
+                   const std::string& ts_column, TimestampMs from, TimestampMs to) {
+  VIGIL_ASSIGN_OR_RETURN(auto files, ListDatasetFiles(dir));
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first_error;
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (;;) {
+      size_t i = next.fetch_add(1);
+      if (i >= files.size() || failed.load()) return;
+      Status s = [&]() -> Status {
+        VIGIL_ASSIGN_OR_RETURN(auto reader, parquet::Reader::Open(files[i].path));
+        std::vector<int> cols;
+        for (const auto& name : columns) {
+          int c = reader->schema().IndexOf(name);
+          if (c < 0) return Status::Corruption(files[i].path + ": no column '" + name + "'");
+          cols.push_back(c);
+        }
+        int tc = ts_column.empty() ? -1 : reader->schema().IndexOf(ts_column);
+        Value lo = from == kMinTimestamp ? Value::Null() : Value::Timestamp(from);
+        Value hi = to == kMaxTimestamp ? Value::Null() : Value::Timestamp(to);
+        for (int g = 0; g < static_cast<int>(reader->row_groups().size()); ++g) {
+          if (tc >= 0 && !reader->MayContain(g, tc, lo, hi)) continue;
+          VIGIL_ASSIGN_OR_RETURN(auto batch, reader->ReadRowGroup(g, cols));
+          VIGIL_RETURN_IF_ERROR(fn(files[i], std::move(batch)));
+        }
+        return Status::OK();
+      }();
+      if (!s.ok()) {
+        std::lock_guard l(mu);
+        if (first_error.ok()) first_error = s;
+        failed = true;
+        return;
+      }
+    }
+  };
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(files.size())));
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  return first_error;
+}
+
+}  // namespace vigil

@@ -1,0 +1,150 @@
+// The offline store (DESIGN.md §1-§2): the full history of events and of feature values,
+// as Parquet files partitioned by date, under the offline directory:
+//
+//   <offline>/events/<source>/date=YYYY-MM-DD/*.parquet        the event archive
+//   <offline>/dead_letters/<source>/date=YYYY-MM-DD/*.parquet  dlq.<source>, archived
+//   <offline>/features/<view>/date=YYYY-MM-DD/*.parquet        the view's changelog
+//
+// Each of those directories is an *offset dataset*: every row is a record of one log
+// topic partition, identified by (_partition, _offset), and the dataset keeps, per
+// partition, the next offset it holds in _positions/<partition> (written after the data
+// files are durable). Rows are written in files named part-<p>-<first>-<end>.parquet
+// (the rows of log offsets [first, end) of partition p whose ts falls on that date), each
+// stating in its footer ("vigil.ranges") which offsets it covers. So:
+//   - a writer that restarts deletes its files at or past the persisted position
+//     (written by a run that crashed before persisting it) and writes them again;
+//   - compaction merges the small files of a date into one and then deletes them; a crash
+//     between the two leaves files whose ranges another file covers, which readers skip.
+// Readers therefore never see a record twice, and any engine reading the files with
+// hive partitioning (DuckDB, Spark, pandas) sees the same rows if it ignores such files
+// (compaction leaves none behind once it completes).
+//
+// Columns:
+//   events:       ts (timestamp), the source's fields, _partition, _offset,
+//                 _append_time (timestamp: when the log accepted it), _late (bool: the
+//                 stream's accepted/late decision)
+//   dead_letters: key (string), payload (string, hex for non-UTF-8 bytes), _partition,
+//                 _offset, _append_time
+//   features:     the entity's key fields (typed as in the source), ts, the features
+//                 (typed by aggregation), _partition, _offset (of the changelog topic)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "compute/changelog.h"
+#include "log/log.h"
+#include "schema/parquet.h"
+#include "spec/definitions.h"
+
+namespace vigil {
+
+std::string OfflineEventsDir(const std::string& offline_dir, const std::string& source);
+std::string OfflineDeadLettersDir(const std::string& offline_dir, const std::string& source);
+std::string OfflineFeaturesDir(const std::string& offline_dir, const std::string& view);
+
+Schema ArchivedEventSchema(const SourceDef& source);
+Schema DeadLetterSchema();
+Schema OfflineChangelogSchema(const Definitions& defs, const FeatureViewDef& view);
+// A changelog row as an offline row of OfflineChangelogSchema.
+Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, const ChangelogRow& row, int partition,
+                        int64_t offset);
+
+// "YYYY-MM-DD" (UTC) of a timestamp.
+std::string DateOf(TimestampMs ts);
+
+// The next offset of `partition` the dataset at `dir` holds (0 if none).
+Result<int64_t> DatasetPosition(const std::string& dir, int partition);
+// Every persisted position of the dataset, by partition.
+Result<std::map<int, int64_t>> DatasetPositions(const std::string& dir);
+
+// One data file of an offset dataset.
+struct DatasetFile {
+  std::string path;
+  std::string date;  // of its date= directory
+  int64_t bytes = 0;
+  // [first, end) per partition it covers (from its name, or its footer if compacted).
+  std::vector<std::tuple<int, int64_t, int64_t>> ranges;
+};
+// The files a reader should read: every data file but those whose ranges another file of
+// the same date covers, in (date, path) order.
+Result<std::vector<DatasetFile>> ListDatasetFiles(const std::string& dir);
+
+// Appends the records of one topic's partitions to an offset dataset. Rows are buffered
+// per partition and date and written by Flush(). Not thread-safe.
+class OffsetDatasetWriter {
+ public:
+  // `ts_column`: the schema index holding the row's ts (picks the date).
+  // `partition_column`/`offset_column`: where the writer stores _partition/_offset.
+  static Result<std::unique_ptr<OffsetDatasetWriter>> Open(const std::string& dir, const Schema& schema,
+                                                           int ts_column,
+                                                           const parquet::WriterOptions& options = {});
+  ~OffsetDatasetWriter();
+
+  // The next offset to append for `partition`: the persisted position, once files of a
+  // crashed run past it are deleted (done the first time a partition is asked).
+  Result<int64_t> Next(int partition);
+  // Buffers one record. REQUIRES: offset >= Next(partition); row matches the schema, with
+  // _partition/_offset set by the caller.
+  Status Append(int partition, int64_t offset, const Row& row);
+  // Advances a partition's position past records that have no row (e.g. skipped), so the
+  // next Flush persists it.
+  void Skip(int partition, int64_t next_offset);
+  // Rows buffered and not yet written.
+  int64_t buffered_rows() const;
+  // Writes every buffered row (one file per partition and date), syncs, then persists
+  // the positions.
+  Status Flush();
+
+ private:
+  struct Impl;
+  explicit OffsetDatasetWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct CompactionOptions {
+  // Files under this size count as small. Default: 32 MiB.
+  int64_t small_bytes = 32 << 20;
+  // A date is compacted when it has at least this many small files. Default: 8.
+  int min_files = 8;
+  // Files a compaction replaced are deleted at a later compaction, once the file that
+  // replaced them is this old, so that readers which listed them can finish. 0 deletes
+  // them at once. Default: 10 min.
+  int64_t grace_ms = 600'000;
+  parquet::WriterOptions writer;
+};
+
+struct CompactionStats {
+  int64_t files_in = 0;
+  int64_t files_out = 0;
+  int64_t rows = 0;
+};
+
+// Merges the small files of each date of the dataset at `dir` (only files below the
+// persisted positions, i.e. never one a live writer may still delete) into one file,
+// rows in (_partition, _offset) order; the merged files are deleted after the grace
+// period. Safe beside a writer and readers; two compactions of one dataset exclude each
+// other (a lock file).
+Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionOptions& options = {});
+
+// How far the offline changelog of `view` is complete: the highest watermark W of the
+// stream's markers (compute/stream_worker.h, WatermarkMarker) whose changelog ends the
+// offline dataset holds. Every row of the view with ts < W is in the offline store;
+// kMinTimestamp if none is held yet.
+Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir);
+
+// Calls fn with every row group of the dataset's live files (ListDatasetFiles), reading
+// only `columns` (schema names; empty = all) and skipping row groups whose ts statistics
+// lie outside [from, to] when ts_column is given. fn may be called concurrently from
+// `threads` threads (one file each); the files' row order within a file is kept.
+Status ScanDataset(const std::string& dir, const std::vector<std::string>& columns, int threads,
+                   const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
+                   const std::string& ts_column = "", TimestampMs from = kMinTimestamp,
+                   TimestampMs to = kMaxTimestamp);
+
+}  // namespace vigil
