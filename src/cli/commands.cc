@@ -23,6 +23,10 @@
 #include "schema/row_codec.h"
 #include "spec/definitions.h"
 #include "store/archive.h"
+#include "store/backfill.h"
+#include "store/feature_registry.h"
+#include "store/offline_store.h"
+#include "schema/parquet.h"
 #include "store/ingestion.h"
 #include "store/online_store.h"
 
@@ -30,6 +34,18 @@ namespace vigil::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+}  // namespace
+
+Result<Project> LoadVersionedProject(const std::string& dir) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(dir));
+  std::vector<std::string> registered;
+  VIGIL_RETURN_IF_ERROR(ResolveViewVersions(FeatureRegistryPath(p.settings.data_dir), &p.defs, &registered));
+  for (const auto& r : registered) std::fprintf(stderr, "registry: registered feature view %s\n", r.c_str());
+  return p;
+}
+
+namespace {
 
 std::string OnlineDir(const Project& p) { return p.settings.data_dir + "/online"; }
 std::string StreamStateDir(const Project& p) { return p.settings.data_dir + "/stream"; }
@@ -264,7 +280,7 @@ StreamOptions MakeStreamOptions(const Project& p) {
 }  // namespace
 
 Status Stream(const std::string& project, const StreamCommandOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   MetricsEndpoint metrics;
   VIGIL_RETURN_IF_ERROR(metrics.Start(options.metrics_port));
@@ -325,7 +341,7 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
 }
 
 Status Archive(const std::string& project, bool follow) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -357,7 +373,7 @@ Status Archive(const std::string& project, bool follow) {
 Status KafkaMock(int brokers) { return RunKafkaMockUntilSignal(brokers, std::cout); }
 
 Status IngestWorker(const std::string& project, const IngestWorkerOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   OnlineStoreOptions oopts;
   oopts.shards = p.settings.online_shards;
@@ -389,7 +405,7 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
 }
 
 Status Get(const std::string& project, const std::string& view_name, const std::string& key_text) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
   const EntityDef& entity = *p.defs.FindEntity(view->entity);
@@ -461,7 +477,7 @@ Status Get(const std::string& project, const std::string& view_name, const std::
 }
 
 Status Dataset(const std::string& project, const DatasetOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), p.settings.offline_dir, options));
   std::printf("dataset: %lld labels x %zu views in %.2f s (%s labels) -> %s\n", static_cast<long long>(st.labels),
@@ -472,14 +488,47 @@ Status Dataset(const std::string& project, const DatasetOptions& options) {
   return Status::OK();
 }
 
-Status Changelog(const std::string& project, const std::string& view_name, bool replay,
+Status Changelog(const std::string& project, const std::string& view_name, ChangelogFrom from,
                  const std::string& out_path) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   std::vector<ChangelogRow> rows;
-  if (replay) {
+  if (from == ChangelogFrom::kOffline) {
+    const size_t nk = view->key_indexes.size(), nf = view->features.size();
+    std::mutex mu;
+    VIGIL_RETURN_IF_ERROR(ScanViewChangelog(
+        p.defs, *view, p.settings.offline_dir, 2, kMaxTimestamp,
+        [&](parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to) {
+          std::vector<ChangelogRow> local;
+          for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
+            TimestampMs ts = batch.columns[nk].ints[r];
+            if (ts >= skip_from && ts < skip_to) continue;
+            ChangelogRow row;
+            for (size_t k = 0; k < nk; ++k) {
+              if (k) row.entity.push_back(kKeySeparator);
+              const parquet::Column& c = batch.columns[k];
+              row.entity += c.type == Type::kString ? std::string(c.str(r)) : c.Get(r).ToCsvText();
+            }
+            row.ts = ts;
+            for (size_t f = 0; f < nf; ++f) row.values.push_back(batch.columns[nk + 1 + f].Get(r));
+            local.push_back(std::move(row));
+          }
+          std::lock_guard lock(mu);
+          for (auto& r : local) rows.push_back(std::move(r));
+          return Status::OK();
+        }));
+    // A row's identity is (entity, ts): one ingested twice is printed once.
+    std::sort(rows.begin(), rows.end(), [](const ChangelogRow& a, const ChangelogRow& b) {
+      return a.entity != b.entity ? a.entity < b.entity : a.ts < b.ts;
+    });
+    rows.erase(std::unique(rows.begin(), rows.end(),
+                           [](const ChangelogRow& a, const ChangelogRow& b) {
+                             return a.entity == b.entity && a.ts == b.ts;
+                           }),
+               rows.end());
+  } else if (from == ChangelogFrom::kReplay) {
     VIGIL_ASSIGN_OR_RETURN(SourceHistory h, ReadSourceHistoryWithArchive(*p.defs.FindSource(view->source),
                                                                         log.get(), p.settings.offline_dir));
     std::mutex mu;
@@ -488,7 +537,7 @@ Status Changelog(const std::string& project, const std::string& view_name, bool 
       for (auto& x : r) rows.push_back(std::move(x));
     });
   } else {
-    VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(ChangelogTopic(view->name)));
+    VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(ChangelogTopic(*view)));
     LogRecord rec;
     for (;;) {
       VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
@@ -506,7 +555,7 @@ Status Changelog(const std::string& project, const std::string& view_name, bool 
 }
 
 Status Online(const std::string& project, const std::string& view_name, const std::string& out_path) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
   OnlineStoreOptions oopts;
@@ -519,6 +568,115 @@ Status Online(const std::string& project, const std::string& view_name, const st
   std::sort(rows.begin(), rows.end(),
             [](const ChangelogRow& a, const ChangelogRow& b) { return a.entity < b.entity; });
   return WriteRowsCsv(p.defs, *view, rows, out_path);
+}
+
+}  // namespace vigil::cli
+namespace vigil::cli {
+
+Status Backfill(const std::string& project, const std::string& view_name, const BackfillCommandOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+  const FeatureViewDef* view = p.defs.FindView(view_name);
+  if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  BackfillOptions o;
+  if (!options.from.empty()) {
+    VIGIL_ASSIGN_OR_RETURN(o.from, ParseTimestamp(options.from));
+  }
+  if (!options.to.empty()) {
+    VIGIL_ASSIGN_OR_RETURN(o.to, ParseTimestamp(options.to));
+  }
+  o.threads = options.threads;
+  o.memory_bytes = options.memory_mb << 20;
+  o.stop_after_buckets = options.stop_after_buckets;
+  VIGIL_ASSIGN_OR_RETURN(BackfillStats st, vigil::Backfill(p.defs, *view, log.get(), p.settings.offline_dir, o));
+  std::printf("backfill %s v%d: run %s%s, %lld events in %d buckets (%d done before), %lld rows written in %.2f s\n",
+              view->name.c_str(), view->version, st.run.c_str(), st.resumed ? " (resumed)" : "",
+              static_cast<long long>(st.events), st.buckets, st.buckets_done_before, static_cast<long long>(st.rows),
+              st.seconds);
+  std::printf("backfill %s v%d: %s; rows with ts in [%s, %s)\n", view->name.c_str(), view->version,
+              st.complete ? "complete" : "stopped early: run the same command to resume",
+              o.from == kMinTimestamp ? "start" : FormatIsoTimestamp(o.from).c_str(),
+              st.bound == kMinTimestamp ? "start" : FormatIsoTimestamp(st.bound).c_str());
+  std::printf("backfill bound: %lld\n", static_cast<long long>(st.bound));
+  return Status::OK();
+}
+
+Status FeaturesList(const std::string& project, bool json) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+  VIGIL_ASSIGN_OR_RETURN(auto reg, LoadFeatureRegistry(FeatureRegistryPath(p.settings.data_dir)));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, versions] : reg) {
+    const FeatureViewDef* current = p.defs.FindView(name);
+    for (const auto& v : versions) {
+      if (v.removed) continue;
+      FeatureViewDef at = current ? *current : FeatureViewDef{};
+      at.name = name;
+      at.version = v.version;
+      std::string dir = OfflineFeaturesDir(p.settings.offline_dir, at);
+      int64_t files = 0, bytes = 0;
+      TimestampMs coverage = kMinTimestamp;
+      VIGIL_ASSIGN_OR_RETURN(auto list, ListDatasetFiles(dir));
+      for (const auto& f : list) {
+        ++files;
+        bytes += f.bytes;
+      }
+      BackfillRecord backfill;
+      if (current) {
+        VIGIL_ASSIGN_OR_RETURN(coverage, OfflineChangelogCoverage(at, log.get(), p.settings.offline_dir));
+        VIGIL_ASSIGN_OR_RETURN(backfill, LastBackfill(p.settings.offline_dir, at));
+      }
+      nlohmann::json j = {{"view", name},
+                          {"version", v.version},
+                          {"current", current && current->version == v.version},
+                          {"fingerprint", v.fingerprint},
+                          {"registered_at", FormatIsoTimestamp(v.registered_at)},
+                          {"offline_files", files},
+                          {"offline_bytes", bytes},
+                          {"filled_until", coverage == kMinTimestamp ? nlohmann::json() : nlohmann::json(FormatIsoTimestamp(coverage))},
+                          {"backfill", backfill.run.empty() ? nlohmann::json()
+                                                            : nlohmann::json{{"run", backfill.run},
+                                                                             {"rows", backfill.rows},
+                                                                             {"bound", FormatIsoTimestamp(backfill.bound)}}},
+                          {"definition", v.definition}};
+      out.push_back(std::move(j));
+    }
+  }
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return Status::OK();
+  }
+  std::printf("%-24s %7s %-8s %-26s %8s %10s  %s\n", "view", "version", "current", "filled until", "files",
+              "bytes", "backfill");
+  for (const auto& j : out) {
+    std::printf("%-24s %7d %-8s %-26s %8lld %10lld  %s\n", j["view"].get<std::string>().c_str(),
+                j["version"].get<int>(), j["current"].get<bool>() ? "yes" : "no",
+                j["filled_until"].is_null() ? "-" : j["filled_until"].get<std::string>().c_str(),
+                static_cast<long long>(j["offline_files"].get<int64_t>()),
+                static_cast<long long>(j["offline_bytes"].get<int64_t>()),
+                j["backfill"].is_null()
+                    ? "-"
+                    : (std::to_string(j["backfill"]["rows"].get<int64_t>()) + " rows below " +
+                       j["backfill"]["bound"].get<std::string>())
+                          .c_str());
+  }
+  return Status::OK();
+}
+
+Status FeaturesRemove(const std::string& project, const std::string& view_name, int version) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+  const FeatureViewDef* current = p.defs.FindView(view_name);
+  VIGIL_RETURN_IF_ERROR(RemoveViewVersion(FeatureRegistryPath(p.settings.data_dir), view_name, version,
+                                          current ? current->version : 0));
+  FeatureViewDef at;
+  at.name = view_name;
+  at.version = version;
+  std::error_code ec;
+  auto removed = fs::remove_all(OfflineFeaturesDir(p.settings.offline_dir, at), ec);
+  if (ec) return Status::IOError("remove " + OfflineFeaturesDir(p.settings.offline_dir, at) + ": " + ec.message());
+  std::printf("removed %s v%d (%lld offline files and directories)\n", view_name.c_str(), version,
+              static_cast<long long>(removed));
+  return Status::OK();
 }
 
 }  // namespace vigil::cli

@@ -8,9 +8,14 @@
 
 #include "common/status.h"
 #include "generate/generator.h"
+#include "spec/definitions.h"
 #include "training/dataset.h"
 
 namespace vigil::cli {
+
+// Loads the project and gives every feature view its registered version
+// (store/feature_registry.h), registering changed definitions as new versions.
+Result<Project> LoadVersionedProject(const std::string& dir);
 
 Status Validate(const std::string& project);
 Status Generate(const GenerateOptions& options);
@@ -36,9 +41,10 @@ struct IngestWorkerOptions {
 };
 // Ingestion alone: changelog topics -> online store, as a member of the ingestion group.
 Status IngestWorker(const std::string& project, const IngestWorkerOptions& options);
-// Copies the source and dead-letter topics into the event archive (<offline_dir>/archive)
-// up to their ends, then applies the log's retention, which never deletes what is not
-// archived. With follow, repeats every second until SIGINT or SIGTERM.
+// Archives the source topics (up to what the stream decided) and dead-letter topics as
+// Parquet in the offline store (store/archive.h), then applies the log's retention, which
+// never deletes what is not archived. With follow, repeats every second until SIGINT or
+// SIGTERM.
 Status Archive(const std::string& project, bool follow);
 // Starts a librdkafka mock cluster of `brokers` brokers, prints its bootstrap address,
 // and runs until SIGINT or SIGTERM.
@@ -50,7 +56,23 @@ Status Dataset(const std::string& project, const DatasetOptions& options);
 // Prints a view's changelog as CSV (entity key columns, ts, features), sorted by entity
 // then ts: from the changelog topic, or, with replay, recomputed from the source topic
 // by the batch path up to the source's watermark (the stream's bound).
-Status Changelog(const std::string& project, const std::string& view, bool replay, const std::string& out);
+// Where Changelog reads the rows from.
+enum class ChangelogFrom { kStream, kReplay, kOffline };
+Status Changelog(const std::string& project, const std::string& view, ChangelogFrom from, const std::string& out);
+struct BackfillCommandOptions {
+  std::string from, to;  // timestamps (ms or ISO-8601); empty: unbounded
+  int threads = 2;
+  int64_t memory_mb = 512;
+  int stop_after_buckets = 0;  // testing: stop early, leaving the run to resume
+};
+// Rebuilds the view's current version's offline changelog from history (store/backfill.h).
+Status Backfill(const std::string& project, const std::string& view, const BackfillCommandOptions& options);
+// Lists every version of every view: its definition, whether current, and how far the
+// offline store holds it. With json, one JSON document.
+Status FeaturesList(const std::string& project, bool json);
+// Removes a view version that the definitions no longer use: its offline rows and its
+// registry entry.
+Status FeaturesRemove(const std::string& project, const std::string& view, int version);
 // Prints every online row of a view as CSV like Changelog, sorted by entity.
 Status Online(const std::string& project, const std::string& view, const std::string& out);
 // generate -> ingest -> stream -> get -> dataset on a copy of examples/fraud.

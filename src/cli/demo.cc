@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "compute/stream_worker.h"
 #include "log/log.h"
 #include "schema/csv.h"
 #include "spec/definitions.h"
@@ -125,10 +126,10 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
     VIGIL_RETURN_IF_ERROR(Ingest(p, s, {(events / (std::string(s) + ".jsonl")).string()}));
 
   Banner("stream: wait for both workers to catch up, then stop them (SIGTERM: final checkpoint)");
-  VIGIL_ASSIGN_OR_RETURN(Project proj_defs, LoadProject(p));
+  VIGIL_ASSIGN_OR_RETURN(Project proj_defs, LoadVersionedProject(p));
   VIGIL_ASSIGN_OR_RETURN(auto log, Log::Open(proj_defs.settings.log));
   std::vector<std::string> sources(std::begin(kSources), std::end(kSources)), changelogs;
-  for (const auto& [name, v] : proj_defs.defs.views) changelogs.push_back("changelog." + name);
+  for (const auto& [name, v] : proj_defs.defs.views) changelogs.push_back(ChangelogTopic(v));
   VIGIL_RETURN_IF_ERROR(WaitCommitted(log.get(), "vigil-stream", sources));
   VIGIL_RETURN_IF_ERROR(StopWorker(compute, "compute worker", compute_log));
   VIGIL_RETURN_IF_ERROR(WaitCommitted(log.get(), "vigil-ingest", changelogs));

@@ -72,11 +72,32 @@ int main(int argc, char** argv) {
   auto* changelog = app.add_subcommand("changelog", "print a view's changelog as CSV");
   changelog->add_option("view", view, "feature view")->required();
   changelog->add_flag("--replay", replay, "recompute it from the source topic with the batch path");
+  bool offline = false;
+  changelog->add_flag("--offline", offline, "read it from the offline store (backfill and ingested rows)");
   changelog->add_option("--out", out, "output file (default stdout)");
 
   auto* online = app.add_subcommand("online", "print every online row of a view as CSV");
   online->add_option("view", view, "feature view")->required();
   online->add_option("--out", out, "output file (default stdout)");
+
+  cli::BackfillCommandOptions bf;
+  auto* backfill = app.add_subcommand("backfill", "rebuild a view's offline changelog from history");
+  backfill->add_option("view", view, "feature view")->required();
+  backfill->add_option("--from", bf.from, "first ts of rows to write (ms or ISO-8601; default: the start)");
+  backfill->add_option("--to", bf.to, "rows before this ts (default: up to the history's watermark)");
+  backfill->add_option("--threads", bf.threads, "compute threads (default 2)");
+  backfill->add_option("--memory-mb", bf.memory_mb, "events held in memory at once, MiB (default 512)");
+  backfill->add_option("--stop-after-buckets", bf.stop_after_buckets, "stop early (testing resumption)");
+
+  bool json = false;
+  int version = 0;
+  auto* features = app.add_subcommand("features", "feature view versions in the registry");
+  features->require_subcommand(1);
+  auto* features_list = features->add_subcommand("list", "every version of every view and how far it is filled");
+  features_list->add_flag("--json", json, "one JSON document");
+  auto* features_remove = features->add_subcommand("remove", "remove a version the definitions no longer use");
+  features_remove->add_option("view", view, "feature view")->required();
+  features_remove->add_option("version", version, "version")->required();
 
   std::string work = "demo-run";
   int64_t demo_users = 20000;
@@ -119,9 +140,19 @@ int main(int argc, char** argv) {
     }
     st = cli::Dataset(project, ds);
   } else if (*changelog)
-    st = cli::Changelog(project, view, replay, out);
+    st = cli::Changelog(project, view,
+                        offline  ? cli::ChangelogFrom::kOffline
+                        : replay ? cli::ChangelogFrom::kReplay
+                                 : cli::ChangelogFrom::kStream,
+                        out);
   else if (*online)
     st = cli::Online(project, view, out);
+  else if (*backfill)
+    st = cli::Backfill(project, view, bf);
+  else if (*features_list)
+    st = cli::FeaturesList(project, json);
+  else if (*features_remove)
+    st = cli::FeaturesRemove(project, view, version);
   else if (*demo)
     st = cli::Demo(project, work, demo_users, demo_days);
 

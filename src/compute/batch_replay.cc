@@ -44,6 +44,16 @@ Status ReadRecordedDecisions(Log* log, const std::string& topic, std::unordered_
 Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
                        const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
                        SourceHistory* h) {
+  return ReadLiveHistory(source, log, from, recorded, max_ts, h, [h](Event&& ev, uint64_t seq) {
+    h->events.push_back(std::move(ev));
+    h->seqs.push_back(seq);
+    return Status::OK();
+  });
+}
+
+Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
+                       const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
+                       SourceHistory* h, const std::function<Status(Event&&, uint64_t seq)>& on_event) {
   VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(source.name));
   const int parts = reader->partitions();
   if (!from.empty() && static_cast<int>(from.size()) != parts) {
@@ -77,8 +87,7 @@ Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int6
       continue;
     }
     mx = std::max(mx, ev.ts);
-    h->events.push_back(std::move(ev));
-    h->seqs.push_back(seq);
+    VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), seq));
   }
   return Status::OK();
 }

@@ -43,6 +43,11 @@ Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log);
 Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
                        const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
                        SourceHistory* h);
+// The same, handing each accepted event to on_event instead (h->events and h->seqs are
+// left alone; h->late and h->rejected are counted).
+Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int64_t>& from,
+                       const std::unordered_set<uint64_t>& recorded, std::vector<TimestampMs>* max_ts,
+                       SourceHistory* h, const std::function<Status(Event&&, uint64_t seq)>& on_event);
 // Adds the EventSeq of every late or undecodable record a dead-letter topic of `log`
 // names (keys "late:<p>:<offset>", "undecodable:<p>:<offset>") to *recorded.
 Status ReadRecordedDecisions(Log* log, const std::string& topic, std::unordered_set<uint64_t>* recorded);

@@ -13,13 +13,15 @@
 
 namespace vigil {
 
-std::string ChangelogTopic(const std::string& view) { return "changelog." + view; }
+std::string ChangelogTopic(const FeatureViewDef& view) {
+  return "changelog." + view.name + (view.version > 1 ? ".v" + std::to_string(view.version) : "");
+}
 std::string DeadLetterTopic(const std::string& source) { return "dlq." + source; }
 
 void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out) {
   out->append("vigil.watermark 1\n");
   out->append(std::to_string(m.watermark));
-  out->push_back('\n');
+  out->append(m.complete ? "\ncomplete 1\n" : "\ncomplete 0\n");
   for (const auto& [topic, ends] : m.changelog_ends) {
     out->append(topic);
     for (size_t p = 0; p < ends.size(); ++p) {
@@ -45,6 +47,10 @@ Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::stri
   if (!line(&l) || l != "vigil.watermark 1") return bad();
   if (!line(&l) || std::from_chars(l.data(), l.data() + l.size(), m.watermark).ec != std::errc()) return bad();
   while (line(&l)) {
+    if (l == "complete 1" || l == "complete 0") {
+      m.complete = l == "complete 1";
+      continue;
+    }
     size_t sp = l.find(' ');
     std::vector<int64_t> ends;
     std::string_view rest = sp == std::string_view::npos ? std::string_view() : l.substr(sp + 1);
@@ -146,7 +152,7 @@ class StreamWorker::SourceTask {
     parts_.resize(static_cast<size_t>(reader_->partitions()));
     for (const auto* v : defs_.ViewsOf(source_.name)) {
       Output o;
-      o.topic = ChangelogTopic(v->name);
+      o.topic = ChangelogTopic(*v);
       o.engine = std::make_unique<ViewEngine>(*v);
       o.engine->TrackChanges();
       VIGIL_ASSIGN_OR_RETURN(o.writer, log_->OpenWriter(o.topic));
@@ -565,7 +571,17 @@ Result<std::unique_ptr<StreamWorker>> StreamWorker::Open(const Definitions& defs
   if (!saved) {
     CheckpointStore::Batch batch;
     batch.PutMeta("definitions", fp);
+    // Whether each source's state begins with its whole history (WatermarkMarker).
+    for (auto& t : w->tasks_) {
+      VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(t->name()));
+      bool whole = std::all_of(starts.begin(), starts.end(), [](int64_t s) { return s == 0; });
+      batch.PutMeta("complete/" + t->name(), whole ? "1" : "0");
+    }
     VIGIL_RETURN_IF_ERROR(w->store_->Commit(&batch));
+  }
+  for (auto& t : w->tasks_) {
+    VIGIL_ASSIGN_OR_RETURN(auto whole, w->store_->GetMeta("complete/" + t->name()));
+    if (whole && *whole == "1") w->complete_.insert(t->name());
   }
   if (options.metrics) w->probe_ = std::make_unique<Probe>(*options.metrics, w->tasks_);
   w->last_checkpoint_ = Now();
@@ -624,7 +640,10 @@ Status StreamWorker::Checkpoint() {
   CheckpointStore::Batch batch;
   TimestampMs wall = Now();
   std::vector<WatermarkMarker> markers;
-  for (auto& t : tasks_) markers.push_back(t->Marker());
+  for (auto& t : tasks_) {
+    markers.push_back(t->Marker());
+    markers.back().complete = complete_.count(t->name()) > 0;
+  }
   for (auto& t : tasks_) t->AddToCheckpoint(&batch, wall);
   size_t bytes = batch.bytes();
   VIGIL_RETURN_IF_ERROR(store_->Commit(&batch));

@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -106,6 +107,7 @@ class StreamWorker {
   bool caught_up_ = false;
   TimestampMs last_checkpoint_ = 0;
   std::unique_ptr<Probe> probe_;
+  std::set<std::string> complete_;  // sources whose state began at offset 0
 };
 
 // Runs compute until every source topic is consumed to its current end, then
@@ -125,15 +127,21 @@ inline constexpr int64_t kStreamAdvanceEvery = 4096;
 struct WatermarkMarker {
   std::string source;
   TimestampMs watermark = kMinTimestamp;
+  // The stream computed the source from offset 0 of every partition (its state began
+  // with the whole history). When false (it began after retention had deleted records),
+  // its rows reflect only part of each entity's history and are not a view's history.
+  bool complete = true;
   std::map<std::string, std::vector<int64_t>> changelog_ends;
 };
 inline constexpr char kWatermarksTopic[] = "_watermarks";
-// Text: "vigil.watermark 1\n<watermark>\n<topic> <end0>,<end1>,...\n..." (one line a topic).
+// Text: "vigil.watermark 1\n<watermark>\ncomplete <0|1>\n<topic> <end0>,<end1>,...\n..."
+// (one line a topic).
 void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out);
 Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::string_view payload);
 
-// The changelog topic of a view, and the dead-letter topic of a source.
-std::string ChangelogTopic(const std::string& view);
+// The changelog topic of a view's version ("changelog.<view>", "changelog.<view>.v<N>"
+// from version 2 on), and the dead-letter topic of a source.
+std::string ChangelogTopic(const FeatureViewDef& view);
 std::string DeadLetterTopic(const std::string& source);
 // The dead-letter key of a late event: "late:<partition>:<offset>".
 std::string LateEventKey(int partition, int64_t offset);

@@ -83,6 +83,8 @@ struct FeatureViewDef {
   std::vector<int> key_indexes;  // the entity's keys, as indexes in the source schema
   DurationMs ttl = kNoTtl;       // effective ttl (DESIGN.md §4 default applied)
   std::vector<FeatureDef> features;
+  // The registered version of this definition (store/feature_registry.h). Default: 1.
+  int version = 1;
   SourceLocation loc;
 };
 

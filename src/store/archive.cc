@@ -181,9 +181,8 @@ Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, co
   return stats;
 }
 
-Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,
-                                                   const std::string& offline_dir) {
-  SourceHistory h;
+Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h) {
   std::string dir = OfflineEventsDir(offline_dir, source.name);
   VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
   VIGIL_ASSIGN_OR_RETURN(int parts, log->Partitions(source.name));
@@ -197,51 +196,52 @@ Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log*
   }
   std::vector<TimestampMs> max_ts(static_cast<size_t>(parts), kMinTimestamp);
   if (!positions.empty()) {
-    // Archived events, in each partition's log order.
-    struct Archived {
-      uint64_t seq;
-      bool late;
-      Event ev;
-    };
-    std::vector<Archived> rows;
+    // Archived events: their recorded decision, any order (each entity's events are
+    // put in (ts, log order) by whoever replays them).
     std::mutex mu;
     const size_t nf = source.schema.size();
     VIGIL_RETURN_IF_ERROR(ScanDataset(dir, {}, 2, [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
       if (batch.schema.size() != nf + 5) return Status::Corruption(dir + ": unexpected columns");
-      std::vector<Archived> local(static_cast<size_t>(batch.rows()));
-      for (int64_t r = 0; r < batch.rows(); ++r) {
-        Archived& a = local[static_cast<size_t>(r)];
-        a.ev.ts = batch.columns[0].ints[static_cast<size_t>(r)];
-        a.ev.fields.resize(nf);
-        for (size_t f = 0; f < nf; ++f) a.ev.fields[f] = batch.columns[1 + f].Get(static_cast<size_t>(r));
-        a.seq = EventSeq(static_cast<int>(batch.columns[1 + nf].ints[static_cast<size_t>(r)]),
-                         batch.columns[2 + nf].ints[static_cast<size_t>(r)]);
-        a.late = batch.columns[4 + nf].ints[static_cast<size_t>(r)] != 0;
-      }
       std::lock_guard l(mu);
-      for (auto& a : local) rows.push_back(std::move(a));
+      Event ev;
+      for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
+        int p = static_cast<int>(batch.columns[1 + nf].ints[r]);
+        if (p < 0 || p >= parts) return Status::Corruption(dir + ": a row of partition " + std::to_string(p));
+        if (batch.columns[4 + nf].ints[r] != 0) {
+          ++h->late;
+          continue;
+        }
+        ev.ts = batch.columns[0].ints[r];
+        ev.fields.resize(nf);
+        for (size_t f = 0; f < nf; ++f) ev.fields[f] = batch.columns[1 + f].Get(r);
+        TimestampMs& mx = max_ts[static_cast<size_t>(p)];
+        mx = std::max(mx, ev.ts);
+        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + nf].ints[r])));
+        ev = Event();
+      }
       return Status::OK();
     }));
-    std::sort(rows.begin(), rows.end(), [](const Archived& a, const Archived& b) { return a.seq < b.seq; });
-    h.events.reserve(rows.size());
-    h.seqs.reserve(rows.size());
-    for (auto& a : rows) {
-      if (a.late) {
-        ++h.late;
-        continue;
-      }
-      TimestampMs& mx = max_ts[a.seq >> 40];
-      mx = std::max(mx, a.ev.ts);
-      h.events.push_back(std::move(a.ev));
-      h.seqs.push_back(a.seq);
-    }
   }
   // The live part: decisions recorded in the live dead letters and in the archived ones.
   std::unordered_set<uint64_t> recorded;
   VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
   VIGIL_RETURN_IF_ERROR(ArchivedDecisions(source, offline_dir, from, &recorded));
-  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, from, recorded, &max_ts, &h));
-  FinishHistory(source, max_ts, &h);
+  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, from, recorded, &max_ts, h, on_event));
+  FinishHistory(source, max_ts, h);
+  return Status::OK();
+}
+
+Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,
+                                                   const std::string& offline_dir) {
+  SourceHistory h;
+  VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
+      source, log, offline_dir,
+      [&h](Event&& ev, uint64_t seq) {
+        h.events.push_back(std::move(ev));
+        h.seqs.push_back(seq);
+        return Status::OK();
+      },
+      &h));
   return h;
 }
 

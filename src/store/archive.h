@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,5 +60,10 @@ Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, co
 // position on. Records neither archived nor in the live log are a Corruption naming them.
 Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,
                                                    const std::string& offline_dir);
+// The same history streamed: on_event gets every accepted event (archived ones first, in
+// no promised order, then the live ones in each partition's log order), from one thread
+// at a time; *h gets the late and rejected counts and the watermark, not the events.
+Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h);
 
 }  // namespace vigil

@@ -50,7 +50,7 @@ Status IngestionWorker::FlushOffline() {
   for (auto& [view, writer] : offline_) {
     if (writer->buffered_rows() == 0) continue;
     VIGIL_RETURN_IF_ERROR(writer->Flush().WithContext("offline store, view " + view));
-    VIGIL_RETURN_IF_ERROR(CompactDataset(OfflineFeaturesDir(options_.offline_dir, view)).status());
+    VIGIL_RETURN_IF_ERROR(CompactDataset(OfflineFeaturesDir(options_.offline_dir, *defs_->FindView(view))).status());
   }
   last_offline_flush_ = WallClockMs();
   return Status::OK();
@@ -66,7 +66,7 @@ Result<std::unique_ptr<IngestionWorker>> IngestionWorker::Open(const Definitions
   w->options_ = options;
   std::vector<std::string> topics;
   for (const auto& [name, view] : defs.views) {
-    std::string topic = ChangelogTopic(name);
+    std::string topic = ChangelogTopic(view);
     // Created here too, so that subscribing never waits for compute to create them.
     auto parts = log->Partitions(topic);
     if (!parts.ok() && parts.status().IsNotFound()) {
@@ -78,7 +78,7 @@ Result<std::unique_ptr<IngestionWorker>> IngestionWorker::Open(const Definitions
     topics.push_back(topic);
     if (!options.offline_dir.empty()) {
       VIGIL_ASSIGN_OR_RETURN(w->offline_[name],
-                             OffsetDatasetWriter::Open(OfflineFeaturesDir(options.offline_dir, name),
+                             OffsetDatasetWriter::Open(OfflineFeaturesDir(options.offline_dir, view),
                                                        OfflineChangelogSchema(defs, view),
                                                        static_cast<int>(view.key_indexes.size())));
     }
@@ -134,7 +134,7 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
       stats.rows_applied += static_cast<int64_t>(batch.size());
       if (probe_) {
         probe_->apply_seconds.ObserveDuration(std::chrono::steady_clock::now() - t0);
-        probe_->RowsIn(ChangelogTopic(view)).Increment(batch.size());
+        probe_->RowsIn(ChangelogTopic(*defs_->FindView(view))).Increment(batch.size());
       }
     }
     TimestampMs now = WallClockMs();

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "compute/stream_worker.h"
+#include "store/backfill.h"
 
 namespace vigil {
 
@@ -129,8 +130,8 @@ std::string OfflineEventsDir(const std::string& offline_dir, const std::string& 
 std::string OfflineDeadLettersDir(const std::string& offline_dir, const std::string& source) {
   return (fs::path(offline_dir) / "dead_letters" / source).string();
 }
-std::string OfflineFeaturesDir(const std::string& offline_dir, const std::string& view) {
-  return (fs::path(offline_dir) / "features" / view).string();
+std::string OfflineFeaturesDir(const std::string& offline_dir, const FeatureViewDef& view) {
+  return (fs::path(offline_dir) / "features" / view.name / ("version=" + std::to_string(view.version))).string();
 }
 
 Schema ArchivedEventSchema(const SourceDef& source) {
@@ -531,13 +532,15 @@ Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionO
 
 // ---- coverage --------------------------------------------------------------------------
 
-Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
+namespace {
+
+Result<TimestampMs> StreamCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
   TimestampMs best = kMinTimestamp;
   auto parts = log->Partitions(kWatermarksTopic);
   if (!parts.ok() && parts.status().IsNotFound()) return best;
   VIGIL_RETURN_IF_ERROR(parts.status());
-  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(OfflineFeaturesDir(offline_dir, view.name)));
-  const std::string topic = ChangelogTopic(view.name);
+  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(OfflineFeaturesDir(offline_dir, view)));
+  const std::string topic = ChangelogTopic(view);
   VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(kWatermarksTopic));
   LogRecord rec;
   for (;;) {
@@ -545,7 +548,7 @@ Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* lo
     if (!more) break;
     if (rec.key != view.source) continue;
     VIGIL_ASSIGN_OR_RETURN(WatermarkMarker m, DecodeWatermarkMarker(rec.key, rec.payload));
-    if (m.watermark <= best) continue;
+    if (m.watermark <= best || !m.complete) continue;
     auto it = m.changelog_ends.find(topic);
     if (it == m.changelog_ends.end()) continue;  // a marker from before the view existed
     bool held = true;
@@ -557,6 +560,39 @@ Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* lo
     if (held) best = m.watermark;
   }
   return best;
+}
+
+}  // namespace
+
+Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
+  VIGIL_ASSIGN_OR_RETURN(TimestampMs stream, StreamCoverage(view, log, offline_dir));
+  VIGIL_ASSIGN_OR_RETURN(BackfillRecord backfill, LastBackfill(offline_dir, view));
+  if (backfill.run.empty()) return stream;
+  if (backfill.from == kMinTimestamp || stream >= backfill.from) return std::max(stream, backfill.bound);
+  return stream;
+}
+
+Status ScanViewChangelog(
+    const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir, int threads,
+    TimestampMs max_ts,
+    const std::function<Status(parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to)>& fn) {
+  VIGIL_ASSIGN_OR_RETURN(BackfillRecord backfill, LastBackfill(offline_dir, view));
+  Schema schema = OfflineChangelogSchema(defs, view);
+  std::vector<std::string> columns;
+  for (size_t c = 0; c + 2 < schema.size(); ++c) columns.push_back(schema.field(c).name);
+  return ScanDataset(
+      OfflineFeaturesDir(offline_dir, view), columns, threads,
+      [&](const DatasetFile& file, parquet::ColumnBatch&& batch) {
+        std::string name = fs::path(file.path).filename().string();
+        if (name.rfind("backfill-", 0) == 0) {
+          // Only the last completed run's files (a later run in progress writes its own).
+          if (backfill.run.empty() || name.rfind("backfill-" + backfill.run + "-", 0) != 0) return Status::OK();
+          return fn(std::move(batch), 0, 0);
+        }
+        if (backfill.run.empty()) return fn(std::move(batch), 0, 0);
+        return fn(std::move(batch), backfill.from, backfill.bound);
+      },
+      "ts", kMinTimestamp, max_ts);
 }
 
 // ---- reading ---------------------------------------------------------------------------

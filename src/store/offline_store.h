@@ -3,7 +3,8 @@
 //
 //   <offline>/events/<source>/date=YYYY-MM-DD/*.parquet        the event archive
 //   <offline>/dead_letters/<source>/date=YYYY-MM-DD/*.parquet  dlq.<source>, archived
-//   <offline>/features/<view>/date=YYYY-MM-DD/*.parquet        the view's changelog
+//   <offline>/features/<view>/version=N/date=YYYY-MM-DD/*.parquet  the changelog of
+//                                                              version N of the view
 //
 // Each of those directories is an *offset dataset*: every row is a record of one log
 // topic partition, identified by (_partition, _offset), and the dataset keeps, per
@@ -46,7 +47,8 @@ namespace vigil {
 
 std::string OfflineEventsDir(const std::string& offline_dir, const std::string& source);
 std::string OfflineDeadLettersDir(const std::string& offline_dir, const std::string& source);
-std::string OfflineFeaturesDir(const std::string& offline_dir, const std::string& view);
+// The directory of one version of a view (FeatureViewDef::version).
+std::string OfflineFeaturesDir(const std::string& offline_dir, const FeatureViewDef& view);
 
 Schema ArchivedEventSchema(const SourceDef& source);
 Schema DeadLetterSchema();
@@ -132,11 +134,23 @@ struct CompactionStats {
 // other (a lock file).
 Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionOptions& options = {});
 
-// How far the offline changelog of `view` is complete: the highest watermark W of the
-// stream's markers (compute/stream_worker.h, WatermarkMarker) whose changelog ends the
-// offline dataset holds. Every row of the view with ts < W is in the offline store;
-// kMinTimestamp if none is held yet.
+// How far the offline changelog of `view` is complete: every row of the view with
+// ts < the result is in the offline store (kMinTimestamp: none is known to be). From
+// the stream: the highest watermark of its markers (compute/stream_worker.h,
+// WatermarkMarker) that began with the whole history and whose changelog ends the
+// offline dataset holds; from the last completed backfill (store/backfill.h): its bound,
+// when it starts at the beginning of history or where the stream's coverage reaches.
 Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir);
+
+// Reads a view version's offline changelog: the rows of its last completed backfill,
+// and the rows ingested from the stream outside the backfill's [from, bound). fn gets
+// batches of OfflineChangelogSchema's columns but _partition/_offset, possibly from
+// `threads` threads at once, with the [skip_from, skip_to) range of ts whose rows it must
+// ignore (empty for backfill files). Row groups entirely past max_ts are skipped.
+Status ScanViewChangelog(
+    const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir, int threads,
+    TimestampMs max_ts,
+    const std::function<Status(parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to)>& fn);
 
 // Calls fn with every row group of the dataset's live files (ListDatasetFiles), reading
 // only `columns` (schema names; empty = all) and skipping row groups whose ts statistics

@@ -101,18 +101,14 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
   std::vector<Shard> shards(kShards);
   std::hash<std::string> hasher;
   std::atomic<int64_t> read{0};
-  std::vector<std::string> columns;
-  Schema schema = OfflineChangelogSchema(defs, view);
-  for (size_t c = 0; c < nk + 1 + nf; ++c) columns.push_back(schema.field(c).name);
-  VIGIL_RETURN_IF_ERROR(ScanDataset(
-      OfflineFeaturesDir(offline_dir, view.name), columns, threads,
-      [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
+  VIGIL_RETURN_IF_ERROR(ScanViewChangelog(
+      defs, view, offline_dir, threads, max_as_of,
+      [&](parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to) {
         const auto& ts = batch.columns[nk].ints;
         std::string key;
-        Row keyvals(nk);
         std::vector<std::pair<size_t, std::pair<std::string, TimedTuple>>> local;
         for (size_t r = 0; r < batch.columns[0].size(); ++r) {
-          if (ts[r] > max_as_of) continue;
+          if (ts[r] > max_as_of || (ts[r] >= skip_from && ts[r] < skip_to)) continue;
           key.clear();
           for (size_t k = 0; k < nk; ++k) {
             if (k) key.push_back(kKeySeparator);
@@ -138,13 +134,16 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
           }
         }
         return Status::OK();
-      },
-      "ts", kMinTimestamp, max_as_of));
+      }));
   *rows_read += read.load();
   Parallel(threads, [&](size_t begin, size_t step) {
     for (size_t s = begin; s < kShards; s += step) {
       for (auto& [key, rows] : shards[s].rows) {
         std::sort(rows.begin(), rows.end(), [](const TimedTuple& a, const TimedTuple& b) { return a.ts < b.ts; });
+        // A row's identity is (entity, ts): the same row ingested twice is kept once.
+        rows.erase(std::unique(rows.begin(), rows.end(),
+                               [](const TimedTuple& a, const TimedTuple& b) { return a.ts == b.ts; }),
+                   rows.end());
         const auto& list = groups.at(key);
         size_t r = 0;
         for (uint32_t li : list) {

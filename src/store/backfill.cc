@@ -1,0 +1,353 @@
+#include "store/backfill.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "compute/batch_replay.h"
+#include "compute/stream_worker.h"
+#include "schema/parquet.h"
+#include "schema/row_codec.h"
+#include "store/archive.h"
+#include "store/feature_registry.h"
+#include "store/offline_store.h"
+
+namespace vigil {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteTextAtomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status::IOError("create " + tmp);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
+  return Status::OK();
+}
+
+std::string StateDir(const std::string& offline_dir, const FeatureViewDef& view) {
+  return (fs::path(offline_dir) / "backfill" / view.name / ("version=" + std::to_string(view.version))).string();
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+uint64_t Fnv(std::string_view s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// The run's parameters and progress, in <state>/run.json.
+struct RunState {
+  std::string run;
+  std::string fingerprint;
+  TimestampMs from = kMinTimestamp;
+  TimestampMs to = kMaxTimestamp;
+  TimestampMs bound = kMinTimestamp;
+  int buckets = 0;
+  int64_t events = 0;
+  bool spilled = false;
+};
+
+std::string Serialize(const RunState& s) {
+  return nlohmann::json{{"run", s.run},       {"fingerprint", s.fingerprint}, {"from", s.from},
+                        {"to", s.to},         {"bound", s.bound},             {"buckets", s.buckets},
+                        {"events", s.events}, {"spilled", s.spilled}}
+      .dump(2);
+}
+
+Result<RunState> ParseRun(const std::string& path, const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + ": not a backfill run state");
+  RunState s;
+  try {
+    s.run = j.at("run").get<std::string>();
+    s.fingerprint = j.at("fingerprint").get<std::string>();
+    s.from = j.at("from").get<int64_t>();
+    s.to = j.at("to").get<int64_t>();
+    s.bound = j.at("bound").get<int64_t>();
+    s.buckets = j.at("buckets").get<int>();
+    s.events = j.at("events").get<int64_t>();
+    s.spilled = j.at("spilled").get<bool>();
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+  return s;
+}
+
+// Pass 1: the history's accepted events, hashed by entity into bucket files.
+Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
+             const std::string& state, const BackfillOptions& options, RunState* run) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  std::string spill = (fs::path(state) / "spill").string();
+  std::error_code ec;
+  fs::remove_all(spill, ec);
+  fs::create_directories(spill, ec);
+  if (ec) return Status::IOError("create " + spill + ": " + ec.message());
+  // Buckets: enough that one bucket's events fit in a thread's share of the memory.
+  // The estimate: archived Parquet bytes x 8 (decoded, in memory) + 256 bytes a live record.
+  int64_t estimate = 0;
+  VIGIL_ASSIGN_OR_RETURN(auto files, ListDatasetFiles(OfflineEventsDir(offline_dir, source.name)));
+  for (const auto& f : files) estimate += f.bytes * 8;
+  VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(OfflineEventsDir(offline_dir, source.name)));
+  auto ends = log->EndOffsets(source.name);
+  if (ends.ok()) {
+    for (size_t p = 0; p < ends->size(); ++p) {
+      auto it = positions.find(static_cast<int>(p));
+      estimate += 256 * std::max<int64_t>(0, (*ends)[p] - (it == positions.end() ? 0 : it->second));
+    }
+  }
+  int threads = std::max(1, options.threads);
+  int64_t per_bucket = std::max<int64_t>(1 << 20, options.memory_bytes / threads);
+  run->buckets = static_cast<int>(std::clamp<int64_t>((estimate + per_bucket - 1) / per_bucket, threads, 4096));
+
+  std::vector<std::string> buffers(static_cast<size_t>(run->buckets));
+  std::vector<std::unique_ptr<std::ofstream>> outs;
+  for (int b = 0; b < run->buckets; ++b) {
+    outs.push_back(std::make_unique<std::ofstream>((fs::path(spill) / std::to_string(b)).string(),
+                                                   std::ios::binary | std::ios::trunc));
+    if (!*outs.back()) return Status::IOError("create spill file in " + spill);
+  }
+  std::hash<std::string> hasher;
+  std::string bytes;
+  run->events = 0;
+  SourceHistory counts;
+  VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
+      source, log, offline_dir,
+      [&](Event&& ev, uint64_t seq) -> Status {
+        size_t b = hasher(EncodeEntityKey(ev.fields, view.key_indexes)) % buffers.size();
+        bytes.clear();
+        EncodeEvent(ev, &bytes);
+        std::string& buf = buffers[b];
+        PutVarint64(&buf, seq);
+        PutVarint64(&buf, bytes.size());
+        buf.append(bytes);
+        if (buf.size() >= (1 << 20)) {
+          outs[b]->write(buf.data(), static_cast<std::streamsize>(buf.size()));
+          buf.clear();
+        }
+        ++run->events;
+        return Status::OK();
+      },
+      &counts));
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    outs[b]->write(buffers[b].data(), static_cast<std::streamsize>(buffers[b].size()));
+    if (!outs[b]->flush()) return Status::IOError("write spill file in " + spill);
+  }
+  outs.clear();
+  run->bound = std::min(options.to, counts.watermark);
+  run->spilled = true;
+  return Status::OK();
+}
+
+// Pass 2 for one bucket: replay, then write its rows by date.
+Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const std::string& state,
+                     const std::string& features_dir, const RunState& run, int bucket, int64_t* rows_out) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadText((fs::path(state) / "spill" / std::to_string(bucket)).string()));
+  SourceHistory h;
+  std::string_view in(bytes);
+  while (!in.empty()) {
+    VIGIL_ASSIGN_OR_RETURN(uint64_t seq, GetVarint64(&in));
+    VIGIL_ASSIGN_OR_RETURN(uint64_t len, GetVarint64(&in));
+    if (len > in.size()) return Status::Corruption("truncated spill file of bucket " + std::to_string(bucket));
+    Event ev;
+    VIGIL_RETURN_IF_ERROR(DecodeEvent(in.substr(0, len), source.schema, &ev));
+    in.remove_prefix(len);
+    h.events.push_back(std::move(ev));
+    h.seqs.push_back(seq);
+  }
+  bytes.clear();
+  bytes.shrink_to_fit();
+  Schema schema = OfflineChangelogSchema(defs, view);
+  std::map<std::string, parquet::ColumnBatch> by_date;
+  int64_t rows = 0;
+  ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {
+    for (const auto& r : out) {
+      if (r.ts < run.from || r.ts >= run.bound) continue;
+      Row row = OfflineChangelogRow(defs, view, r, 0, 0);
+      row[row.size() - 2] = Value::Null();  // _partition, _offset: not a log record
+      row[row.size() - 1] = Value::Null();
+      auto it = by_date.find(DateOf(r.ts));
+      if (it == by_date.end()) it = by_date.emplace(DateOf(r.ts), parquet::ColumnBatch::Empty(schema)).first;
+      it->second.AppendRow(row);
+      ++rows;
+    }
+  });
+  for (auto& [date, batch] : by_date) {
+    fs::path dir = fs::path(features_dir) / ("date=" + date);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+    std::string path = (dir / ("backfill-" + run.run + "-" + std::to_string(bucket) + ".parquet")).string();
+    parquet::WriterOptions o;
+    o.metadata.emplace_back("vigil.backfill", run.run);
+    VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema, o));
+    VIGIL_RETURN_IF_ERROR(w->Write(batch));
+    VIGIL_RETURN_IF_ERROR(w->Close());
+  }
+  *rows_out += rows;
+  return WriteTextAtomic((fs::path(state) / "done" / std::to_string(bucket)).string(), std::to_string(rows));
+}
+
+}  // namespace
+
+Result<BackfillRecord> LastBackfill(const std::string& offline_dir, const FeatureViewDef& view) {
+  BackfillRecord r;
+  std::string path = (fs::path(OfflineFeaturesDir(offline_dir, view)) / "_backfill.json").string();
+  auto text = ReadText(path);
+  if (!text.ok()) return r;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + ": not a backfill record");
+  try {
+    r.run = j.at("run").get<std::string>();
+    r.from = j.at("from").get<int64_t>();
+    r.bound = j.at("bound").get<int64_t>();
+    r.rows = j.at("rows").get<int64_t>();
+    r.completed_at = j.at("completed_at").get<int64_t>();
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+  return r;
+}
+
+Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& view, Log* log,
+                               const std::string& offline_dir, const BackfillOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  if (options.from >= options.to) return Status::InvalidArgument("backfill: --from must be before --to");
+  BackfillStats stats;
+  const std::string state = StateDir(offline_dir, view);
+  const std::string features_dir = OfflineFeaturesDir(offline_dir, view);
+  const std::string run_path = (fs::path(state) / "run.json").string();
+  std::error_code ec;
+  fs::create_directories(fs::path(state) / "done", ec);
+  fs::create_directories(features_dir, ec);
+  if (ec) return Status::IOError("create " + state + ": " + ec.message());
+
+  RunState run;
+  std::string fingerprint = ViewFingerprint(defs, view);
+  auto saved = ReadText(run_path);
+  if (saved.ok()) {
+    VIGIL_ASSIGN_OR_RETURN(RunState prev, ParseRun(run_path, *saved));
+    if (prev.spilled && prev.fingerprint == fingerprint && prev.from == options.from && prev.to == options.to) {
+      run = prev;
+      stats.resumed = true;
+    }
+  }
+  if (!stats.resumed) {
+    fs::remove_all(fs::path(state) / "done", ec);
+    fs::create_directories(fs::path(state) / "done", ec);
+    run.fingerprint = fingerprint;
+    run.from = options.from;
+    run.to = options.to;
+    run.run = Hex64(Fnv(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
+                        std::to_string(WallClockMs())));
+    VIGIL_RETURN_IF_ERROR(WriteTextAtomic(run_path, Serialize(run)));
+    VIGIL_RETURN_IF_ERROR(Spill(defs, view, log, offline_dir, state, options, &run).WithContext("backfill spill"));
+    VIGIL_RETURN_IF_ERROR(WriteTextAtomic(run_path, Serialize(run)));
+  }
+  stats.run = run.run;
+  stats.events = run.events;
+  stats.buckets = run.buckets;
+  stats.bound = run.bound;
+
+  std::vector<int> todo;
+  for (int b = 0; b < run.buckets; ++b) {
+    if (fs::exists(fs::path(state) / "done" / std::to_string(b))) {
+      ++stats.buckets_done_before;
+    } else {
+      todo.push_back(b);
+    }
+  }
+  if (options.stop_after_buckets > 0 && static_cast<int>(todo.size()) > options.stop_after_buckets) {
+    todo.resize(static_cast<size_t>(options.stop_after_buckets));
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> rows{0};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (;;) {
+      size_t i = next.fetch_add(1);
+      if (i >= todo.size()) return;
+      int64_t r = 0;
+      Status s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &r);
+      rows += r;
+      if (!s.ok()) {
+        std::lock_guard l(mu);
+        if (first.ok()) first = s.WithContext("backfill bucket " + std::to_string(todo[i]));
+        next = todo.size();
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < std::max(1, options.threads); ++t) pool.emplace_back(work);
+  for (auto& t : pool) t.join();
+  VIGIL_RETURN_IF_ERROR(first);
+  stats.rows = rows.load();
+
+  int done = 0;
+  for (int b = 0; b < run.buckets; ++b) done += fs::exists(fs::path(state) / "done" / std::to_string(b)) ? 1 : 0;
+  stats.complete = done == run.buckets;
+  if (stats.complete) {
+    int64_t total_rows = 0;
+    for (int b = 0; b < run.buckets; ++b) {
+      VIGIL_ASSIGN_OR_RETURN(std::string n, ReadText((fs::path(state) / "done" / std::to_string(b)).string()));
+      total_rows += std::stoll(n);
+    }
+    VIGIL_RETURN_IF_ERROR(WriteTextAtomic((fs::path(features_dir) / "_backfill.json").string(),
+                                          nlohmann::json{{"run", run.run},
+                                                         {"from", run.from},
+                                                         {"to", run.to},
+                                                         {"bound", run.bound},
+                                                         {"rows", total_rows},
+                                                         {"events", run.events},
+                                                         {"completed_at", WallClockMs()}}
+                                              .dump(2)));
+    // Earlier runs' files are replaced by this one's.
+    for (const auto& d : fs::directory_iterator(features_dir, ec)) {
+      if (!d.is_directory()) continue;
+      for (const auto& f : fs::directory_iterator(d.path(), ec)) {
+        std::string name = f.path().filename().string();
+        if (name.rfind("backfill-", 0) == 0 && name.rfind("backfill-" + run.run + "-", 0) != 0) {
+          fs::remove(f.path(), ec);
+        }
+      }
+    }
+    fs::remove_all(state, ec);
+  }
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return stats;
+}
+
+}  // namespace vigil

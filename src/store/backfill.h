@@ -1,0 +1,72 @@
+// Backfill (issue 4 §3): rebuilds a feature view's changelog from the source's whole
+// history (the Parquet archive, then the live log) with the stream's engine, into the
+// offline store, for a new view, a changed definition (a new version) or a repair.
+//
+// The rows are exactly the stream's: every entity's accepted events (the stream's
+// recorded decisions for archived ones, its rule for live ones) are replayed in
+// (ts, log order) and rows are emitted below the history's watermark W (the lowest over
+// partitions of max ts - allowed lateness), below which no event can still arrive.
+//
+// How it runs, bounded in memory and resumable:
+//   1. spill: one pass over the history hashes each accepted event by entity into B
+//      bucket files under the run's state directory; B is chosen so that a bucket's
+//      events fit in memory_bytes / threads.
+//   2. compute: `threads` threads take buckets, replay each, and write its rows in
+//      [from, min(to, W)) as date-partitioned Parquet files
+//      (<features dir>/date=D/backfill-<run>-<bucket>.parquet), then mark the bucket done.
+//   3. finish: records the run in <features dir>/_backfill.json (from, to, bound, rows),
+//      deletes earlier runs' files and the state directory.
+// A run killed at any point is resumed by the same command (same view version, from and
+// to): the spill is reused and done buckets are skipped.
+//
+// Readers (dataset, sync, `changelog --offline`) treat a completed backfill as the
+// view's history below its bound and the stream's ingested rows as the rest.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "log/log.h"
+#include "spec/definitions.h"
+
+namespace vigil {
+
+struct BackfillOptions {
+  TimestampMs from = kMinTimestamp;  // rows with ts >= from
+  TimestampMs to = kMaxTimestamp;    // and ts < to (and below the watermark)
+  int threads = 2;
+  // Events held in memory at once, over all threads (approximate). Default: 512 MiB.
+  int64_t memory_bytes = int64_t{512} << 20;
+  // Stop after this many buckets are computed (0: no limit), leaving the run to resume:
+  // for tests of resumption. Default: 0.
+  int stop_after_buckets = 0;
+};
+
+struct BackfillStats {
+  std::string run;
+  bool resumed = false;
+  int64_t events = 0;  // accepted events spilled
+  int64_t rows = 0;    // rows written by this call
+  int buckets = 0;
+  int buckets_done_before = 0;  // skipped on resume
+  bool complete = false;        // false when stopped early (stop_after_buckets)
+  TimestampMs bound = kMinTimestamp;  // min(to, watermark)
+  double seconds = 0;
+};
+
+// What a completed backfill recorded (<features dir>/_backfill.json).
+struct BackfillRecord {
+  std::string run;
+  TimestampMs from = kMinTimestamp;
+  TimestampMs bound = kMinTimestamp;
+  int64_t rows = 0;
+  TimestampMs completed_at = 0;
+};
+// The record of the view version's last completed backfill; nullopt-like: run empty.
+Result<BackfillRecord> LastBackfill(const std::string& offline_dir, const FeatureViewDef& view);
+
+Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& view, Log* log,
+                               const std::string& offline_dir, const BackfillOptions& options = {});
+
+}  // namespace vigil

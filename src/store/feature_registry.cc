@@ -1,0 +1,208 @@
+#include "store/feature_registry.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace vigil {
+
+namespace fs = std::filesystem;
+
+std::string ViewDefinitionText(const Definitions& defs, const FeatureViewDef& view) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  std::string out;
+  auto line = [&out](std::string_view k, const std::string& v) {
+    out.append(k);
+    out.append(": ");
+    out.append(v);
+    out.push_back('\n');
+  };
+  line("entity", view.entity);
+  std::string keys;
+  for (int k : view.key_indexes) {
+    const Field& f = source.schema.field(static_cast<size_t>(k));
+    keys += (keys.empty() ? "" : ", ") + f.name + " " + std::string(TypeName(f.type));
+  }
+  line("keys", keys);
+  line("source", source.name);
+  line("allowed_lateness", FormatDuration(source.allowed_lateness));
+  line("ttl", view.ttl == kNoTtl ? "none" : FormatDuration(view.ttl));
+  for (const auto& f : view.features) {
+    std::string d = std::string(AggName(f.agg));
+    if (!f.field.empty()) d += " of " + f.field + " " + std::string(TypeName(f.field_type));
+    d += f.window ? " over " + FormatDuration(*f.window) : " over the lifetime";
+    if (!f.where.empty()) d += " where " + f.where;
+    line("feature " + f.name, d);
+  }
+  return out;
+}
+
+std::string ViewFingerprint(const Definitions& defs, const FeatureViewDef& view) {
+  std::string text = ViewDefinitionText(defs, view);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string FeatureRegistryPath(const std::string& data_dir) {
+  return (fs::path(data_dir) / "registry" / "features.json").string();
+}
+
+namespace {
+
+Result<std::map<std::string, std::vector<ViewVersion>>> Parse(const std::string& path, const std::string& text) {
+  std::map<std::string, std::vector<ViewVersion>> out;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("views") || !j["views"].is_object()) {
+    return Status::Corruption(path + ": not a feature registry (want {\"views\": {...}})");
+  }
+  try {
+    for (const auto& [view, versions] : j["views"].items()) {
+      for (const auto& v : versions) {
+        ViewVersion x;
+        x.version = v.at("version").get<int>();
+        x.fingerprint = v.at("fingerprint").get<std::string>();
+        x.definition = v.value("definition", "");
+        x.registered_at = v.value("registered_at", int64_t{0});
+        x.removed = v.value("removed", false);
+        out[view].push_back(std::move(x));
+      }
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+  return out;
+}
+
+std::string Serialize(const std::map<std::string, std::vector<ViewVersion>>& reg) {
+  nlohmann::json views = nlohmann::json::object();
+  for (const auto& [view, versions] : reg) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& v : versions) {
+      list.push_back({{"version", v.version},
+                      {"fingerprint", v.fingerprint},
+                      {"definition", v.definition},
+                      {"registered_at", v.registered_at},
+                      {"removed", v.removed}});
+    }
+    views[view] = std::move(list);
+  }
+  return nlohmann::json{{"views", views}}.dump(2) + "\n";
+}
+
+// Holds the registry's lock while a read-modify-write runs.
+template <typename Fn>
+Status Update(const std::string& path, Fn fn) {
+  fs::path dir = fs::path(path).parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+  std::string lock_path = (dir / "features.lock").string();
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd < 0) return Status::IOError("open " + lock_path);
+  if (::flock(fd, LOCK_EX) != 0) {
+    ::close(fd);
+    return Status::IOError("lock " + lock_path);
+  }
+  Status s = [&]() -> Status {
+    VIGIL_ASSIGN_OR_RETURN(auto reg, LoadFeatureRegistry(path));
+    bool changed = false;
+    VIGIL_RETURN_IF_ERROR(fn(&reg, &changed));
+    if (!changed) return Status::OK();
+    std::string tmp = path + ".tmp";
+    std::string text = Serialize(reg);
+    int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0) return Status::IOError("create " + tmp);
+    bool ok = ::write(out, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(out) == 0;
+    ::close(out);
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
+    return Status::OK();
+  }();
+  ::close(fd);
+  return s;
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::vector<ViewVersion>>> LoadFeatureRegistry(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::map<std::string, std::vector<ViewVersion>>();
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return Parse(path, ss.str());
+}
+
+Status ResolveViewVersions(const std::string& path, Definitions* defs, std::vector<std::string>* registered) {
+  // Without a change the file is only read (no lock, no write).
+  VIGIL_ASSIGN_OR_RETURN(auto current, LoadFeatureRegistry(path));
+  bool all_known = true;
+  for (auto& [name, view] : defs->views) {
+    std::string fp = ViewFingerprint(*defs, view);
+    bool known = false;
+    for (const auto& v : current[name]) {
+      if (v.fingerprint == fp && !v.removed) {
+        view.version = v.version;
+        known = true;
+      }
+    }
+    all_known &= known;
+  }
+  if (all_known) return Status::OK();
+  return Update(path, [&](std::map<std::string, std::vector<ViewVersion>>* reg, bool* changed) -> Status {
+    for (auto& [name, view] : defs->views) {
+      std::string fp = ViewFingerprint(*defs, view);
+      auto& versions = (*reg)[name];
+      const ViewVersion* match = nullptr;
+      for (const auto& v : versions) {
+        if (v.fingerprint == fp && !v.removed) match = &v;
+      }
+      if (match) {
+        view.version = match->version;
+        continue;
+      }
+      ViewVersion v;
+      v.version = versions.empty() ? 1 : versions.back().version + 1;
+      v.fingerprint = fp;
+      v.definition = ViewDefinitionText(*defs, view);
+      v.registered_at = WallClockMs();
+      versions.push_back(v);
+      view.version = v.version;
+      *changed = true;
+      if (registered) registered->push_back(name + " v" + std::to_string(v.version));
+    }
+    return Status::OK();
+  });
+}
+
+Status RemoveViewVersion(const std::string& path, const std::string& view, int version, int current) {
+  if (version == current) {
+    return Status::InvalidArgument("version " + std::to_string(version) + " of " + view +
+                                   " is the one the current definitions use");
+  }
+  return Update(path, [&](std::map<std::string, std::vector<ViewVersion>>* reg, bool* changed) -> Status {
+    auto it = reg->find(view);
+    if (it != reg->end()) {
+      for (auto& v : it->second) {
+        if (v.version == version && !v.removed) {
+          v.removed = true;
+          *changed = true;
+          return Status::OK();
+        }
+      }
+    }
+    return Status::InvalidArgument("no version " + std::to_string(version) + " of feature view '" + view + "'");
+  });
+}
+
+}  // namespace vigil
