@@ -29,6 +29,7 @@
 #include "schema/parquet.h"
 #include "store/ingestion.h"
 #include "store/online_store.h"
+#include "store/sync.h"
 
 namespace vigil::cli {
 namespace {
@@ -269,6 +270,35 @@ struct MetricsEndpoint {
   MetricsRegistry* get() { return server ? &registry : nullptr; }
 };
 
+// The periodic online/offline reconciliation of a process that runs ingestion.
+class PeriodicSync {
+ public:
+  PeriodicSync(const Project& p, OnlineStore* online, IngestionWorker* ingestion, MetricsRegistry* metrics)
+      : p_(p), online_(online), ingestion_(ingestion), metrics_(metrics), last_(WallClockMs()) {}
+  Status MaybeRun() {
+    if (p_.settings.sync_interval <= 0 || WallClockMs() - last_ < p_.settings.sync_interval) return Status::OK();
+    VIGIL_RETURN_IF_ERROR(ingestion_->FlushOffline());
+    VIGIL_ASSIGN_OR_RETURN(bool aligned, ingestion_->StoresAligned());
+    if (!aligned) return Status::OK();  // the offline store is catching up: later
+    last_ = WallClockMs();
+    SyncOptions o;
+    o.metrics = metrics_;
+    VIGIL_ASSIGN_OR_RETURN(SyncReport r, SyncStores(p_.defs, online_, p_.settings.offline_dir, o));
+    std::printf("sync: %lld entities checked, %lld differences, %lld repaired in %.2f s\n",
+                static_cast<long long>(r.entities_checked), static_cast<long long>(r.total_differences),
+                static_cast<long long>(r.repaired), r.seconds);
+    std::fflush(stdout);
+    return Status::OK();
+  }
+
+ private:
+  const Project& p_;
+  OnlineStore* online_;
+  IngestionWorker* ingestion_;
+  MetricsRegistry* metrics_;
+  TimestampMs last_;
+};
+
 StreamOptions MakeStreamOptions(const Project& p) {
   StreamOptions o;
   o.state_dir = StreamStateDir(p);
@@ -303,8 +333,11 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
   int64_t applied = 0;
   double ingest_seconds = 0;
   std::vector<int64_t> freshness;
+  std::unique_ptr<PeriodicSync> sync;
+  if (ingestion) sync = std::make_unique<PeriodicSync>(p, online.get(), ingestion.get(), metrics.get());
   auto ingest = [&](DurationMs wait) -> Status {
     if (!ingestion) return Status::OK();
+    VIGIL_RETURN_IF_ERROR(sync->MaybeRun());
     VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(wait));
     applied += ing.rows_applied;
     ingest_seconds += ing.seconds;
@@ -389,11 +422,13 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
   int64_t applied = 0;
   double seconds = 0;
   std::vector<int64_t> freshness;
+  PeriodicSync sync(p, online.get(), ingestion.get(), metrics.get());
   while (!g_stop) {
     if (options.until_caught_up) {
       VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
       if (done) break;
     }
+    VIGIL_RETURN_IF_ERROR(sync.MaybeRun());
     VIGIL_ASSIGN_OR_RETURN(IngestionStats ing, ingestion->Poll(100));
     applied += ing.rows_applied;
     seconds += ing.seconds;
@@ -443,7 +478,7 @@ Status Get(const std::string& project, const std::string& view_name, const std::
   oopts.read_only = true;
   VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
   std::optional<FeatureRow> row;
-  VIGIL_RETURN_IF_ERROR(online->MultiGet(view->name, std::span(&key, 1), std::span(&row, 1)));
+  VIGIL_RETURN_IF_ERROR(online->MultiGet(OnlineViewName(*view), std::span(&key, 1), std::span(&row, 1)));
   std::string out = "{\"view\":";
   AppendJsonString(view->name, &out);
   out += ",\"key\":{";
@@ -562,7 +597,7 @@ Status Online(const std::string& project, const std::string& view_name, const st
   oopts.read_only = true;
   VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
   std::vector<ChangelogRow> rows;
-  VIGIL_RETURN_IF_ERROR(online->Scan(view->name, [&](const std::string& entity, const FeatureRow& r) {
+  VIGIL_RETURN_IF_ERROR(online->Scan(OnlineViewName(*view), [&](const std::string& entity, const FeatureRow& r) {
     rows.push_back(ChangelogRow{entity, r.ts, r.values});
   }));
   std::sort(rows.begin(), rows.end(),
@@ -676,6 +711,34 @@ Status FeaturesRemove(const std::string& project, const std::string& view_name, 
   if (ec) return Status::IOError("remove " + OfflineFeaturesDir(p.settings.offline_dir, at) + ": " + ec.message());
   std::printf("removed %s v%d (%lld offline files and directories)\n", view_name.c_str(), version,
               static_cast<long long>(removed));
+  return Status::OK();
+}
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+
+Status Sync(const std::string& project, bool check) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+  OnlineStoreOptions oopts;
+  oopts.shards = p.settings.online_shards;
+  auto online = OnlineStore::Open(OnlineDir(p), oopts);
+  if (!online.ok()) {
+    return online.status().WithContext(
+        "open the online store (an ingestion worker holds it while it runs, and reconciles the stores itself every "
+        "sync.interval)");
+  }
+  SyncOptions o;
+  o.repair = !check;
+  VIGIL_ASSIGN_OR_RETURN(SyncReport r, SyncStores(p.defs, online->get(), p.settings.offline_dir, o));
+  std::printf("sync: %lld entities checked in %.2f s: %lld differences%s\n",
+              static_cast<long long>(r.entities_checked), r.seconds, static_cast<long long>(r.total_differences),
+              check ? " (--check: nothing repaired)" : (", " + std::to_string(r.repaired) + " repaired").c_str());
+  for (const auto& [view, kinds] : r.differences) {
+    for (const auto& [kind, n] : kinds) {
+      std::printf("sync: %-24s %-16s %lld\n", view.c_str(), kind.c_str(), static_cast<long long>(n));
+    }
+  }
   return Status::OK();
 }
 

@@ -70,6 +70,9 @@ Status Backfill(const std::string& project, const std::string& view, const Backf
 // Lists every version of every view: its definition, whether current, and how far the
 // offline store holds it. With json, one JSON document.
 Status FeaturesList(const std::string& project, bool json);
+// Reconciles the online and offline stores (store/sync.h) and prints what differed; with
+// check, repairs nothing.
+Status Sync(const std::string& project, bool check);
 // Removes a view version that the definitions no longer use: its offline rows and its
 // registry entry.
 Status FeaturesRemove(const std::string& project, const std::string& view, int version);

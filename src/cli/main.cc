@@ -99,6 +99,10 @@ int main(int argc, char** argv) {
   features_remove->add_option("view", view, "feature view")->required();
   features_remove->add_option("version", version, "version")->required();
 
+  bool check = false;
+  auto* sync = app.add_subcommand("sync", "reconcile the online and offline stores");
+  sync->add_flag("--check", check, "report differences without repairing them");
+
   std::string work = "demo-run";
   int64_t demo_users = 20000;
   int demo_days = 14;
@@ -153,6 +157,8 @@ int main(int argc, char** argv) {
     st = cli::FeaturesList(project, json);
   else if (*features_remove)
     st = cli::FeaturesRemove(project, view, version);
+  else if (*sync)
+    st = cli::Sync(project, check);
   else if (*demo)
     st = cli::Demo(project, work, demo_users, demo_days);
 

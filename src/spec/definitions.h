@@ -117,6 +117,9 @@ struct Settings {
   DurationMs idle_timeout = 30000;
   // `offline_dir`: the offline store and the event archive. Default: <data_dir>/offline.
   std::string offline_dir;
+  // `sync: {interval}`: how often the ingestion worker reconciles the online and offline
+  // stores (store/sync.h); 0 disables. Default: 10m.
+  DurationMs sync_interval = 600'000;
 };
 
 struct Project {

@@ -279,7 +279,7 @@ class Loader {
       Error(file, root, "vigil.yaml must be a map of settings");
       return;
     }
-    CheckKeys(file, root, "vigil.yaml", {"data_dir", "online", "log", "stream", "offline_dir"});
+    CheckKeys(file, root, "vigil.yaml", {"data_dir", "online", "log", "stream", "offline_dir", "sync"});
     if (auto d = root["data_dir"]) ParsePathNode(file, d, "data_dir", &s->data_dir);
     if (auto d = root["offline_dir"]) *offline_dir_set = ParsePathNode(file, d, "offline_dir", &s->offline_dir);
     if (auto o = root["online"]) {
@@ -302,6 +302,14 @@ class Loader {
           ParseDurationNode(file, c, "stream.checkpoint_interval", &s->checkpoint_interval);
         }
         if (auto c = st["idle_timeout"]) ParseDurationNode(file, c, "stream.idle_timeout", &s->idle_timeout);
+      }
+    }
+    if (auto sy = root["sync"]) {
+      if (!sy.IsMap()) {
+        Error(file, sy, "sync must be a map like {interval: 10m}");
+      } else {
+        CheckKeys(file, sy, "sync", {"interval"});
+        if (auto i = sy["interval"]) ParseDurationNode(file, i, "sync.interval", &s->sync_interval);
       }
     }
     if (auto l = root["log"]) LoadLogSettings(file, l, &s->log, log_dir_set);

@@ -14,6 +14,10 @@ std::string PositionName(const std::string& topic, int partition) {
   return topic + "/" + std::to_string(partition);
 }
 
+std::string OnlineViewName(const FeatureViewDef& view) {
+  return view.name + (view.version > 1 ? ".v" + std::to_string(view.version) : "");
+}
+
 // The worker's metrics (metrics.h).
 struct IngestionWorker::Probe {
   explicit Probe(MetricsRegistry& r)
@@ -130,7 +134,7 @@ Result<IngestionStats> IngestionWorker::Poll(DurationMs wait) {
   auto apply = [&]() -> Status {
     for (auto& [view, batch] : rows) {
       auto t0 = std::chrono::steady_clock::now();
-      VIGIL_RETURN_IF_ERROR(online_->Apply(view, batch, positions[view]));
+      VIGIL_RETURN_IF_ERROR(online_->Apply(OnlineViewName(*defs_->FindView(view)), batch, positions[view]));
       stats.rows_applied += static_cast<int64_t>(batch.size());
       if (probe_) {
         probe_->apply_seconds.ObserveDuration(std::chrono::steady_clock::now() - t0);
@@ -250,6 +254,20 @@ Result<bool> IngestionWorker::CaughtUp() {
         if (offline_next < ends[p]) return false;
       }
     }
+  }
+  return true;
+}
+
+Result<bool> IngestionWorker::StoresAligned() {
+  if (offline_.empty()) return false;
+  for (const auto& a : consumer_->assignment()) {
+    auto it = next_.find(PositionName(a.topic, a.partition));
+    auto view = view_of_topic_.find(a.topic);
+    if (it == next_.end() || view == view_of_topic_.end()) continue;
+    auto o = offline_.find(view->second);
+    if (o == offline_.end()) continue;
+    VIGIL_ASSIGN_OR_RETURN(int64_t offline_next, o->second->Next(a.partition));
+    if (offline_next != it->second || o->second->buffered_rows() > 0) return false;
   }
   return true;
 }

@@ -52,6 +52,9 @@ struct IngestionStats {
 
 // The online store's position name of a changelog partition: "<topic>/<partition>".
 std::string PositionName(const std::string& topic, int partition);
+// The name a view version's rows have in the online store: the view's name for version
+// 1, "<view>.v<N>" from version 2 on (versions never share rows).
+std::string OnlineViewName(const FeatureViewDef& view);
 
 // Long-running ingestion. Not thread-safe.
 class IngestionWorker {
@@ -67,6 +70,10 @@ class IngestionWorker {
   Result<bool> CaughtUp();
   // Writes the buffered offline rows (and compacts small files).
   Status FlushOffline();
+  // True when, for every partition this worker holds, the online and the offline store
+  // hold the changelog up to the same offset (after FlushOffline, unless the offline store
+  // is catching up after a crash): the moment a reconciliation compares like with like.
+  Result<bool> StoresAligned();
   // Flushes the offline rows and leaves the consumer group.
   Status Close();
 

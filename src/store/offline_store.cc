@@ -589,7 +589,8 @@ Status ScanViewChangelog(
           if (backfill.run.empty() || name.rfind("backfill-" + backfill.run + "-", 0) != 0) return Status::OK();
           return fn(std::move(batch), 0, 0);
         }
-        if (backfill.run.empty()) return fn(std::move(batch), 0, 0);
+        // Sync's repairs hold what the other store knew: read like the backfill's rows.
+        if (backfill.run.empty() || name.rfind("repair-", 0) == 0) return fn(std::move(batch), 0, 0);
         return fn(std::move(batch), backfill.from, backfill.bound);
       },
       "ts", kMinTimestamp, max_ts);
