@@ -167,7 +167,7 @@ TEST_P(ParquetRoundTrip, EveryTypeWithNullsAcrossRowGroupsAndPages) {
   EXPECT_EQ(md.schema[3].logical_type->kind, internal::kLogicalString);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCodecs, ParquetRoundTrip,
+INSTANTIATE_TEST_SUITE_P(Parquet, ParquetRoundTrip,
                          ::testing::Values(Case{Compression::kUncompressed, false}, Case{Compression::kUncompressed, true},
                                            Case{Compression::kSnappy, false}, Case{Compression::kSnappy, true},
                                            Case{Compression::kZstd, false}, Case{Compression::kZstd, true}),
