@@ -702,6 +702,63 @@ class LineBuf : public std::stringbuf {
   bool sent_ = false;
 };
 
+// A limitation of librdkafka 2.0.2's mock (kafka_mock.h), with plain librdkafka and no
+// vigil code: a consumer's first JoinGroup is held by the mock for the group's initial
+// rebalance delay (3 s); the coordinator goes down meanwhile and comes back. The client
+// rejoins as a second new member, and the first, with no connection, stays in the group
+// until its session (librdkafka's default, 45 s) expires: the consumer is assigned after
+// ~50 s, not ~3 s. DISABLED because it takes that long; run it with
+// --gtest_also_run_disabled_tests to see whether a newer librdkafka still does this.
+TEST(KafkaMockTest, DISABLED_JoinGroupHeldWhenTheCoordinatorGoesDown) {
+  auto cluster = KafkaMockCluster::Start(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  ASSERT_TRUE((*cluster)->CreateTopic("t", 4).ok());
+  ASSERT_TRUE((*cluster)->SetGroupCoordinator("g", 2).ok());
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", (*cluster)->bootstrap().c_str(), errstr, sizeof errstr),
+            RD_KAFKA_CONF_OK);
+  ASSERT_EQ(rd_kafka_conf_set(conf, "group.id", "g", errstr, sizeof errstr), RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  ASSERT_NE(rk, nullptr) << errstr;
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, "t", RD_KAFKA_PARTITION_UA);
+  ASSERT_EQ(rd_kafka_subscribe(rk, topics), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_destroy(topics);
+
+  // Without a rebalance callback librdkafka assigns by itself.
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
+  auto assigned = [&] {
+    rd_kafka_topic_partition_list_t* a = nullptr;
+    rd_kafka_assignment(rk, &a);
+    bool any = a != nullptr && a->cnt > 0;
+    if (a != nullptr) rd_kafka_topic_partition_list_destroy(a);
+    return any;
+  };
+  bool down = false, up = false;
+  while (!assigned() && elapsed() < std::chrono::seconds(90)) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m != nullptr) rd_kafka_message_destroy(m);
+    if (!down && elapsed() > std::chrono::seconds(1)) {
+      ASSERT_TRUE((*cluster)->BrokerDown(2).ok());
+      down = true;
+    }
+    if (!up && elapsed() > std::chrono::milliseconds(2500)) {
+      ASSERT_TRUE((*cluster)->BrokerUp(2).ok());
+      up = true;
+    }
+  }
+  auto took = std::chrono::duration_cast<std::chrono::seconds>(elapsed()).count();
+  EXPECT_TRUE(assigned());
+  // What Kafka (MEMBER_ID_REQUIRED, KIP-394) would do: the rejoin keeps the member id.
+  EXPECT_LT(took, 15) << "assigned after " << took << " s: the mock kept the member whose JoinGroup "
+                      << "response was lost until its session expired";
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}
+
 TEST(KafkaMockTest, RunUntilSignalPrintsTheBootstrapAndStopsOnSigterm) {
   LineBuf buf;
   std::ostream out(&buf);

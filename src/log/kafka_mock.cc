@@ -109,6 +109,11 @@ Status KafkaMockCluster::SetPartitionLeader(const std::string& topic, int partit
       "leader of " + topic + ":" + std::to_string(partition) + " to broker " + std::to_string(broker));
 }
 
+Status KafkaMockCluster::SetGroupCoordinator(const std::string& group, int broker) {
+  return MockError(rd_kafka_mock_coordinator_set(cluster_, "group", group.c_str(), broker),
+                   "coordinator of group " + group + " to broker " + std::to_string(broker));
+}
+
 void KafkaMockCluster::PushRequestErrors(KafkaApi api, const std::vector<rd_kafka_resp_err_t>& errors) {
   if (errors.empty()) return;
   rd_kafka_mock_push_request_errors_array(cluster_, static_cast<int16_t>(api), errors.size(), errors.data());

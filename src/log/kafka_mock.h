@@ -18,7 +18,20 @@
 //     lost (broker down, request timeout) is appended again when the client retries it.
 //   - a group that is rebalancing refuses offset commits (REBALANCE_IN_PROGRESS), where
 //     Kafka accepts them from members of the current generation; a group's first
-//     rebalance waits 3 s for members, later ones up to session.timeout.ms - 1 s.
+//     rebalance waits 3 s for members, later ones up to session.timeout.ms - 1 s, even
+//     when the only member left with LeaveGroup (Kafka empties the group and the next
+//     member waits group.initial.rebalance.delay.ms): a worker that takes over a group
+//     waits 44 s with librdkafka's default session.timeout.ms of 45 s.
+//   - no MEMBER_ID_REQUIRED (KIP-394): a new member learns its id only from the
+//     JoinGroup response, which the mock holds through the rebalance delay. If the
+//     coordinator goes down meanwhile, the client rejoins as another new member and the
+//     first stays in the group, with no connection, until session.timeout.ms expires
+//     since its JoinGroup; the mock waits for it in every rebalance until then and may
+//     elect it leader, whose SyncGroup never comes. A member that has its id rejoins
+//     under it. Coordinators never move: a group's (by hash of its name, or
+//     SetGroupCoordinator) stays unavailable while its broker is down. Reproduced with
+//     plain librdkafka by KafkaMockTest.DISABLED_JoinGroupHeldWhenTheCoordinatorGoesDown
+//     (kafka_log_test.cc): the first member is assigned after ~50 s instead of 3 s.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -74,6 +87,9 @@ class KafkaMockCluster {
   Status BrokerDown(int broker);
   Status BrokerUp(int broker);
   Status SetPartitionLeader(const std::string& topic, int partition, int broker);
+  // Makes `broker` the coordinator of consumer group `group` (the full name, with any
+  // topic prefix) from its next FindCoordinator request on.
+  Status SetGroupCoordinator(const std::string& group, int broker);
   // The next errors.size() requests of type `api`, on any broker, fail with these
   // errors in order (RD_KAFKA_RESP_ERR_NO_ERROR lets one pass).
   void PushRequestErrors(KafkaApi api, const std::vector<rd_kafka_resp_err_t>& errors);
