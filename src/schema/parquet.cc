@@ -208,6 +208,9 @@ Status Compress(Compression c, int zstd_level, std::string_view in, std::string*
   return Status::InvalidArgument("unknown compression");
 }
 
+// Pages of more values need at least one byte per 1024 values (see ReadPages).
+constexpr int32_t kMaxPageValues = 1 << 24;
+
 // The largest page vigil decompresses: a bogus declared size cannot make it allocate more.
 constexpr int64_t kMaxPageBytes = int64_t{1} << 30;
 
@@ -1138,6 +1141,13 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
       if (!st.ok()) return st.IsCorruption() ? Status::Corruption(page_at + st.message()) : st;
       values_data = page_buf;
       if (!d.optional) level_data = {};
+    }
+    // Run-length encoding lets a few bytes declare any number of nulls; beyond 16 Mi values
+    // a page must be big enough to be plausible, so a forged count cannot make vigil
+    // allocate gigabytes.
+    if (num_values > kMaxPageValues && num_values / 1024 > h.uncompressed_page_size) {
+      return Status::Corruption(page_at + std::to_string(num_values) + " values in a page of " +
+                                std::to_string(h.uncompressed_page_size) + " bytes");
     }
     if (num_values < 0 || num_values > rows - read) {
       return Status::Corruption(page_at + std::to_string(num_values) + " values, but only " +
