@@ -42,7 +42,13 @@ Result<Project> LoadVersionedProject(const std::string& dir) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(dir));
   std::vector<std::string> registered;
   VIGIL_RETURN_IF_ERROR(ResolveViewVersions(FeatureRegistryPath(p.settings.data_dir), &p.defs, &registered));
-  for (const auto& r : registered) std::fprintf(stderr, "registry: registered feature view %s\n", r.c_str());
+  if (!registered.empty() && registered.size() == p.defs.views.size() &&
+      std::all_of(registered.begin(), registered.end(), [](const std::string& r) { return r.ends_with(" v1"); })) {
+    std::fprintf(stderr, "registry: registered %zu feature views (version 1) in %s\n", registered.size(),
+                 FeatureRegistryPath(p.settings.data_dir).c_str());
+  } else {
+    for (const auto& r : registered) std::fprintf(stderr, "registry: registered feature view %s\n", r.c_str());
+  }
   return p;
 }
 

@@ -136,7 +136,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   VIGIL_RETURN_IF_ERROR(StopWorker(ingest, "ingestion worker", ingest_log));
   log.reset();
 
-  Banner("archive: source topics copied to the offline directory before retention may delete them");
+  Banner("archive: source topics written as Parquet into the offline store before retention may delete them");
   VIGIL_RETURN_IF_ERROR(Archive(p, false));
 
   // A fraud victim and an ordinary user, from the labels.
@@ -169,12 +169,35 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
     }
   }
 
-  Banner("dataset: point-in-time training set (features as of each label's ts - 1 ms)");
+  Banner("sync: reconcile the online store with the latest offline rows (the ingestion worker does it every 10 min)");
+  VIGIL_RETURN_IF_ERROR(Sync(p, false));
+
+  Banner("backfill: a new feature view, filled from the archived history instead of waiting for it to accumulate");
+  {
+    std::ofstream f(proj / "features_new.yaml");
+    f << "# Added by the demo after the stream ran: a data scientist's new idea, backfilled.\n"
+         "feature_views:\n"
+         "  user_withdrawal_bursts:\n"
+         "    entity: user\n"
+         "    source: withdrawals\n"
+         "    ttl: 30d\n"
+         "    features:\n"
+         "      count_10m:            {agg: count, window: 10m}\n"
+         "      new_address_sum_6h:   {agg: sum, field: amount, window: 6h, where: \"address_is_new = true\"}\n"
+         "      max_amount_7d:        {agg: max, field: amount, window: 7d}\n"
+         "      first_asset:          {agg: first, field: asset}\n";
+    if (!f.flush()) return Status::IOError("write " + (proj / "features_new.yaml").string());
+  }
+  std::printf("wrote %s\n", (proj / "features_new.yaml").string().c_str());
+  VIGIL_RETURN_IF_ERROR(Backfill(p, "user_withdrawal_bursts", BackfillCommandOptions{}));
+  VIGIL_RETURN_IF_ERROR(FeaturesList(p, false));
+
+  Banner("dataset: point-in-time training set from the offline store (features as of each label's ts - 1 ms)");
   DatasetOptions ds;
   ds.labels_path = (events / "labels.csv").string();
   ds.out_path = (fs::path(work_dir) / "training.csv").string();
-  ds.views = {"user_logins", "user_txn",   "user_withdrawals", "user_account_events",
-              "user_p2p",    "device_txn", "card_txn"};
+  ds.views = {"user_logins", "user_txn", "user_withdrawals",       "user_account_events",
+              "user_p2p",    "device_txn", "card_txn", "user_withdrawal_bursts"};
   VIGIL_RETURN_IF_ERROR(Dataset(p, ds));
   std::ifstream tf(ds.out_path);
   std::string line;
