@@ -269,17 +269,19 @@ bool CoveredBy(const DatasetFile& a, const DatasetFile& b) {
 
 Result<std::vector<DatasetFile>> ListDatasetFiles(const std::string& dir) {
   VIGIL_ASSIGN_OR_RETURN(auto files, AllDatasetFiles(dir));
-  std::vector<DatasetFile> live;
+  std::vector<bool> superseded(files.size(), false);
   for (size_t i = 0; i < files.size(); ++i) {
-    bool superseded = false;
-    for (size_t j = 0; j < files.size() && !superseded; ++j) {
+    for (size_t j = 0; j < files.size() && !superseded[i]; ++j) {
       if (i == j || files[i].date != files[j].date) continue;
       // Of two files covering each other (equal ranges), the later path is kept.
       if (CoveredBy(files[i], files[j]) && (!CoveredBy(files[j], files[i]) || files[i].path < files[j].path)) {
-        superseded = true;
+        superseded[i] = true;
       }
     }
-    if (!superseded) live.push_back(std::move(files[i]));
+  }
+  std::vector<DatasetFile> live;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!superseded[i]) live.push_back(std::move(files[i]));
   }
   return live;
 }
