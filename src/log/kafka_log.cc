@@ -32,6 +32,22 @@
 namespace vigil {
 namespace {
 
+// Commit errors that a retry can cure: the coordinator is moving, loading or slow.
+bool IsRetriableCommitError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+
 // How long Log::Open waits for the cluster to answer a metadata request.
 constexpr int kOpenTimeoutMs = 5000;
 // Metadata, watermark, offset and admin requests.
@@ -866,6 +882,11 @@ class KafkaGroupConsumer final : public GroupConsumer, public KafkaClient {
           ->offset = next_offsets[i];
     }
     rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), /*async=*/0);
+    // A coordinator that moves, loads or times out answers again a moment later.
+    for (int attempt = 1; attempt < 4 && IsRetriableCommitError(err); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+      err = rd_kafka_commit(rk_, list.get(), /*async=*/0);
+    }
     for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
       if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return Status::IOError("kafka: group " + group_ + ": commit " +
