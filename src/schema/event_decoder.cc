@@ -1128,7 +1128,7 @@ bool ParquetTypeFits(Type have, Type want) {
 }
 
 // A rejected row as one JSON object of the columns decoded: ts first, then the schema's.
-std::string ParquetRowJson(const DecodeOptions& opts, const parquet::ColumnBatch& b, int64_t row) {
+std::string ParquetRowJson(const parquet::ColumnBatch& b, int64_t row) {
   std::string out = "{";
   for (size_t c = 0; c < b.columns.size(); ++c) {
     if (c > 0) out += ", ";
@@ -1227,7 +1227,7 @@ Status DecodeParquet(const std::string& path, const DecodeOptions& opts, const E
       if (st.ok()) {
         VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), line));
       } else {
-        VIGIL_RETURN_IF_ERROR(on_reject(RejectedRecord{path, line, ParquetRowJson(opts, b, r), st.message()}));
+        VIGIL_RETURN_IF_ERROR(on_reject(RejectedRecord{path, line, ParquetRowJson(b, r), st.message()}));
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <snappy.h>
 #include <zstd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <unistd.h>
 
@@ -219,6 +221,41 @@ TEST(ParquetTest, StatisticsAndMayContainSkipRowGroups) {
   EXPECT_FALSE((*r)->MayContain(1, 2, Value::Double(99.5), Value()));
   EXPECT_FALSE((*r)->MayContain(1, 3, Value(), Value())) << "an all-null chunk holds no value";
   EXPECT_TRUE((*r)->MayContain(7, 0, I(0), I(0))) << "out of range: no statistics, may contain";
+
+  // The footer holds both the deprecated min/max and min_value/max_value, and null_count.
+  internal::FileMetaData md = Footer(path);
+  const auto& st = *md.row_groups[1].columns[0].meta_data->statistics;
+  ASSERT_TRUE(st.min && st.max && st.min_value && st.max_value && st.null_count);
+  EXPECT_EQ(*st.min, *st.min_value);
+  EXPECT_EQ(*st.max, *st.max_value);
+  EXPECT_EQ(internal::LoadLE64(st.min_value->data()), 100u);
+  EXPECT_EQ(*st.null_count, 0);
+}
+
+TEST(ParquetTest, ConcurrentReadRowGroupCalls) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/c.parquet";
+  WriterOptions o;
+  o.row_group_rows = 500;
+  auto w = Writer::Create(path, AllTypes(), o);
+  ASSERT_TRUE(w.ok());
+  for (int64_t r = 0; r < 4000; ++r) ASSERT_TRUE((*w)->WriteRow(MakeRow(r)).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  auto reader = Reader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 8; ++k) {
+        const int g = (t + k) % 8;
+        auto b = (*reader)->ReadRowGroup(g);
+        if (!b.ok() || b->rows() != 500 || b->GetRow(17) != MakeRow(g * 500 + 17)) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(ParquetTest, AllNullColumnEmptyAndLargeStrings) {
