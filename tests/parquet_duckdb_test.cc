@@ -17,8 +17,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
@@ -58,13 +58,18 @@ std::string SqlString(const std::string& s) {
 Value FromJson(const nlohmann::json& j, Type t) {
   if (j.is_null()) return Value();
   switch (t) {
-    case Type::kInt64: return Value::Int64(j.is_string() ? std::stoll(j.get<std::string>()) : j.get<int64_t>());
+    case Type::kInt64:
+      return Value::Int64(j.is_string() ? std::stoll(j.get<std::string>()) : j.get<int64_t>());
     case Type::kTimestamp:
       return Value::Timestamp(j.is_string() ? std::stoll(j.get<std::string>()) : j.get<int64_t>());
-    case Type::kDouble: return Value::Double(j.get<double>());
-    case Type::kString: return Value::String(j.get<std::string>());
-    case Type::kBool: return Value::Bool(j.get<bool>());
-    case Type::kNull: break;
+    case Type::kDouble:
+      return Value::Double(j.get<double>());
+    case Type::kString:
+      return Value::String(j.get<std::string>());
+    case Type::kBool:
+      return Value::Bool(j.get<bool>());
+    case Type::kNull:
+      break;
   }
   return Value();
 }
@@ -93,7 +98,8 @@ Row WrittenRow(int64_t r) {
   if (r % 5 != 1) {
     row[2] = Value::Double(r == 30 ? 1e300 : (r == 40 ? -2.5e-300 : static_cast<double>(r) * 0.1 - 77.7));
   }
-  if (r % 9 != 4) row[3] = Value::String(r % 13 == 0 ? "" : "cat-" + std::to_string(r % 11) + " \xc3\xa9'\",");
+  if (r % 9 != 4)
+    row[3] = Value::String(r % 13 == 0 ? "" : "cat-" + std::to_string(r % 11) + " \xc3\xa9'\",");
   if (r % 10 != 5) row[4] = Value::String("u" + std::to_string(r * 7919) + std::string(r % 40, 'z'));
   if (r % 4 != 2) row[5] = Value::Bool(r % 3 == 0);
   if (r % 6 != 5) row[6] = Value::Timestamp(-86'400'000 + r * 3'600'123);  // from 1969-12-31
@@ -130,8 +136,8 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
     for (size_t c = 0; c < schema.size(); ++c) {
       Value v = FromJson(got[r][schema.field(c).name], schema.field(c).type);
       if (v != rows[r][c] && ++mismatches <= 10) {
-        ADD_FAILURE() << "row " << r << " column " << schema.field(c).name << ": DuckDB read " << v.DebugString()
-                      << ", vigil wrote " << rows[r][c].DebugString();
+        ADD_FAILURE() << "row " << r << " column " << schema.field(c).name << ": DuckDB read "
+                      << v.DebugString() << ", vigil wrote " << rows[r][c].DebugString();
       }
     }
   }
@@ -147,7 +153,8 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
   std::vector<Filter> filters = {
       {"i BETWEEN -1000000 AND 30000000",
        [](const Row& r) { return !r[1].is_null() && r[1].int64() >= -1000000 && r[1].int64() <= 30000000; }},
-      {"i = 9223372036854775807", [](const Row& r) { return r[1] == Value::Int64(std::numeric_limits<int64_t>::max()); }},
+      {"i = 9223372036854775807",
+       [](const Row& r) { return r[1] == Value::Int64(std::numeric_limits<int64_t>::max()); }},
       {"d > 200", [](const Row& r) { return !r[2].is_null() && r[2].dbl() > 200; }},
       {"s_dict = 'cat-3 é''\",'", [](const Row& r) { return r[3] == Value::String("cat-3 \xc3\xa9'\","); }},
       {"s_plain >= 'u7' AND s_plain < 'u8'",
@@ -159,8 +166,8 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
   };
   std::string sql = "SELECT ";
   for (size_t f = 0; f < filters.size(); ++f) {
-    sql += (f ? ", " : "") + std::string("(SELECT count(*) FROM ") + src + " WHERE " + filters[f].where + ") AS c" +
-           std::to_string(f);
+    sql += (f ? ", " : "") + std::string("(SELECT count(*) FROM ") + src + " WHERE " + filters[f].where +
+           ") AS c" + std::to_string(f);
   }
   nlohmann::json counts = DuckDb({sql});
   ASSERT_EQ(counts.size(), 1u);
@@ -171,8 +178,10 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
   }
 
   // The footer as DuckDB sees it: 5 row groups, the codec, the encodings, the types.
-  nlohmann::json meta = DuckDb({"SELECT row_group_id AS g, path_in_schema AS col, compression, encodings, "
-                                "stats_null_count AS nulls FROM parquet_metadata(" + SqlString(path) + ")"});
+  nlohmann::json meta =
+      DuckDb({"SELECT row_group_id AS g, path_in_schema AS col, compression, encodings, "
+              "stats_null_count AS nulls FROM parquet_metadata(" +
+              SqlString(path) + ")"});
   const std::string codec = GetParam() == Compression::kUncompressed ? "UNCOMPRESSED"
                             : GetParam() == Compression::kSnappy     ? "SNAPPY"
                                                                      : "ZSTD";
@@ -196,7 +205,8 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
   for (const auto& t : types) {
     if (t["name"] == "t") {
       EXPECT_EQ(t["converted_type"], "TIMESTAMP_MILLIS");
-      EXPECT_NE(t["logical_type"].get<std::string>().find("isAdjustedToUTC=1"), std::string::npos) << t.dump();
+      EXPECT_NE(t["logical_type"].get<std::string>().find("isAdjustedToUTC=1"), std::string::npos)
+          << t.dump();
     } else {
       EXPECT_EQ(t["converted_type"], "UTF8");
     }
@@ -204,7 +214,8 @@ TEST_P(ParquetVigilWrites, DuckDbReadsEveryValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Parquet, ParquetVigilWrites,
-                         ::testing::Values(Compression::kUncompressed, Compression::kSnappy, Compression::kZstd),
+                         ::testing::Values(Compression::kUncompressed, Compression::kSnappy,
+                                           Compression::kZstd),
                          [](const auto& info) { return std::string(parquet::CompressionName(info.param)); });
 
 // ---------------------------------------------------------------------------------------
@@ -247,7 +258,9 @@ std::string PageSummary(const std::string& path) {
   std::string data = ReadFile(path);
   uint32_t len = parquet::internal::LoadLE32(data.data() + data.size() - 8);
   parquet::internal::FileMetaData md;
-  EXPECT_TRUE(parquet::internal::ParseFileMetaData(std::string_view(data).substr(data.size() - 8 - len, len), &md).ok());
+  EXPECT_TRUE(
+      parquet::internal::ParseFileMetaData(std::string_view(data).substr(data.size() - 8 - len, len), &md)
+          .ok());
   std::set<std::string> seen;
   for (const auto& g : md.row_groups) {
     for (const auto& c : g.columns) {
@@ -257,8 +270,12 @@ std::string PageSummary(const std::string& path) {
       while (pos < end) {
         parquet::internal::PageHeader h;
         size_t consumed = 0;
-        if (!parquet::internal::ParsePageHeader(std::string_view(data).substr(pos), &h, &consumed).ok()) break;
-        std::string s = h.type == 0 ? "DATA_PAGE" : h.type == 2 ? "DICTIONARY_PAGE" : h.type == 3 ? "DATA_PAGE_V2" : "OTHER";
+        if (!parquet::internal::ParsePageHeader(std::string_view(data).substr(pos), &h, &consumed).ok())
+          break;
+        std::string s = h.type == 0   ? "DATA_PAGE"
+                        : h.type == 2 ? "DICTIONARY_PAGE"
+                        : h.type == 3 ? "DATA_PAGE_V2"
+                                      : "OTHER";
         if (h.data_page_header) s += "/enc" + std::to_string(h.data_page_header->encoding);
         if (h.data_page_header_v2) s += "/enc" + std::to_string(h.data_page_header_v2->encoding);
         seen.insert(s);
@@ -276,11 +293,11 @@ TEST_P(ParquetDuckDbWrites, VigilReadsWhatDuckDbReports) {
   const std::string path = tmp.Path("d.parquet");
   std::string copy = "COPY (SELECT * FROM t ORDER BY id) TO " + SqlString(path) + " (FORMAT parquet" +
                      GetParam().options + ")";
-  nlohmann::json want = DuckDb(
-      {kCreateTable, copy,
-       "SELECT id, big, small, dbl, real_col::DOUBLE AS real_col, s_dict, s_plain, flag, " +
-           FloorDiv("epoch_us(ts)", 1000) + " AS ts, epoch_ms(ts_ms) AS ts_ms, " + FloorDiv("epoch_ns(ts_ns)", 1000000) +
-           " AS ts_ns FROM t ORDER BY id"});
+  nlohmann::json want =
+      DuckDb({kCreateTable, copy,
+              "SELECT id, big, small, dbl, real_col::DOUBLE AS real_col, s_dict, s_plain, flag, " +
+                  FloorDiv("epoch_us(ts)", 1000) + " AS ts, epoch_ms(ts_ms) AS ts_ms, " +
+                  FloorDiv("epoch_ns(ts_ns)", 1000000) + " AS ts_ns FROM t ORDER BY id"});
   ASSERT_EQ(want.size(), 5000u);
   std::printf("[duckdb %s] pages: %s\n", GetParam().name.c_str(), PageSummary(path).c_str());
 
@@ -316,8 +333,8 @@ TEST_P(ParquetDuckDbWrites, VigilReadsWhatDuckDbReports) {
       Value want_v = FromJson(want[r][schema.field(c).name], schema.field(c).type);
       Value got = batch->columns[c].Get(static_cast<size_t>(r));
       if (got != want_v && ++mismatches <= 10) {
-        ADD_FAILURE() << "row " << r << " column " << schema.field(c).name << ": vigil read " << got.DebugString()
-                      << ", DuckDB has " << want_v.DebugString();
+        ADD_FAILURE() << "row " << r << " column " << schema.field(c).name << ": vigil read "
+                      << got.DebugString() << ", DuckDB has " << want_v.DebugString();
       }
     }
   }
@@ -335,12 +352,13 @@ TEST_P(ParquetDuckDbWrites, VigilReadsWhatDuckDbReports) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Parquet, ParquetDuckDbWrites,
-    ::testing::Values(DuckCase{"defaults", ""}, DuckCase{"uncompressed", ", COMPRESSION uncompressed, ROW_GROUP_SIZE 1000"},
-                      DuckCase{"snappy", ", COMPRESSION snappy, ROW_GROUP_SIZE 1000"},
-                      DuckCase{"zstd", ", COMPRESSION zstd, ROW_GROUP_SIZE 1000"}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Parquet, ParquetDuckDbWrites,
+                         ::testing::Values(DuckCase{"defaults", ""},
+                                           DuckCase{"uncompressed",
+                                                    ", COMPRESSION uncompressed, ROW_GROUP_SIZE 1000"},
+                                           DuckCase{"snappy", ", COMPRESSION snappy, ROW_GROUP_SIZE 1000"},
+                                           DuckCase{"zstd", ", COMPRESSION zstd, ROW_GROUP_SIZE 1000"}),
+                         [](const auto& info) { return info.param.name; });
 
 // DuckDB's PARQUET_VERSION V2 uses DELTA_* and BYTE_STREAM_SPLIT encodings, which vigil does
 // not read: an InvalidArgument naming the file, the column and the encoding, not a crash.
@@ -354,7 +372,8 @@ TEST(ParquetDuckDbWritesV2, UnsupportedEncodingsAreInvalidArgument) {
   ASSERT_FALSE(batch.ok());
   EXPECT_TRUE(batch.status().IsInvalidArgument()) << batch.status().ToString();
   EXPECT_NE(batch.status().message().find(path), std::string::npos) << batch.status().ToString();
-  EXPECT_NE(batch.status().message().find("DELTA_BINARY_PACKED"), std::string::npos) << batch.status().ToString();
+  EXPECT_NE(batch.status().message().find("DELTA_BINARY_PACKED"), std::string::npos)
+      << batch.status().ToString();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -416,9 +435,11 @@ TEST(ParquetIngest, DuckDbWrittenFileIsIngestedAndBadRowsDeadLettered) {
 
   // A column of the wrong type fails the whole file, naming the column.
   const std::string wrong = tmp.Path("wrong.parquet");
-  DuckDb({"COPY (SELECT TIMESTAMP '2024-01-01' AS ts, 'u1' AS user_id, 1.0::DOUBLE AS amount, 2.5::DOUBLE AS qty) TO " +
-              SqlString(wrong) + " (FORMAT parquet)",
-          "SELECT 1 AS ok"});
+  DuckDb(
+      {"COPY (SELECT TIMESTAMP '2024-01-01' AS ts, 'u1' AS user_id, 1.0::DOUBLE AS amount, 2.5::DOUBLE AS "
+       "qty) TO " +
+           SqlString(wrong) + " (FORMAT parquet)",
+       "SELECT 1 AS ok"});
   r = RunVigil(project, {"ingest", "events", wrong}, 60);
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   EXPECT_NE(r.err.find("column 'qty' is double, the schema wants int64"), std::string::npos) << r.Describe();

@@ -1136,7 +1136,8 @@ std::string ParquetRowJson(const parquet::ColumnBatch& b, int64_t row) {
     out += ": ";
     const parquet::Column& col = b.columns[c];
     if (col.type == Type::kDouble && !col.is_null(row) && !std::isfinite(col.doubles[row])) {
-      out += std::isnan(col.doubles[row]) ? "\"NaN\"" : (col.doubles[row] > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+      out += std::isnan(col.doubles[row]) ? "\"NaN\""
+                                          : (col.doubles[row] > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     } else {
       col.Get(static_cast<size_t>(row)).AppendJson(&out);
     }
@@ -1163,7 +1164,8 @@ Status DecodeParquet(const std::string& path, const DecodeOptions& opts, const E
     }
     Type have = file.field(idx).type;
     if (have == Type::kNull) {
-      add(&bad, "column '" + name + "' has a type vigil cannot read (want " + std::string(TypeName(want)) + ")");
+      add(&bad,
+          "column '" + name + "' has a type vigil cannot read (want " + std::string(TypeName(want)) + ")");
     } else if (!ParquetTypeFits(have, want)) {
       add(&bad, "column '" + name + "' is " + std::string(TypeName(have)) + ", the schema wants " +
                     std::string(TypeName(want)));
@@ -1204,7 +1206,8 @@ Status DecodeParquet(const std::string& path, const DecodeOptions& opts, const E
           case Type::kDouble: {
             double v = col.type == Type::kDouble ? col.doubles[r] : static_cast<double>(col.ints[r]);
             if (!std::isfinite(v)) {
-              st = FieldError(f.name, "want a finite double, got " + std::string(std::isnan(v) ? "NaN" : "infinity"));
+              st = FieldError(f.name,
+                              "want a finite double, got " + std::string(std::isnan(v) ? "NaN" : "infinity"));
             }
             ev.fields[i] = Value::Double(v);
             break;
@@ -1217,10 +1220,17 @@ Status DecodeParquet(const std::string& path, const DecodeOptions& opts, const E
             ev.fields[i] = Value::String(std::string(sv));
             break;
           }
-          case Type::kInt64: ev.fields[i] = Value::Int64(col.ints[r]); break;
-          case Type::kBool: ev.fields[i] = Value::Bool(col.ints[r] != 0); break;
-          case Type::kTimestamp: ev.fields[i] = Value::Timestamp(col.ints[r]); break;
-          case Type::kNull: break;
+          case Type::kInt64:
+            ev.fields[i] = Value::Int64(col.ints[r]);
+            break;
+          case Type::kBool:
+            ev.fields[i] = Value::Bool(col.ints[r] != 0);
+            break;
+          case Type::kTimestamp:
+            ev.fields[i] = Value::Timestamp(col.ints[r]);
+            break;
+          case Type::kNull:
+            break;
         }
       }
       if (st.ok()) st = CheckKeyBytes(ev, opts);

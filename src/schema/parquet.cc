@@ -27,12 +27,18 @@ using namespace internal;  // NOLINT(google-build-using-namespace): the codec's 
 Value Column::Get(size_t i) const {
   if (is_null(i)) return Value::Null();
   switch (type) {
-    case Type::kInt64: return Value::Int64(ints[i]);
-    case Type::kTimestamp: return Value::Timestamp(ints[i]);
-    case Type::kBool: return Value::Bool(ints[i] != 0);
-    case Type::kDouble: return Value::Double(doubles[i]);
-    case Type::kString: return Value::String(std::string(str(i)));
-    case Type::kNull: break;
+    case Type::kInt64:
+      return Value::Int64(ints[i]);
+    case Type::kTimestamp:
+      return Value::Timestamp(ints[i]);
+    case Type::kBool:
+      return Value::Bool(ints[i] != 0);
+    case Type::kDouble:
+      return Value::Double(doubles[i]);
+    case Type::kString:
+      return Value::String(std::string(str(i)));
+    case Type::kNull:
+      break;
   }
   return Value::Null();
 }
@@ -43,14 +49,19 @@ void Column::Append(const Value& v) {
   switch (type) {
     case Type::kInt64:
     case Type::kTimestamp:
-    case Type::kBool: ints.push_back(null ? 0 : v.int64()); break;
-    case Type::kDouble: doubles.push_back(null ? 0.0 : v.dbl()); break;
+    case Type::kBool:
+      ints.push_back(null ? 0 : v.int64());
+      break;
+    case Type::kDouble:
+      doubles.push_back(null ? 0.0 : v.dbl());
+      break;
     case Type::kString:
       if (offsets.empty()) offsets.push_back(0);
       if (!null) bytes += v.str();
       offsets.push_back(bytes.size());
       break;
-    case Type::kNull: break;
+    case Type::kNull:
+      break;
   }
 }
 
@@ -59,10 +70,17 @@ void Column::Reserve(size_t rows) {
   switch (type) {
     case Type::kInt64:
     case Type::kTimestamp:
-    case Type::kBool: ints.reserve(rows); break;
-    case Type::kDouble: doubles.reserve(rows); break;
-    case Type::kString: offsets.reserve(rows + 1); break;
-    case Type::kNull: break;
+    case Type::kBool:
+      ints.reserve(rows);
+      break;
+    case Type::kDouble:
+      doubles.reserve(rows);
+      break;
+    case Type::kString:
+      offsets.reserve(rows + 1);
+      break;
+    case Type::kNull:
+      break;
   }
 }
 
@@ -105,7 +123,9 @@ void AppendRange(const Column& src, size_t begin, size_t end, Column* dst) {
   switch (src.type) {
     case Type::kInt64:
     case Type::kTimestamp:
-    case Type::kBool: dst->ints.insert(dst->ints.end(), src.ints.begin() + begin, src.ints.begin() + end); break;
+    case Type::kBool:
+      dst->ints.insert(dst->ints.end(), src.ints.begin() + begin, src.ints.begin() + end);
+      break;
     case Type::kDouble:
       dst->doubles.insert(dst->doubles.end(), src.doubles.begin() + begin, src.doubles.begin() + end);
       break;
@@ -113,10 +133,12 @@ void AppendRange(const Column& src, size_t begin, size_t end, Column* dst) {
       if (dst->offsets.empty()) dst->offsets.push_back(0);
       const uint64_t base = dst->bytes.size();
       dst->bytes.append(src.bytes, src.offsets[begin], src.offsets[end] - src.offsets[begin]);
-      for (size_t i = begin; i < end; ++i) dst->offsets.push_back(base + src.offsets[i + 1] - src.offsets[begin]);
+      for (size_t i = begin; i < end; ++i)
+        dst->offsets.push_back(base + src.offsets[i + 1] - src.offsets[begin]);
       break;
     }
-    case Type::kNull: break;
+    case Type::kNull:
+      break;
   }
 }
 
@@ -151,45 +173,69 @@ Status PReadAll(int fd, char* buf, size_t n, uint64_t offset, const std::string&
 
 int32_t CodecOf(Compression c) {
   switch (c) {
-    case Compression::kUncompressed: return kCodecUncompressed;
-    case Compression::kSnappy: return kCodecSnappy;
-    case Compression::kZstd: return kCodecZstd;
+    case Compression::kUncompressed:
+      return kCodecUncompressed;
+    case Compression::kSnappy:
+      return kCodecSnappy;
+    case Compression::kZstd:
+      return kCodecZstd;
   }
   return kCodecUncompressed;
 }
 
 std::string_view CodecName(int32_t codec) {
   switch (codec) {
-    case kCodecUncompressed: return "UNCOMPRESSED";
-    case kCodecSnappy: return "SNAPPY";
-    case kCodecGzip: return "GZIP";
-    case kCodecLzo: return "LZO";
-    case kCodecBrotli: return "BROTLI";
-    case kCodecLz4: return "LZ4";
-    case kCodecZstd: return "ZSTD";
-    case kCodecLz4Raw: return "LZ4_RAW";
-    default: return "an unknown codec";
+    case kCodecUncompressed:
+      return "UNCOMPRESSED";
+    case kCodecSnappy:
+      return "SNAPPY";
+    case kCodecGzip:
+      return "GZIP";
+    case kCodecLzo:
+      return "LZO";
+    case kCodecBrotli:
+      return "BROTLI";
+    case kCodecLz4:
+      return "LZ4";
+    case kCodecZstd:
+      return "ZSTD";
+    case kCodecLz4Raw:
+      return "LZ4_RAW";
+    default:
+      return "an unknown codec";
   }
 }
 
 std::string_view EncodingName(int32_t e) {
   switch (e) {
-    case kPlain: return "PLAIN";
-    case kPlainDictionary: return "PLAIN_DICTIONARY";
-    case kRle: return "RLE";
-    case kBitPacked: return "BIT_PACKED";
-    case kDeltaBinaryPacked: return "DELTA_BINARY_PACKED";
-    case kDeltaLengthByteArray: return "DELTA_LENGTH_BYTE_ARRAY";
-    case kDeltaByteArray: return "DELTA_BYTE_ARRAY";
-    case kRleDictionary: return "RLE_DICTIONARY";
-    case kByteStreamSplit: return "BYTE_STREAM_SPLIT";
-    default: return "an unknown encoding";
+    case kPlain:
+      return "PLAIN";
+    case kPlainDictionary:
+      return "PLAIN_DICTIONARY";
+    case kRle:
+      return "RLE";
+    case kBitPacked:
+      return "BIT_PACKED";
+    case kDeltaBinaryPacked:
+      return "DELTA_BINARY_PACKED";
+    case kDeltaLengthByteArray:
+      return "DELTA_LENGTH_BYTE_ARRAY";
+    case kDeltaByteArray:
+      return "DELTA_BYTE_ARRAY";
+    case kRleDictionary:
+      return "RLE_DICTIONARY";
+    case kByteStreamSplit:
+      return "BYTE_STREAM_SPLIT";
+    default:
+      return "an unknown encoding";
   }
 }
 
 Status Compress(Compression c, int zstd_level, std::string_view in, std::string* out) {
   switch (c) {
-    case Compression::kUncompressed: *out = in; return Status::OK();
+    case Compression::kUncompressed:
+      *out = in;
+      return Status::OK();
     case Compression::kSnappy: {
       out->resize(snappy::MaxCompressedLength(in.size()));
       size_t n = 0;
@@ -235,11 +281,12 @@ Status Decompress(int32_t codec, std::string_view in, int64_t size, std::string*
         return Status::Corruption("bad snappy data");
       }
       if (static_cast<int64_t>(len) != size) {
-        return Status::Corruption("snappy data holds " + std::to_string(len) + " bytes, the page header says " +
-                                  std::to_string(size));
+        return Status::Corruption("snappy data holds " + std::to_string(len) +
+                                  " bytes, the page header says " + std::to_string(size));
       }
       out->resize(len);
-      if (!snappy::RawUncompress(in.data(), in.size(), out->data())) return Status::Corruption("bad snappy data");
+      if (!snappy::RawUncompress(in.data(), in.size(), out->data()))
+        return Status::Corruption("bad snappy data");
       return Status::OK();
     }
     case kCodecZstd: {
@@ -269,11 +316,20 @@ std::string StatBytes(Type t, const Value& v) {
   std::string s;
   switch (t) {
     case Type::kInt64:
-    case Type::kTimestamp: AppendPlainInt64(v.int64(), &s); break;
-    case Type::kDouble: AppendPlainDouble(v.dbl(), &s); break;
-    case Type::kBool: s.push_back(v.boolean() ? 1 : 0); break;
-    case Type::kString: s = v.str(); break;
-    case Type::kNull: break;
+    case Type::kTimestamp:
+      AppendPlainInt64(v.int64(), &s);
+      break;
+    case Type::kDouble:
+      AppendPlainDouble(v.dbl(), &s);
+      break;
+    case Type::kBool:
+      s.push_back(v.boolean() ? 1 : 0);
+      break;
+    case Type::kString:
+      s = v.str();
+      break;
+    case Type::kNull:
+      break;
   }
   return s;
 }
@@ -285,9 +341,12 @@ constexpr size_t kMaxStatStringBytes = 4096;
 
 std::string_view CompressionName(Compression c) {
   switch (c) {
-    case Compression::kUncompressed: return "uncompressed";
-    case Compression::kSnappy: return "snappy";
-    case Compression::kZstd: return "zstd";
+    case Compression::kUncompressed:
+      return "uncompressed";
+    case Compression::kSnappy:
+      return "snappy";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "uncompressed";
 }
@@ -354,8 +413,8 @@ namespace {
 
 // A column's distinct values in first-seen order and each non-null row's index.
 struct Dictionary {
-  std::vector<uint32_t> indexes;  // one per non-null row
-  std::vector<size_t> first_rows; // the row of each dictionary entry's first occurrence
+  std::vector<uint32_t> indexes;   // one per non-null row
+  std::vector<size_t> first_rows;  // the row of each dictionary entry's first occurrence
   int64_t plain_bytes = 0;
 };
 
@@ -399,11 +458,18 @@ bool BuildDictionary(const Column& col, int64_t max_bytes, Dictionary* d) {
 void AppendPlainValue(const Column& col, size_t i, std::string* out) {
   switch (col.type) {
     case Type::kInt64:
-    case Type::kTimestamp: AppendPlainInt64(col.ints[i], out); break;
-    case Type::kDouble: AppendPlainDouble(col.doubles[i], out); break;
-    case Type::kString: AppendPlainByteArray(col.str(i), out); break;
+    case Type::kTimestamp:
+      AppendPlainInt64(col.ints[i], out);
+      break;
+    case Type::kDouble:
+      AppendPlainDouble(col.doubles[i], out);
+      break;
+    case Type::kString:
+      AppendPlainByteArray(col.str(i), out);
+      break;
     case Type::kBool:
-    case Type::kNull: break;  // bools are bit-packed by the caller
+    case Type::kNull:
+      break;  // bools are bit-packed by the caller
   }
 }
 
@@ -412,9 +478,12 @@ int64_t RowBits(const Column& col, size_t i, bool dict, int dict_width) {
   if (col.is_null(i)) return 1;
   if (dict) return 1 + dict_width;
   switch (col.type) {
-    case Type::kBool: return 2;
-    case Type::kString: return 1 + 8 * (4 + static_cast<int64_t>(col.offsets[i + 1] - col.offsets[i]));
-    default: return 65;
+    case Type::kBool:
+      return 2;
+    case Type::kString:
+      return 1 + 8 * (4 + static_cast<int64_t>(col.offsets[i + 1] - col.offsets[i]));
+    default:
+      return 65;
   }
 }
 
@@ -432,11 +501,20 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   cm.num_values = static_cast<int64_t>(n);
   switch (type) {
     case Type::kInt64:
-    case Type::kTimestamp: cm.type = kInt64; break;
-    case Type::kDouble: cm.type = kDouble; break;
-    case Type::kString: cm.type = kByteArray; break;
-    case Type::kBool: cm.type = kBoolean; break;
-    case Type::kNull: return Status::InvalidArgument("null column");
+    case Type::kTimestamp:
+      cm.type = kInt64;
+      break;
+    case Type::kDouble:
+      cm.type = kDouble;
+      break;
+    case Type::kString:
+      cm.type = kByteArray;
+      break;
+    case Type::kBool:
+      cm.type = kBoolean;
+      break;
+    case Type::kNull:
+      return Status::InvalidArgument("null column");
   }
 
   // Statistics.
@@ -445,9 +523,12 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   size_t min_row = n, max_row = n;
   auto less = [&](size_t a, size_t b) {
     switch (type) {
-      case Type::kDouble: return col.doubles[a] < col.doubles[b];
-      case Type::kString: return col.str(a) < col.str(b);
-      default: return col.ints[a] < col.ints[b];
+      case Type::kDouble:
+        return col.doubles[a] < col.doubles[b];
+      case Type::kString:
+        return col.str(a) < col.str(b);
+      default:
+        return col.ints[a] < col.ints[b];
     }
   };
   for (size_t i = 0; i < n; ++i) {
@@ -465,7 +546,8 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
       if (lo.dbl() == 0.0) lo = Value::Double(-0.0);
       if (hi.dbl() == 0.0) hi = Value::Double(0.0);
     }
-    if (type != Type::kString || (lo.str().size() <= kMaxStatStringBytes && hi.str().size() <= kMaxStatStringBytes)) {
+    if (type != Type::kString ||
+        (lo.str().size() <= kMaxStatStringBytes && hi.str().size() <= kMaxStatStringBytes)) {
       stats.min_value = StatBytes(type, lo);
       stats.max_value = StatBytes(type, hi);
       stats.min = stats.min_value;
@@ -618,9 +700,15 @@ Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, const Sc
     e.name = f.name;
     e.repetition_type = kOptional;
     switch (f.type) {
-      case Type::kInt64: e.type = kInt64; break;
-      case Type::kDouble: e.type = kDouble; break;
-      case Type::kBool: e.type = kBoolean; break;
+      case Type::kInt64:
+        e.type = kInt64;
+        break;
+      case Type::kDouble:
+        e.type = kDouble;
+        break;
+      case Type::kBool:
+        e.type = kBoolean;
+        break;
       case Type::kString:
         e.type = kByteArray;
         e.converted_type = kConvertedUtf8;
@@ -635,7 +723,8 @@ Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, const Sc
         lt.unit = kMillis;
         break;
       }
-      case Type::kNull: break;
+      case Type::kNull:
+        break;
     }
     md.schema.push_back(std::move(e));
   }
@@ -656,14 +745,16 @@ Status Writer::Write(const ColumnBatch& batch) {
     if (batch.columns[c].type != w.schema.field(c).type) {
       return Status::InvalidArgument(w.path + ": batch column " + std::to_string(c) + " has type " +
                                      std::string(TypeName(batch.columns[c].type)) + ", the file's '" +
-                                     w.schema.field(c).name + "' " + std::string(TypeName(w.schema.field(c).type)));
+                                     w.schema.field(c).name + "' " +
+                                     std::string(TypeName(w.schema.field(c).type)));
     }
   }
   const size_t n = static_cast<size_t>(batch.rows());
   size_t pos = 0;
   while (pos < n) {
     size_t take = std::min(n - pos, static_cast<size_t>(w.options.row_group_rows - w.pending.rows()));
-    for (size_t c = 0; c < batch.columns.size(); ++c) AppendRange(batch.columns[c], pos, pos + take, &w.pending.columns[c]);
+    for (size_t c = 0; c < batch.columns.size(); ++c)
+      AppendRange(batch.columns[c], pos, pos + take, &w.pending.columns[c]);
     pos += take;
     w.rows_written += static_cast<int64_t>(take);
     if (w.pending.rows() >= w.options.row_group_rows) VIGIL_RETURN_IF_ERROR(w.WriteRowGroup());
@@ -709,7 +800,8 @@ Status Writer::Close() {
   }
   w.closed = true;
   // Make the rename durable.
-  std::string dir = w.path.substr(0, w.path.find_last_of('/') == std::string::npos ? 0 : w.path.find_last_of('/'));
+  std::string dir =
+      w.path.substr(0, w.path.find_last_of('/') == std::string::npos ? 0 : w.path.find_last_of('/'));
   if (dir.empty()) dir = w.path.find('/') == 0 ? "/" : ".";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -730,7 +822,7 @@ namespace {
 struct ColumnDesc {
   std::string name;
   int32_t physical = 0;
-  Type type = Type::kNull;   // kNull: unreadable, `unsupported` says why
+  Type type = Type::kNull;  // kNull: unreadable, `unsupported` says why
   std::string unsupported;
   bool optional = true;
   bool is_unsigned = false;  // INT32 annotated UINT_32 / UINT_8 / UINT_16
@@ -756,20 +848,24 @@ ColumnDesc Describe(const SchemaElement& e) {
     return d;
   };
   switch (d.physical) {
-    case kBoolean: d.type = Type::kBool; break;
+    case kBoolean:
+      d.type = Type::kBool;
+      break;
     case kInt32:
       if (lk == kLogicalDecimal || ct == kConvertedDecimal) return fail("DECIMAL columns are not supported");
       if (lk == kLogicalDate || ct == kConvertedDate) return fail("DATE columns are not supported");
       if (lk == kLogicalTime || ct == kConvertedTimeMillis) return fail("TIME columns are not supported");
-      if (lk != kLogicalNone && lk != kLogicalInteger) return fail("INT32 with this logical type is not supported");
+      if (lk != kLogicalNone && lk != kLogicalInteger)
+        return fail("INT32 with this logical type is not supported");
       d.is_unsigned = (lk == kLogicalInteger && !e.logical_type->is_signed) || ct == kConvertedUint8 ||
                       ct == kConvertedUint16 || ct == kConvertedUint32;
       d.type = Type::kInt64;
       break;
     case kInt64:
       if (lk == kLogicalTimestamp || ct == kConvertedTimestampMillis || ct == kConvertedTimestampMicros) {
-        int16_t unit = lk == kLogicalTimestamp ? e.logical_type->unit
-                                               : static_cast<int16_t>(ct == kConvertedTimestampMillis ? kMillis : kMicros);
+        int16_t unit = lk == kLogicalTimestamp
+                           ? e.logical_type->unit
+                           : static_cast<int16_t>(ct == kConvertedTimestampMillis ? kMillis : kMicros);
         if (unit == kMillis) {
           d.ts_divisor = 1;
         } else if (unit == kMicros) {
@@ -787,11 +883,14 @@ ColumnDesc Describe(const SchemaElement& e) {
       if ((lk == kLogicalInteger && !e.logical_type->is_signed) || ct == kConvertedUint64) {
         return fail("UINT64 columns are not supported (values may not fit int64)");
       }
-      if (lk != kLogicalNone && lk != kLogicalInteger) return fail("INT64 with this logical type is not supported");
+      if (lk != kLogicalNone && lk != kLogicalInteger)
+        return fail("INT64 with this logical type is not supported");
       d.type = Type::kInt64;
       break;
     case kFloat:
-    case kDouble: d.type = Type::kDouble; break;
+    case kDouble:
+      d.type = Type::kDouble;
+      break;
     case kByteArray:
       if (lk == kLogicalDecimal || ct == kConvertedDecimal) return fail("DECIMAL columns are not supported");
       if (lk != kLogicalNone && lk != kLogicalString && lk != kLogicalEnum && lk != kLogicalJson) {
@@ -799,9 +898,12 @@ ColumnDesc Describe(const SchemaElement& e) {
       }
       d.type = Type::kString;
       break;
-    case kInt96: return fail("INT96 columns are not supported");
-    case kFixedLenByteArray: return fail("FIXED_LEN_BYTE_ARRAY columns are not supported");
-    default: return fail("physical type " + std::to_string(d.physical) + " is not supported");
+    case kInt96:
+      return fail("INT96 columns are not supported");
+    case kFixedLenByteArray:
+      return fail("FIXED_LEN_BYTE_ARRAY columns are not supported");
+    default:
+      return fail("physical type " + std::to_string(d.physical) + " is not supported");
   }
   return d;
 }
@@ -815,7 +917,8 @@ Value DecodeStat(const ColumnDesc& d, const std::string& s) {
     case kInt32: {
       if (s.size() != 4) return Value();
       uint32_t u = LoadLE32(s.data());
-      return Value::Int64(d.is_unsigned ? static_cast<int64_t>(u) : static_cast<int64_t>(static_cast<int32_t>(u)));
+      return Value::Int64(d.is_unsigned ? static_cast<int64_t>(u)
+                                        : static_cast<int64_t>(static_cast<int32_t>(u)));
     }
     case kInt64: {
       if (s.size() != 8) return Value();
@@ -837,8 +940,10 @@ Value DecodeStat(const ColumnDesc& d, const std::string& s) {
       if (!std::isfinite(v)) return Value();
       return Value::Double(v);
     }
-    case kByteArray: return Value::String(s);
-    default: return Value();
+    case kByteArray:
+      return Value::String(s);
+    default:
+      return Value();
   }
 }
 
@@ -867,7 +972,8 @@ ColumnStats ToColumnStats(const ColumnDesc& d, const std::optional<Statistics>& 
 // Orders two non-null values of comparable types; false in *comparable otherwise.
 int CompareValues(const Value& a, const Value& b, bool* comparable) {
   *comparable = true;
-  if (a.type() == Type::kString && b.type() == Type::kString) return a.str().compare(b.str()) < 0 ? -1 : (a.str() == b.str() ? 0 : 1);
+  if (a.type() == Type::kString && b.type() == Type::kString)
+    return a.str().compare(b.str()) < 0 ? -1 : (a.str() == b.str() ? 0 : 1);
   if (a.type() == Type::kString || b.type() == Type::kString) {
     *comparable = false;
     return 0;
@@ -898,7 +1004,8 @@ struct Values {
 
 Status DecodePlain(const ColumnDesc& d, std::string_view* data, size_t count, Values* out) {
   switch (d.physical) {
-    case kBoolean: return DecodePlainBools(data, count, &out->ints);
+    case kBoolean:
+      return DecodePlainBools(data, count, &out->ints);
     case kInt32: {
       size_t first = out->ints.size();
       VIGIL_RETURN_IF_ERROR(DecodePlainInt32(data, count, &out->ints));
@@ -915,13 +1022,16 @@ Status DecodePlain(const ColumnDesc& d, std::string_view* data, size_t count, Va
       }
       return Status::OK();
     }
-    case kFloat: return DecodePlainFloat(data, count, &out->doubles);
-    case kDouble: return DecodePlainDouble(data, count, &out->doubles);
+    case kFloat:
+      return DecodePlainFloat(data, count, &out->doubles);
+    case kDouble:
+      return DecodePlainDouble(data, count, &out->doubles);
     case kByteArray: {
       // The ends are relative to out->bytes as it grows.
       return DecodePlainByteArray(data, count, &out->bytes, &out->ends);
     }
-    default: return Status::InvalidArgument("unsupported physical type");
+    default:
+      return Status::InvalidArgument("unsupported physical type");
   }
 }
 
@@ -965,10 +1075,12 @@ Status Reader::Impl::CheckFooter() {
   for (size_t i = 1; i < md.schema.size(); ++i) {
     const SchemaElement& e = md.schema[i];
     if (e.num_children.value_or(0) > 0 || !e.type) {
-      return Status::InvalidArgument(path + ": column '" + e.name + "' is nested; only flat schemas are supported");
+      return Status::InvalidArgument(path + ": column '" + e.name +
+                                     "' is nested; only flat schemas are supported");
     }
     if (e.repetition_type.value_or(kOptional) == kRepeated) {
-      return Status::InvalidArgument(path + ": column '" + e.name + "' is repeated; only flat schemas are supported");
+      return Status::InvalidArgument(path + ": column '" + e.name +
+                                     "' is repeated; only flat schemas are supported");
     }
     ColumnDesc d = Describe(e);
     schema.Add(Field{d.name, d.type});
@@ -991,13 +1103,14 @@ Status Reader::Impl::CheckFooter() {
     for (size_t c = 0; c < n; ++c) {
       const ColumnChunk& cc = rg.columns[c];
       const std::string at = where + "column '" + columns[c].name + "': ";
-      if (cc.file_path) return Status::InvalidArgument(path + ": " + at + "column data in another file is not supported");
+      if (cc.file_path)
+        return Status::InvalidArgument(path + ": " + at + "column data in another file is not supported");
       if (!cc.meta_data) return Corrupt(at + "no column metadata");
       const ColumnMetaData& cm = *cc.meta_data;
       if (cm.type != columns[c].physical) return Corrupt(at + "the chunk's type differs from the schema's");
       if (cm.num_values != rg.num_rows) {
-        return Corrupt(at + std::to_string(cm.num_values) + " values in a row group of " + std::to_string(rg.num_rows) +
-                       " rows");
+        return Corrupt(at + std::to_string(cm.num_values) + " values in a row group of " +
+                       std::to_string(rg.num_rows) + " rows");
       }
       info.columns.push_back(ToColumnStats(columns[c], cm.statistics));
     }
@@ -1058,8 +1171,8 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
   size_t pos = 0;
   while (read < rows) {
     if (pos >= chunk.size()) {
-      return Status::Corruption("the chunk ends after " + std::to_string(read) + " of " + std::to_string(rows) +
-                                " values");
+      return Status::Corruption("the chunk ends after " + std::to_string(read) + " of " +
+                                std::to_string(rows) + " values");
     }
     const std::string page_at = "page at chunk byte " + std::to_string(pos) + ": ";
     PageHeader h;
@@ -1075,7 +1188,8 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
     pos += page.size();
     if (h.type == kIndexPage) continue;
     if (h.type == kDictionaryPage) {
-      if (!h.dictionary_page_header) return Status::Corruption(page_at + "dictionary page without its header");
+      if (!h.dictionary_page_header)
+        return Status::Corruption(page_at + "dictionary page without its header");
       if (have_dict || read > 0) return Status::Corruption(page_at + "a second or late dictionary page");
       const DictionaryPageHeader& dh = *h.dictionary_page_header;
       if (dh.encoding != kPlain && dh.encoding != kPlainDictionary) {
@@ -1113,7 +1227,8 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
         }
         if (values_data.size() < 4) return Status::Corruption(page_at + "no definition level length");
         uint32_t n = LoadLE32(values_data.data());
-        if (n > values_data.size() - 4) return Status::Corruption(page_at + "definition levels run past the page");
+        if (n > values_data.size() - 4)
+          return Status::Corruption(page_at + "definition levels run past the page");
         level_data = values_data.substr(4, n);
         values_data.remove_prefix(4 + static_cast<size_t>(n));
       }
@@ -1127,12 +1242,13 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
               static_cast<int64_t>(page.size())) {
         return Status::Corruption(page_at + "level lengths run past the page");
       }
-      const size_t levels_len =
-          static_cast<size_t>(dh.repetition_levels_byte_length) + static_cast<size_t>(dh.definition_levels_byte_length);
+      const size_t levels_len = static_cast<size_t>(dh.repetition_levels_byte_length) +
+                                static_cast<size_t>(dh.definition_levels_byte_length);
       level_data = page.substr(static_cast<size_t>(dh.repetition_levels_byte_length),
                                static_cast<size_t>(dh.definition_levels_byte_length));
       std::string_view rest = page.substr(levels_len);
-      const int64_t rest_size = static_cast<int64_t>(h.uncompressed_page_size) - static_cast<int64_t>(levels_len);
+      const int64_t rest_size =
+          static_cast<int64_t>(h.uncompressed_page_size) - static_cast<int64_t>(levels_len);
       if (dh.is_compressed) {
         st = Decompress(codec, rest, rest_size, &page_buf);
       } else {
@@ -1203,7 +1319,9 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
       const bool valid = !d.optional || levels[i] == 1;
       out->valid.push_back(valid ? 1 : 0);
       switch (d.type) {
-        case Type::kDouble: out->doubles.push_back(valid ? vals.doubles[k] : 0.0); break;
+        case Type::kDouble:
+          out->doubles.push_back(valid ? vals.doubles[k] : 0.0);
+          break;
         case Type::kString:
           if (valid) {
             uint64_t b = k == 0 ? 0 : vals.ends[k - 1];
@@ -1211,7 +1329,8 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
           }
           out->offsets.push_back(out->bytes.size());
           break;
-        default: out->ints.push_back(valid ? vals.ints[k] : 0);
+        default:
+          out->ints.push_back(valid ? vals.ints[k] : 0);
       }
       if (valid) ++k;
     }
@@ -1304,7 +1423,8 @@ Result<ColumnBatch> ReadFile(const std::string& path) {
   ColumnBatch out = ColumnBatch::Empty(reader->schema());
   for (size_t g = 0; g < reader->row_groups().size(); ++g) {
     VIGIL_ASSIGN_OR_RETURN(ColumnBatch b, reader->ReadRowGroup(static_cast<int>(g)));
-    for (size_t c = 0; c < out.columns.size(); ++c) AppendRange(b.columns[c], 0, b.columns[c].size(), &out.columns[c]);
+    for (size_t c = 0; c < out.columns.size(); ++c)
+      AppendRange(b.columns[c], 0, b.columns[c].size(), &out.columns[c]);
   }
   return out;
 }

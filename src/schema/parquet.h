@@ -19,9 +19,12 @@
 // or BYTE_STREAM_SPLIT encodings, LZ4/GZIP/BROTLI) is an InvalidArgument naming the file
 // and the column, never a crash. A nested or repeated column fails Open; a flat column of
 // a type vigil cannot read (DECIMAL, DATE, INT96, ...) opens with type kNull in schema()
-// and fails only when read, so a caller can ignore the columns it does not need. Every length, count and offset read from a file is
-// checked against the file's size and the page's declared sizes: a corrupt or truncated
-// file is a Corruption error naming the file and what is wrong with it.
+// and fails only when read, so a caller can ignore the columns it does not need.
+//
+// Every length, count and offset read from a file is checked against the file's size and
+// the page's declared sizes, and a page's decompressed size against its header, before
+// anything is allocated: a corrupt or truncated file is a Corruption error naming the file
+// and what is wrong with it, never a crash nor an allocation a forged size dictates.
 #pragma once
 
 #include <cstdint>

@@ -69,7 +69,8 @@ void AppendRleHybrid(std::span<const uint32_t> values, int bit_width, std::strin
       FlushLiterals(&lit, bit_width, out);
       size_t rle = run - top_up;
       AppendVarint(rle << 1, out);
-      for (size_t b = 0; b < value_bytes; ++b) out->push_back(static_cast<char>((values[i] >> (8 * b)) & 0xFF));
+      for (size_t b = 0; b < value_bytes; ++b)
+        out->push_back(static_cast<char>((values[i] >> (8 * b)) & 0xFF));
     } else {
       lit.insert(lit.end(), values.begin() + i, values.begin() + j);
     }
@@ -93,8 +94,9 @@ Status DecodeRleHybrid(std::string_view data, int bit_width, size_t count, std::
     uint64_t header = 0;
     int shift = 0;
     for (;;) {
-      if (p >= end) return Status::Corruption("RLE data ends after " + std::to_string(n) + " of " +
-                                              std::to_string(count) + " values");
+      if (p >= end)
+        return Status::Corruption("RLE data ends after " + std::to_string(n) + " of " +
+                                  std::to_string(count) + " values");
       if (shift > 63) return Status::Corruption("RLE run header varint too long");
       uint8_t b = *p++;
       header |= static_cast<uint64_t>(b & 0x7F) << shift;
@@ -237,7 +239,8 @@ Status DecodePlainByteArray(std::string_view* data, size_t count, std::string* b
     if (data->size() < 4) return Short("BYTE_ARRAY", count);
     uint32_t len = LoadLE32(data->data());
     if (len > data->size() - 4) {
-      return Status::Corruption("PLAIN BYTE_ARRAY value of " + std::to_string(len) + " bytes runs past its page");
+      return Status::Corruption("PLAIN BYTE_ARRAY value of " + std::to_string(len) +
+                                " bytes runs past its page");
     }
     bytes->append(data->data() + 4, len);
     ends->push_back(bytes->size());

@@ -66,8 +66,8 @@ Schema AllTypes() {
 Row MakeRow(int64_t r) {
   Row row(5);
   if (r % 7 != 3) {
-    static const int64_t kEdges[] = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 0,
-                                     -1};
+    static const int64_t kEdges[] = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(),
+                                     0, -1};
     row[0] = Value::Int64(r % 50 == 0 ? kEdges[(r / 50) % 4] : (r % 13) * 1000 - 6000);
   }
   if (r % 5 != 1) {
@@ -75,10 +75,12 @@ Row MakeRow(int64_t r) {
     row[1] = Value::Double(v);
   }
   if (r % 9 != 4) {
-    row[2] = Value::String(r % 17 == 0 ? "" : "key-" + std::to_string(r % 23) + (r % 29 == 0 ? "\xc3\xa9\n\"," : ""));
+    row[2] = Value::String(
+        r % 17 == 0 ? "" : "key-" + std::to_string(r % 23) + (r % 29 == 0 ? "\xc3\xa9\n\"," : ""));
   }
   if (r % 4 != 2) row[3] = Value::Bool(r % 3 == 0);
-  if (r % 6 != 5) row[4] = Value::Timestamp(1'700'000'000'000 + r * 997 - (r % 10 == 0 ? 2'000'000'000'000 : 0));
+  if (r % 6 != 5)
+    row[4] = Value::Timestamp(1'700'000'000'000 + r * 997 - (r % 10 == 0 ? 2'000'000'000'000 : 0));
   return row;
 }
 
@@ -157,7 +159,8 @@ TEST_P(ParquetRoundTrip, EveryTypeWithNullsAcrossRowGroupsAndPages) {
   for (const auto& g : md.row_groups) {
     for (size_t c = 0; c < g.columns.size(); ++c) {
       const auto& cm = *g.columns[c].meta_data;
-      bool dict = std::find(cm.encodings.begin(), cm.encodings.end(), internal::kRleDictionary) != cm.encodings.end();
+      bool dict =
+          std::find(cm.encodings.begin(), cm.encodings.end(), internal::kRleDictionary) != cm.encodings.end();
       EXPECT_EQ(dict, GetParam().dictionary && c != 3) << "column " << c;
       EXPECT_EQ(cm.dictionary_page_offset.has_value(), dict);
       EXPECT_EQ(g.columns[c].file_offset, dict ? *cm.dictionary_page_offset : cm.data_page_offset);
@@ -174,9 +177,11 @@ TEST_P(ParquetRoundTrip, EveryTypeWithNullsAcrossRowGroupsAndPages) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Parquet, ParquetRoundTrip,
-                         ::testing::Values(Case{Compression::kUncompressed, false}, Case{Compression::kUncompressed, true},
-                                           Case{Compression::kSnappy, false}, Case{Compression::kSnappy, true},
-                                           Case{Compression::kZstd, false}, Case{Compression::kZstd, true}),
+                         ::testing::Values(Case{Compression::kUncompressed, false},
+                                           Case{Compression::kUncompressed, true},
+                                           Case{Compression::kSnappy, false},
+                                           Case{Compression::kSnappy, true}, Case{Compression::kZstd, false},
+                                           Case{Compression::kZstd, true}),
                          CaseName);
 
 TEST(ParquetTest, StatisticsAndMayContainSkipRowGroups) {
@@ -339,7 +344,8 @@ TEST(ParquetTest, WriterRejectsBadSchemasAndRemovesItsTempFile) {
   const std::string path = dir.path() + "/w.parquet";
   EXPECT_TRUE(Writer::Create(path, Schema()).status().IsInvalidArgument());
   EXPECT_TRUE(Writer::Create(path, Schema({{"a", Type::kNull}})).status().IsInvalidArgument());
-  EXPECT_TRUE(Writer::Create(path, Schema({{"a", Type::kInt64}, {"a", Type::kBool}})).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      Writer::Create(path, Schema({{"a", Type::kInt64}, {"a", Type::kBool}})).status().IsInvalidArgument());
   {
     auto w = Writer::Create(path, Schema({{"a", Type::kInt64}}));
     ASSERT_TRUE(w.ok());
@@ -379,7 +385,8 @@ struct CraftedPage {
   std::string values;  // the rest, compressed with the chunk's codec unless V2 says not
 };
 struct CraftedChunk {
-  explicit CraftedChunk(pi::SchemaElement el, int32_t c = pi::kCodecUncompressed) : e(std::move(el)), codec(c) {}
+  explicit CraftedChunk(pi::SchemaElement el, int32_t c = pi::kCodecUncompressed)
+      : e(std::move(el)), codec(c) {}
   pi::SchemaElement e;
   int32_t codec = pi::kCodecUncompressed;
   std::vector<CraftedPage> pages;
@@ -455,7 +462,8 @@ pi::SchemaElement Elem(std::string name, int32_t type, int32_t repetition) {
   return e;
 }
 
-CraftedPage V1(int32_t num_values, int32_t encoding, std::string values, const std::vector<uint32_t>* defs = nullptr) {
+CraftedPage V1(int32_t num_values, int32_t encoding, std::string values,
+               const std::vector<uint32_t>* defs = nullptr) {
   CraftedPage p;
   p.h.type = pi::kDataPage;
   auto& d = p.h.data_page_header.emplace();
@@ -518,7 +526,8 @@ TEST(ParquetForeignFileTest, RequiredInt32FloatTimestampUnitsPageV2AndDictionary
 
   CraftedChunk f{Elem("f", pi::kFloat, pi::kRequired), pi::kCodecSnappy};
   std::string floats;
-  for (float x : {1.5f, -0.25f, 3e38f, 0.1f, 0.0f, -7.0f}) floats.append(reinterpret_cast<const char*>(&x), 4);
+  for (float x : {1.5f, -0.25f, 3e38f, 0.1f, 0.0f, -7.0f})
+    floats.append(reinterpret_cast<const char*>(&x), 4);
   f.pages.push_back(V2(6, 0, floats, nullptr, true));
   chunks.push_back(f);
 
@@ -566,7 +575,7 @@ TEST(ParquetForeignFileTest, RequiredInt32FloatTimestampUnitsPageV2AndDictionary
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const Schema& schema = (*r)->schema();
   ASSERT_EQ(schema.size(), 7u);
-  const Type want_types[] = {Type::kInt64, Type::kInt64, Type::kDouble, Type::kTimestamp,
+  const Type want_types[] = {Type::kInt64,     Type::kInt64,  Type::kDouble, Type::kTimestamp,
                              Type::kTimestamp, Type::kString, Type::kNull};
   for (size_t c = 0; c < 7; ++c) EXPECT_EQ(schema.field(c).type, want_types[c]) << schema.field(c).name;
 
@@ -610,7 +619,8 @@ TEST(ParquetForeignFileTest, RequiredInt32FloatTimestampUnitsPageV2AndDictionary
     // Rewrite the footer: the column becomes a group with one child.
     uint32_t len = pi::LoadLE32(nested.data() + nested.size() - 8);
     pi::FileMetaData md;
-    ASSERT_TRUE(pi::ParseFileMetaData(std::string_view(nested).substr(nested.size() - 8 - len, len), &md).ok());
+    ASSERT_TRUE(
+        pi::ParseFileMetaData(std::string_view(nested).substr(nested.size() - 8 - len, len), &md).ok());
     pi::SchemaElement group;
     group.name = "g";
     group.num_children = 1;
@@ -714,15 +724,15 @@ TEST(ParquetThriftTest, UnknownFieldsOfEveryTypeAreSkipped) {
   bytes.pop_back();  // reopen the struct and append unknown fields (long-form headers)
   using namespace std::string_literals;
   std::string extra;
-  extra += "\x01\xc8\x01"s;                                     // id 100 bool true
-  extra += "\x06\xca\x01\x80\x02"s;                             // id 101 i64 128
-  extra += "\x07\xcc\x01"s + std::string(8, '\x01');            // id 102 double
-  extra += "\x08\xce\x01\x03"s + "abc";                         // id 103 binary
-  extra += "\x09\xd0\x01\x35\x02\x04\x06"s;                     // id 104 list<i32> of 3
-  extra += "\x09\xd2\x01\x21\x01\x02"s;                         // id 105 list<bool> of 2
-  extra += "\x0b\xd4\x01\x02\x58\x02\x01x\x04\x01y"s;            // id 106 map<i32,binary> of 2
-  extra += "\x0c\xd6\x01\x15\x02\x1c\x18\x01z\x00\x00"s;          // id 107 struct{1:i32, 2:struct{1:binary}}
-  extra += "\x0b\xd8\x01\x00"s;                                 // id 108 empty map
+  extra += "\x01\xc8\x01"s;                               // id 100 bool true
+  extra += "\x06\xca\x01\x80\x02"s;                       // id 101 i64 128
+  extra += "\x07\xcc\x01"s + std::string(8, '\x01');      // id 102 double
+  extra += "\x08\xce\x01\x03"s + "abc";                   // id 103 binary
+  extra += "\x09\xd0\x01\x35\x02\x04\x06"s;               // id 104 list<i32> of 3
+  extra += "\x09\xd2\x01\x21\x01\x02"s;                   // id 105 list<bool> of 2
+  extra += "\x0b\xd4\x01\x02\x58\x02\x01x\x04\x01y"s;     // id 106 map<i32,binary> of 2
+  extra += "\x0c\xd6\x01\x15\x02\x1c\x18\x01z\x00\x00"s;  // id 107 struct{1:i32, 2:struct{1:binary}}
+  extra += "\x0b\xd8\x01\x00"s;                           // id 108 empty map
   bytes += extra;
   bytes += '\0';
   internal::PageHeader back;
@@ -780,8 +790,8 @@ TEST(ParquetRleTest, EdgeCases) {
   // Literals that must be topped up from a run before the run starts.
   std::vector<uint32_t> mixed = {1, 2, 3, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4};
   EXPECT_EQ(RoundTrip(mixed, 3), mixed);
-  std::vector<uint32_t> wide = {0xFFFFFFFFu, 0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu,
-                                0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 1};
+  std::vector<uint32_t> wide = {0xFFFFFFFFu, 0,           0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu,
+                                0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 1};
   EXPECT_EQ(RoundTrip(wide, 32), wide);
   std::vector<uint32_t> zeros(20, 0);
   EXPECT_EQ(RoundTrip(zeros, 0), zeros);
@@ -798,13 +808,14 @@ TEST(ParquetRleTest, EdgeCases) {
   EXPECT_EQ(out, std::vector<uint32_t>(10, 1));
   EXPECT_TRUE(DecodeRleHybrid(std::string("\x14\x01", 2), 1, 11, &out).IsCorruption());  // run of 10 < 11
   EXPECT_TRUE(DecodeRleHybrid(std::string("\x05\xff", 2), 8, 16, &out).IsCorruption());  // 2 groups, 1 byte
-  EXPECT_TRUE(DecodeRleHybrid(std::string("\x02\x05", 2), 2, 1, &out).IsCorruption());  // 5 >= 2^2
+  EXPECT_TRUE(DecodeRleHybrid(std::string("\x02\x05", 2), 2, 1, &out).IsCorruption());   // 5 >= 2^2
   EXPECT_TRUE(DecodeRleHybrid(std::string("\x02", 1), 16, 1, &out).IsCorruption());      // value cut short
   EXPECT_TRUE(DecodeRleHybrid(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 1, 1, &out)
                   .IsCorruption());
   EXPECT_TRUE(DecodeRleHybrid("", 33, 1, &out).IsCorruption());
   // A bit-packed run whose header claims 2^60 groups.
-  EXPECT_TRUE(DecodeRleHybrid(std::string("\x81\x80\x80\x80\x80\x80\x80\x80\x20", 9), 1, 8, &out).IsCorruption());
+  EXPECT_TRUE(
+      DecodeRleHybrid(std::string("\x81\x80\x80\x80\x80\x80\x80\x80\x20", 9), 1, 8, &out).IsCorruption());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -854,8 +865,8 @@ TEST(ParquetFuzzTest, MutatedFilesNeverCrash) {
   // Mutants go to memory when it can (tmpfs): thousands of file rewrites on a busy disk
   // would dominate the test's time.
   const bool shm = std::filesystem::is_directory("/dev/shm");
-  const std::string mutant =
-      shm ? "/dev/shm/vigil_parquet_fuzz_" + std::to_string(::getpid()) + ".parquet" : dir.path() + "/m.parquet";
+  const std::string mutant = shm ? "/dev/shm/vigil_parquet_fuzz_" + std::to_string(::getpid()) + ".parquet"
+                                 : dir.path() + "/m.parquet";
   struct Cleanup {
     std::string path;
     ~Cleanup() { std::remove(path.c_str()); }
@@ -876,8 +887,9 @@ TEST(ParquetFuzzTest, MutatedFilesNeverCrash) {
     bool dict;
   };
   std::mt19937_64 rng(20240611);
-  for (Seed s : {Seed{Compression::kUncompressed, true}, Seed{Compression::kUncompressed, false},
-                 Seed{Compression::kSnappy, true}, Seed{Compression::kZstd, false}, Seed{Compression::kZstd, true}}) {
+  for (Seed s :
+       {Seed{Compression::kUncompressed, true}, Seed{Compression::kUncompressed, false},
+        Seed{Compression::kSnappy, true}, Seed{Compression::kZstd, false}, Seed{Compression::kZstd, true}}) {
     const std::string seed = WriteFuzzSeed(dir.path() + "/seed.parquet", s.c, s.dict, 40);
     ASSERT_TRUE(TryRead(dir.path() + "/seed.parquet"));
     const size_t footer_len = internal::LoadLE32(seed.data() + seed.size() - 8);
@@ -894,10 +906,18 @@ TEST(ParquetFuzzTest, MutatedFilesNeverCrash) {
         size_t p = pos();
         if (p >= m.size()) p = m.size() - 1;
         switch (kind) {
-          case 0: m[p] = static_cast<char>(m[p] ^ (1 << (rng() % 8))); break;  // bit flip
-          case 1: m[p] = static_cast<char>(rng()); break;                       // byte
-          case 2: m.insert(m.begin() + static_cast<ptrdiff_t>(p), static_cast<char>(rng())); break;
-          case 3: m.erase(p, 1 + rng() % 4); break;
+          case 0:
+            m[p] = static_cast<char>(m[p] ^ (1 << (rng() % 8)));
+            break;  // bit flip
+          case 1:
+            m[p] = static_cast<char>(rng());
+            break;  // byte
+          case 2:
+            m.insert(m.begin() + static_cast<ptrdiff_t>(p), static_cast<char>(rng()));
+            break;
+          case 3:
+            m.erase(p, 1 + rng() % 4);
+            break;
           case 4: {  // a varint length or count made large or negative
             static const char* kBig[] = {"\xff\xff\xff\xff\x0f", "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
                                          "\xfe\xff\xff\xff\x07", "\x01"};

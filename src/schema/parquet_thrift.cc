@@ -313,13 +313,26 @@ void ReadStructList(CompactReader& r, uint8_t type, F&& read_elem) {
 void ReadStatistics(CompactReader& r, Statistics* s) {
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     switch (id) {
-      case 1: s->max = r.Binary(t); break;
-      case 2: s->min = r.Binary(t); break;
-      case 3: s->null_count = r.I64(t); break;
-      case 4: s->distinct_count = r.I64(t); break;
-      case 5: s->max_value = r.Binary(t); break;
-      case 6: s->min_value = r.Binary(t); break;
-      default: r.Skip(t);
+      case 1:
+        s->max = r.Binary(t);
+        break;
+      case 2:
+        s->min = r.Binary(t);
+        break;
+      case 3:
+        s->null_count = r.I64(t);
+        break;
+      case 4:
+        s->distinct_count = r.I64(t);
+        break;
+      case 5:
+        s->max_value = r.Binary(t);
+        break;
+      case 6:
+        s->min_value = r.Binary(t);
+        break;
+      default:
+        r.Skip(t);
     }
   });
 }
@@ -361,24 +374,41 @@ void ReadSchemaElement(CompactReader& r, SchemaElement* e) {
   bool has_name = false;
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     switch (id) {
-      case 1: e->type = r.I32(t); break;
-      case 2: e->type_length = r.I32(t); break;
-      case 3: e->repetition_type = r.I32(t); break;
+      case 1:
+        e->type = r.I32(t);
+        break;
+      case 2:
+        e->type_length = r.I32(t);
+        break;
+      case 3:
+        e->repetition_type = r.I32(t);
+        break;
       case 4:
         e->name = r.Binary(t);
         has_name = true;
         break;
-      case 5: e->num_children = r.I32(t); break;
-      case 6: e->converted_type = r.I32(t); break;
-      case 7: e->scale = r.I32(t); break;
-      case 8: e->precision = r.I32(t); break;
-      case 9: e->field_id = r.I32(t); break;
+      case 5:
+        e->num_children = r.I32(t);
+        break;
+      case 6:
+        e->converted_type = r.I32(t);
+        break;
+      case 7:
+        e->scale = r.I32(t);
+        break;
+      case 8:
+        e->precision = r.I32(t);
+        break;
+      case 9:
+        e->field_id = r.I32(t);
+        break;
       case 10:
         if (t != kStruct) return r.Fail("logicalType is not a struct");
         e->logical_type.emplace();
         ReadLogicalType(r, &*e->logical_type);
         break;
-      default: r.Skip(t);
+      default:
+        r.Skip(t);
     }
   });
   if (r.ok() && !has_name) r.Fail("SchemaElement without a name");
@@ -389,7 +419,9 @@ void ReadColumnMetaData(CompactReader& r, ColumnMetaData* m) {
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     if (id >= 1 && id <= 9) seen |= 1u << id;
     switch (id) {
-      case 1: m->type = r.I32(t); break;
+      case 1:
+        m->type = r.I32(t);
+        break;
       case 2: {
         uint8_t elem;
         size_t n;
@@ -404,19 +436,34 @@ void ReadColumnMetaData(CompactReader& r, ColumnMetaData* m) {
         for (size_t i = 0; i < n && r.ok(); ++i) m->path_in_schema.push_back(r.ElemBinary(elem));
         break;
       }
-      case 4: m->codec = r.I32(t); break;
-      case 5: m->num_values = r.I64(t); break;
-      case 6: m->total_uncompressed_size = r.I64(t); break;
-      case 7: m->total_compressed_size = r.I64(t); break;
-      case 9: m->data_page_offset = r.I64(t); break;
-      case 10: m->index_page_offset = r.I64(t); break;
-      case 11: m->dictionary_page_offset = r.I64(t); break;
+      case 4:
+        m->codec = r.I32(t);
+        break;
+      case 5:
+        m->num_values = r.I64(t);
+        break;
+      case 6:
+        m->total_uncompressed_size = r.I64(t);
+        break;
+      case 7:
+        m->total_compressed_size = r.I64(t);
+        break;
+      case 9:
+        m->data_page_offset = r.I64(t);
+        break;
+      case 10:
+        m->index_page_offset = r.I64(t);
+        break;
+      case 11:
+        m->dictionary_page_offset = r.I64(t);
+        break;
       case 12:
         if (t != kStruct) return r.Fail("statistics is not a struct");
         m->statistics.emplace();
         ReadStatistics(r, &*m->statistics);
         break;
-      default: r.Skip(t);
+      default:
+        r.Skip(t);
     }
   });
   // 8 (key_value_metadata) is optional; 1-7 and 9 are required.
@@ -427,14 +474,19 @@ void ReadColumnMetaData(CompactReader& r, ColumnMetaData* m) {
 void ReadColumnChunk(CompactReader& r, ColumnChunk* c) {
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     switch (id) {
-      case 1: c->file_path = r.Binary(t); break;
-      case 2: c->file_offset = r.I64(t); break;
+      case 1:
+        c->file_path = r.Binary(t);
+        break;
+      case 2:
+        c->file_offset = r.I64(t);
+        break;
       case 3:
         if (t != kStruct) return r.Fail("meta_data is not a struct");
         c->meta_data.emplace();
         ReadColumnMetaData(r, &*c->meta_data);
         break;
-      default: r.Skip(t);
+      default:
+        r.Skip(t);
     }
   });
 }
@@ -450,15 +502,24 @@ void ReadRowGroup(CompactReader& r, RowGroup* g) {
           ReadColumnChunk(r, &g->columns.back());
         });
         break;
-      case 2: g->total_byte_size = r.I64(t); break;
+      case 2:
+        g->total_byte_size = r.I64(t);
+        break;
       case 3:
         g->num_rows = r.I64(t);
         has_rows = true;
         break;
-      case 5: g->file_offset = r.I64(t); break;
-      case 6: g->total_compressed_size = r.I64(t); break;
-      case 7: g->ordinal = static_cast<int16_t>(r.I32(t)); break;
-      default: r.Skip(t);
+      case 5:
+        g->file_offset = r.I64(t);
+        break;
+      case 6:
+        g->total_compressed_size = r.I64(t);
+        break;
+      case 7:
+        g->ordinal = static_cast<int16_t>(r.I32(t));
+        break;
+      default:
+        r.Skip(t);
     }
   });
   if (r.ok() && (!has_rows || !has_columns)) r.Fail("RowGroup lacks columns or num_rows");
@@ -468,7 +529,9 @@ void ReadFileMetaDataStruct(CompactReader& r, FileMetaData* md) {
   bool has_schema = false, has_rows = false, has_groups = false;
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     switch (id) {
-      case 1: md->version = r.I32(t); break;
+      case 1:
+        md->version = r.I32(t);
+        break;
       case 2:
         has_schema = true;
         ReadStructList(r, t, [&] {
@@ -505,8 +568,11 @@ void ReadFileMetaDataStruct(CompactReader& r, FileMetaData* md) {
           md->key_value_metadata.push_back(std::move(kv));
         });
         break;
-      case 6: md->created_by = r.Binary(t); break;
-      default: r.Skip(t);
+      case 6:
+        md->created_by = r.Binary(t);
+        break;
+      default:
+        r.Skip(t);
     }
   });
   if (r.ok() && (!has_schema || !has_rows || !has_groups)) {
@@ -693,10 +759,18 @@ Status ParsePageHeader(std::string_view data, PageHeader* out, size_t* consumed)
   ReadStruct(r, [&](int16_t id, uint8_t t) {
     if (id >= 1 && id <= 3) seen |= 1u << id;
     switch (id) {
-      case 1: out->type = r.I32(t); break;
-      case 2: out->uncompressed_page_size = r.I32(t); break;
-      case 3: out->compressed_page_size = r.I32(t); break;
-      case 4: out->crc = r.I32(t); break;
+      case 1:
+        out->type = r.I32(t);
+        break;
+      case 2:
+        out->uncompressed_page_size = r.I32(t);
+        break;
+      case 3:
+        out->compressed_page_size = r.I32(t);
+        break;
+      case 4:
+        out->crc = r.I32(t);
+        break;
       case 5: {
         if (t != kStruct) return r.Fail("data_page_header is not a struct");
         DataPageHeader& d = out->data_page_header.emplace();
@@ -704,11 +778,20 @@ Status ParsePageHeader(std::string_view data, PageHeader* out, size_t* consumed)
         ReadStruct(r, [&](int16_t fid, uint8_t ft) {
           if (fid >= 1 && fid <= 4) dseen |= 1u << fid;
           switch (fid) {
-            case 1: d.num_values = r.I32(ft); break;
-            case 2: d.encoding = r.I32(ft); break;
-            case 3: d.definition_level_encoding = r.I32(ft); break;
-            case 4: d.repetition_level_encoding = r.I32(ft); break;
-            default: r.Skip(ft);
+            case 1:
+              d.num_values = r.I32(ft);
+              break;
+            case 2:
+              d.encoding = r.I32(ft);
+              break;
+            case 3:
+              d.definition_level_encoding = r.I32(ft);
+              break;
+            case 4:
+              d.repetition_level_encoding = r.I32(ft);
+              break;
+            default:
+              r.Skip(ft);
           }
         });
         if (r.ok() && dseen != 0b11110) r.Fail("DataPageHeader lacks a required field");
@@ -721,10 +804,17 @@ Status ParsePageHeader(std::string_view data, PageHeader* out, size_t* consumed)
         ReadStruct(r, [&](int16_t fid, uint8_t ft) {
           if (fid >= 1 && fid <= 2) dseen |= 1u << fid;
           switch (fid) {
-            case 1: d.num_values = r.I32(ft); break;
-            case 2: d.encoding = r.I32(ft); break;
-            case 3: d.is_sorted = r.Bool(ft); break;
-            default: r.Skip(ft);
+            case 1:
+              d.num_values = r.I32(ft);
+              break;
+            case 2:
+              d.encoding = r.I32(ft);
+              break;
+            case 3:
+              d.is_sorted = r.Bool(ft);
+              break;
+            default:
+              r.Skip(ft);
           }
         });
         if (r.ok() && dseen != 0b110) r.Fail("DictionaryPageHeader lacks a required field");
@@ -737,20 +827,36 @@ Status ParsePageHeader(std::string_view data, PageHeader* out, size_t* consumed)
         ReadStruct(r, [&](int16_t fid, uint8_t ft) {
           if (fid >= 1 && fid <= 6) dseen |= 1u << fid;
           switch (fid) {
-            case 1: d.num_values = r.I32(ft); break;
-            case 2: d.num_nulls = r.I32(ft); break;
-            case 3: d.num_rows = r.I32(ft); break;
-            case 4: d.encoding = r.I32(ft); break;
-            case 5: d.definition_levels_byte_length = r.I32(ft); break;
-            case 6: d.repetition_levels_byte_length = r.I32(ft); break;
-            case 7: d.is_compressed = r.Bool(ft); break;
-            default: r.Skip(ft);
+            case 1:
+              d.num_values = r.I32(ft);
+              break;
+            case 2:
+              d.num_nulls = r.I32(ft);
+              break;
+            case 3:
+              d.num_rows = r.I32(ft);
+              break;
+            case 4:
+              d.encoding = r.I32(ft);
+              break;
+            case 5:
+              d.definition_levels_byte_length = r.I32(ft);
+              break;
+            case 6:
+              d.repetition_levels_byte_length = r.I32(ft);
+              break;
+            case 7:
+              d.is_compressed = r.Bool(ft);
+              break;
+            default:
+              r.Skip(ft);
           }
         });
         if (r.ok() && dseen != 0b1111110) r.Fail("DataPageHeaderV2 lacks a required field");
         break;
       }
-      default: r.Skip(t);
+      default:
+        r.Skip(t);
     }
   });
   if (r.ok() && seen != 0b1110) r.Fail("PageHeader lacks a required field");
