@@ -130,13 +130,26 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   int64_t per_bucket = std::max<int64_t>(1 << 20, options.memory_bytes / threads);
   run->buckets = static_cast<int>(std::clamp<int64_t>((estimate + per_bucket - 1) / per_bucket, threads, 4096));
 
+  // A bucket's file is open only while its buffer is appended, and the buffers together
+  // stay within the memory budget: thousands of buckets need neither thousands of file
+  // descriptors (the usual limit is 1024) nor thousands of MiB.
   std::vector<std::string> buffers(static_cast<size_t>(run->buckets));
-  std::vector<std::unique_ptr<std::ofstream>> outs;
-  for (int b = 0; b < run->buckets; ++b) {
-    outs.push_back(std::make_unique<std::ofstream>((fs::path(spill) / std::to_string(b)).string(),
-                                                   std::ios::binary | std::ios::trunc));
-    if (!*outs.back()) return Status::IOError("create spill file in " + spill);
+  const size_t flush_bytes =
+      static_cast<size_t>(std::clamp<int64_t>(options.memory_bytes / run->buckets, 4 << 10, 1 << 20));
+  auto spill_path = [&](size_t b) { return (fs::path(spill) / std::to_string(b)).string(); };
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    std::ofstream create(spill_path(b), std::ios::binary | std::ios::trunc);
+    if (!create) return Status::IOError("create spill file " + spill_path(b));
   }
+  auto write = [&](size_t b) -> Status {
+    std::string& buf = buffers[b];
+    if (buf.empty()) return Status::OK();
+    std::ofstream out(spill_path(b), std::ios::binary | std::ios::app);
+    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (!out.flush()) return Status::IOError("write spill file " + spill_path(b));
+    buf.clear();
+    return Status::OK();
+  };
   std::hash<std::string> hasher;
   std::string bytes;
   run->events = 0;
@@ -151,19 +164,20 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
         PutVarint64(&buf, seq);
         PutVarint64(&buf, bytes.size());
         buf.append(bytes);
-        if (buf.size() >= (1 << 20)) {
-          outs[b]->write(buf.data(), static_cast<std::streamsize>(buf.size()));
-          buf.clear();
-        }
         ++run->events;
-        return Status::OK();
+        return buf.size() >= flush_bytes ? write(b) : Status::OK();
       },
       &counts));
-  for (size_t b = 0; b < buffers.size(); ++b) {
-    outs[b]->write(buffers[b].data(), static_cast<std::streamsize>(buffers[b].size()));
-    if (!outs[b]->flush()) return Status::IOError("write spill file in " + spill);
+  for (size_t b = 0; b < buffers.size(); ++b) VIGIL_RETURN_IF_ERROR(write(b));
+  // Durable before run.json says `spilled`: a resume after a machine crash must not read
+  // a bucket cut short at a record boundary (fewer events, silently different rows).
+  for (size_t b = 0; b <= buffers.size(); ++b) {
+    std::string path = b < buffers.size() ? spill_path(b) : spill;
+    int fd = ::open(path.c_str(), O_RDONLY);
+    bool ok = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!ok) return Status::IOError("fsync " + path);
   }
-  outs.clear();
   run->bound = std::min(options.to, counts.watermark);
   run->spilled = true;
   return Status::OK();
