@@ -1,6 +1,7 @@
 #include "store/backfill.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -266,6 +267,21 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   fs::create_directories(fs::path(state) / "done", ec);
   fs::create_directories(features_dir, ec);
   if (ec) return Status::IOError("create " + state + ": " + ec.message());
+  // One run of a view version at a time: two would share the state directory (one
+  // removing the other's spill, or resuming it half-written). The lock file lives
+  // beside the state directory, which a completed run removes.
+  const std::string lock_path = state + ".lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return Status::IOError("open " + lock_path);
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{lock_fd};
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Status::InvalidArgument("another backfill of " + view.name + " v" + std::to_string(view.version) +
+                                   " is running (it holds " + lock_path + "); wait for it, or run the same "
+                                   "command after it stops to resume");
+  }
 
   RunState run;
   std::string fingerprint = ViewFingerprint(defs, view);
