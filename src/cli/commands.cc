@@ -321,6 +321,10 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
   MetricsEndpoint metrics;
   VIGIL_RETURN_IF_ERROR(metrics.Start(options.metrics_port));
   StreamOptions sopts = MakeStreamOptions(p);
+  // A view added or changed since the checkpoint is rebuilt from the archive and the log.
+  sopts.history = [&p, l = log.get()](const SourceDef& source) {
+    return ReadSourceHistoryWithArchive(source, l, p.settings.offline_dir);
+  };
   sopts.metrics = metrics.get();
   VIGIL_ASSIGN_OR_RETURN(auto worker, StreamWorker::Open(p.defs, log.get(), sopts));
   std::unique_ptr<OnlineStore> online;
@@ -728,6 +732,8 @@ Status Sync(const std::string& project, bool check) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   OnlineStoreOptions oopts;
   oopts.shards = p.settings.online_shards;
+  // Even --check opens it as its only user: beside a running ingestion worker, rows
+  // buffered for the offline store would read as differences.
   auto online = OnlineStore::Open(OnlineDir(p), oopts);
   if (!online.ok()) {
     return online.status().WithContext(

@@ -110,6 +110,33 @@ Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log) {
   return h;
 }
 
+void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std::vector<int64_t>& until,
+                  TimestampMs bound, const std::function<void(EntityWindow&&)>& fn) {
+  std::unordered_map<std::string, std::vector<uint32_t>> members;
+  for (uint32_t i = 0; i < history.events.size(); ++i) {
+    uint64_t seq = history.seqs[i];
+    size_t p = static_cast<size_t>(seq >> 40);
+    int64_t off = static_cast<int64_t>(seq & ((uint64_t{1} << 40) - 1));
+    if (!until.empty() && (p >= until.size() || off >= until[p])) continue;
+    members[EncodeEntityKey(history.events[i].fields, plan.view().key_indexes)].push_back(i);
+  }
+  Row inputs;
+  for (auto& [key, m] : members) {
+    std::sort(m.begin(), m.end(), [&](uint32_t a, uint32_t b) {
+      const auto& ea = history.events[a];
+      const auto& eb = history.events[b];
+      return ea.ts != eb.ts ? ea.ts < eb.ts : history.seqs[a] < history.seqs[b];
+    });
+    EntityWindow window(&plan, key);
+    for (uint32_t i : m) {
+      plan.Extract(history.events[i], &inputs);
+      window.Add(history.events[i].ts, history.seqs[i], inputs);
+    }
+    window.EmitUntil(bound, [](const ChangelogRow&) {});
+    if (!window.Idle()) fn(std::move(window));
+  }
+}
+
 void ReplayView(
     const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
     const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {

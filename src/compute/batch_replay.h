@@ -56,6 +56,13 @@ bool ParseDecisionKey(std::string_view key, int* partition, int64_t* offset);
 // Sets h->watermark from the partitions' highest accepted ts.
 void FinishHistory(const SourceDef& source, const std::vector<TimestampMs>& max_ts, SourceHistory* h);
 
+// The window state of every entity of `plan`'s view after `history` (events with
+// EventSeq offsets below until[partition], all when `until` is empty), advanced to
+// `bound` with the rows before it discarded: the state a stream that ran the view from
+// the start would hold at that point. Idle windows (nothing kept) are left out.
+void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std::vector<int64_t>& until,
+                  TimestampMs bound, const std::function<void(EntityWindow&&)>& fn);
+
 // Computes `view`'s changelog from `history`, rows with ts < bound, calling
 // on_entity(key, rows) once per entity with its rows in ts order. With threads > 1,
 // entities are split across threads and on_entity is called concurrently (from

@@ -22,6 +22,9 @@ void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out) {
   out->append("vigil.watermark 1\n");
   out->append(std::to_string(m.watermark));
   out->append(m.complete ? "\ncomplete 1\n" : "\ncomplete 0\n");
+  for (const auto& [topic, from] : m.topic_from) {
+    out->append("from " + topic + " " + std::to_string(from) + "\n");
+  }
   for (const auto& [topic, ends] : m.changelog_ends) {
     out->append(topic);
     for (size_t p = 0; p < ends.size(); ++p) {
@@ -51,6 +54,17 @@ Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::stri
       m.complete = l == "complete 1";
       continue;
     }
+    if (l.substr(0, 5) == "from ") {
+      std::string_view rest = l.substr(5);
+      size_t sp = rest.rfind(' ');
+      TimestampMs from = 0;
+      if (sp == std::string_view::npos ||
+          std::from_chars(rest.data() + sp + 1, rest.data() + rest.size(), from).ec != std::errc()) {
+        return bad();
+      }
+      m.topic_from[std::string(rest.substr(0, sp))] = from;
+      continue;
+    }
     size_t sp = l.find(' ');
     std::vector<int64_t> ends;
     std::string_view rest = sp == std::string_view::npos ? std::string_view() : l.substr(sp + 1);
@@ -72,6 +86,12 @@ std::string LateEventKey(int partition, int64_t offset) {
 
 std::string SourceRecordKey(const SourceDef& source, const Row& fields) {
   return EncodeEntityKey(fields, source.partition_indexes);
+}
+
+std::string SourcesFingerprint(const Definitions& defs) {
+  Definitions sources_only;
+  sources_only.sources = defs.sources;
+  return DefinitionsFingerprint(sources_only);
 }
 
 std::string DefinitionsFingerprint(const Definitions& defs) {
@@ -147,12 +167,15 @@ class StreamWorker::SourceTask {
   SourceTask(const Definitions& defs, const SourceDef& source, Log* log, const StreamOptions& options)
       : defs_(defs), source_(source), log_(log), options_(options) {}
 
-  Status Open(CheckpointStore* store) {
+  // `views_known`: the checkpoint holds per-view fingerprints; otherwise (a checkpoint
+  // of an older vigil) `legacy_same` tells whether all definitions were unchanged.
+  Status Open(CheckpointStore* store, bool legacy_same) {
     VIGIL_ASSIGN_OR_RETURN(reader_, log_->OpenReader(source_.name));
     parts_.resize(static_cast<size_t>(reader_->partitions()));
     for (const auto* v : defs_.ViewsOf(source_.name)) {
       Output o;
       o.topic = ChangelogTopic(*v);
+      o.fingerprint = ViewFingerprint(defs_, *v);
       o.engine = std::make_unique<ViewEngine>(*v);
       o.engine->TrackChanges();
       VIGIL_ASSIGN_OR_RETURN(o.writer, log_->OpenWriter(o.topic));
@@ -170,14 +193,62 @@ class StreamWorker::SourceTask {
       VIGIL_RETURN_IF_ERROR(DecodeCheckpoint(*meta).WithContext("checkpoint of source " + source_.name));
       for (auto& o : outs_) {
         const ViewPlan* plan = &o.engine->plan();
-        VIGIL_RETURN_IF_ERROR(store->ScanStates(plan->view().name, [&](std::string_view key, std::string_view bytes) {
+        const std::string& view = plan->view().name;
+        VIGIL_ASSIGN_OR_RETURN(auto saved, store->GetMeta("view/" + view));
+        o.rebuild = saved ? *saved != o.fingerprint : !legacy_same;
+        VIGIL_ASSIGN_OR_RETURN(auto from, store->GetMeta("view_from/" + view));
+        if (from && !o.rebuild) o.from = std::stoll(*from);
+        VIGIL_RETURN_IF_ERROR(store->ScanStates(view, [&](std::string_view key, std::string_view bytes) {
+          if (o.rebuild) {  // the old definition's state: deleted by the next checkpoint
+            stale_states_.emplace_back(view, std::string(key));
+            return Status::OK();
+          }
           VIGIL_ASSIGN_OR_RETURN(EntityWindow w, EntityWindow::Restore(plan, std::string(key), bytes));
           o.engine->Restore(std::move(w));
           return Status::OK();
         }));
       }
       for (size_t p = 0; p < parts_.size(); ++p) VIGIL_RETURN_IF_ERROR(reader_->Seek(static_cast<int>(p), parts_[p].next));
+      VIGIL_RETURN_IF_ERROR(RebuildViews());
       VIGIL_RETURN_IF_ERROR(LoadWrittenTails());
+    }
+    return Status::OK();
+  }
+
+  // True if Open rebuilt a view: the worker checkpoints at once.
+  bool rebuilt() const {
+    return std::any_of(outs_.begin(), outs_.end(), [](const Output& o) { return o.rebuild; });
+  }
+
+  // Window state for views added or changed since the checkpoint, from the history
+  // below the checkpointed positions, advanced to the emitted watermark (the rows before
+  // it are not emitted: they are backfill's). Their topics are read from their current
+  // ends on, as if checkpointed there.
+  Status RebuildViews() {
+    if (!rebuilt()) return Status::OK();
+    std::vector<int64_t> until;
+    for (const auto& p : parts_) until.push_back(p.next);
+    SourceHistory history;
+    if (options_.history) {
+      VIGIL_ASSIGN_OR_RETURN(history, options_.history(source_));
+    } else {
+      VIGIL_ASSIGN_OR_RETURN(auto starts, log_->StartOffsets(source_.name));
+      for (int64_t s : starts) {
+        if (s != 0) {
+          return Status::InvalidArgument(
+              "a view of source " + source_.name +
+              " was added or changed since the stream's checkpoint, and the log no longer holds the source's "
+              "whole history to rebuild its state from (no archive reader given)");
+        }
+      }
+      VIGIL_ASSIGN_OR_RETURN(history, ReadSourceHistory(source_, log_));
+    }
+    for (auto& o : outs_) {
+      if (!o.rebuild) continue;
+      BuildWindows(o.engine->plan(), history, until, emitted_,
+                   [&](EntityWindow&& w) { o.engine->Restore(std::move(w), /*dirty=*/true); });
+      o.from = emitted_;
+      VIGIL_ASSIGN_OR_RETURN(o.checkpointed_ends, log_->EndOffsets(o.topic));
     }
     return Status::OK();
   }
@@ -249,6 +320,13 @@ class StreamWorker::SourceTask {
   // changed entities' state, positions and output ends. REQUIRES: outputs flushed.
   void AddToCheckpoint(CheckpointStore::Batch* batch, TimestampMs wall) {
     RaiseFloor(wall);
+    for (const auto& [view, key] : stale_states_) batch->DeleteState(view, key);
+    stale_states_.clear();
+    for (const auto& o : outs_) {
+      const std::string& view = o.engine->plan().view().name;
+      batch->PutMeta("view/" + view, o.fingerprint);
+      if (o.from != kMinTimestamp) batch->PutMeta("view_from/" + view, std::to_string(o.from));
+    }
     for (auto& o : outs_) {
       const std::string& view = o.engine->plan().view().name;
       o.engine->TakeChanges([&](const std::string& key, const EntityWindow* w) {
@@ -276,7 +354,10 @@ class StreamWorker::SourceTask {
     WatermarkMarker m;
     m.source = source_.name;
     m.watermark = emitted_;
-    for (const auto& o : outs_) m.changelog_ends[o.topic] = o.writer->FlushedEnds();
+    for (const auto& o : outs_) {
+      m.changelog_ends[o.topic] = o.writer->FlushedEnds();
+      if (o.from != kMinTimestamp) m.topic_from[o.topic] = o.from;
+    }
     return m;
   }
   std::vector<int64_t> positions() const {
@@ -308,6 +389,9 @@ class StreamWorker::SourceTask {
     std::unique_ptr<ViewEngine> engine;
     std::unique_ptr<TopicWriter> writer;
     std::vector<int64_t> checkpointed_ends;  // from the restored checkpoint
+    std::string fingerprint;                 // ViewFingerprint of its definition
+    bool rebuild = false;                    // added or changed since the checkpoint
+    TimestampMs from = kMinTimestamp;        // the watermark its topic began at
     // Entity -> ts of its newest row already in the topic beyond the checkpoint (from
     // before a crash). An entry goes once passed.
     std::unordered_map<std::string, TimestampMs> written;
@@ -495,6 +579,7 @@ class StreamWorker::SourceTask {
   std::vector<std::pair<std::string, std::string>> dlq_pending_;
   std::vector<int64_t> dlq_checkpointed_ends_;
   std::unordered_set<std::string> dlq_written_;
+  std::vector<std::pair<std::string, std::string>> stale_states_;  // (view, key) to delete
   LogRecord rec_;
   Event ev_;
   TimestampMs last_append_ = -1;
@@ -555,24 +640,31 @@ Result<std::unique_ptr<StreamWorker>> StreamWorker::Open(const Definitions& defs
   w->options_ = options;
   w->log_ = log;
   VIGIL_ASSIGN_OR_RETURN(w->store_, CheckpointStore::Open(options.state_dir));
-  std::string fp = DefinitionsFingerprint(defs);
+  std::string fp = DefinitionsFingerprint(defs), sources_fp = SourcesFingerprint(defs);
   VIGIL_ASSIGN_OR_RETURN(auto saved, w->store_->GetMeta("definitions"));
-  if (saved && *saved != fp) {
-    return Status::InvalidArgument("the definitions changed since the stream state in " + options.state_dir +
-                                   " was checkpointed (fingerprint " + *saved + ", now " + fp +
-                                   "); its window state no longer matches them. Remove that directory to "
-                                   "recompute every view from the log");
+  VIGIL_ASSIGN_OR_RETURN(auto saved_sources, w->store_->GetMeta("sources"));
+  const bool legacy_same = !saved || *saved == fp;
+  if ((saved_sources && *saved_sources != sources_fp) || (!saved_sources && !legacy_same)) {
+    return Status::InvalidArgument("the sources' definitions (schema, lateness, partitioning) changed since the "
+                                   "stream state in " + options.state_dir +
+                                   " was checkpointed; its positions and window state no longer match them. "
+                                   "Remove that directory to recompute every view from the log, and backfill "
+                                   "what the log no longer holds");
   }
   for (const auto& [name, source] : defs.sources) {
     auto task = std::make_unique<SourceTask>(defs, source, log, w->options_);
-    VIGIL_RETURN_IF_ERROR(task->Open(w->store_.get()));
+    VIGIL_RETURN_IF_ERROR(task->Open(w->store_.get(), legacy_same));
     if (task->has_views()) w->tasks_.push_back(std::move(task));
   }
-  if (!saved) {
+  {
     CheckpointStore::Batch batch;
     batch.PutMeta("definitions", fp);
-    // Whether each source's state begins with its whole history (WatermarkMarker).
+    batch.PutMeta("sources", sources_fp);
+    // Whether each source's state begins with its whole history (WatermarkMarker),
+    // decided when the source's state begins.
     for (auto& t : w->tasks_) {
+      VIGIL_ASSIGN_OR_RETURN(auto known, w->store_->GetMeta("complete/" + t->name()));
+      if (known) continue;
       VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(t->name()));
       bool whole = std::all_of(starts.begin(), starts.end(), [](int64_t s) { return s == 0; });
       batch.PutMeta("complete/" + t->name(), whole ? "1" : "0");
@@ -586,6 +678,10 @@ Result<std::unique_ptr<StreamWorker>> StreamWorker::Open(const Definitions& defs
   if (options.metrics) w->probe_ = std::make_unique<Probe>(*options.metrics, w->tasks_);
   w->last_checkpoint_ = Now();
   for (auto& t : w->tasks_) w->stats_.watermarks[t->name()] = t->emitted();
+  // Rebuilt views' state is checkpointed before anything is emitted from it.
+  if (std::any_of(w->tasks_.begin(), w->tasks_.end(), [](const auto& t) { return t->rebuilt(); })) {
+    VIGIL_RETURN_IF_ERROR(w->Checkpoint());
+  }
   return w;
 }
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "compute/batch_replay.h"
 #include "log/log.h"
 #include "spec/definitions.h"
 
@@ -61,6 +62,12 @@ struct StreamOptions {
   std::string group = "vigil-stream";
   // Registers the worker's metrics (vigil_stream_*) when set. Not owned.
   MetricsRegistry* metrics = nullptr;
+  // A source's accepted history, for views added or changed since the checkpoint: their
+  // window state is rebuilt from it (the events below the checkpointed positions) so
+  // they go on as if they had run from the start. The CLI reads the archive and the log
+  // (store/archive.h). Default (empty): the live log only, which must then still hold
+  // every record from offset 0.
+  std::function<Result<SourceHistory>(const SourceDef& source)> history;
 };
 
 struct StreamStats {
@@ -78,8 +85,12 @@ struct StreamStats {
 class StreamWorker {
  public:
   // Restores the last checkpoint from options.state_dir (none: starts at every
-  // partition's start) and positions every reader. InvalidArgument if the definitions
-  // changed since that checkpoint (the state would not match them).
+  // partition's start) and positions every reader. A view added or changed since the
+  // checkpoint (by ViewFingerprint) gets its window state rebuilt from
+  // options.history and goes on from the checkpoint's watermark, into its own changelog
+  // topic (a changed view is a new version: store/feature_registry.h); its rows before
+  // that watermark are backfill's. InvalidArgument if a source's own definition (schema,
+  // lateness, partitioning) changed: its state and positions would not match.
   static Result<std::unique_ptr<StreamWorker>> Open(const Definitions& defs, Log* log,
                                                     const StreamOptions& options);
   ~StreamWorker();
@@ -131,11 +142,15 @@ struct WatermarkMarker {
   // with the whole history). When false (it began after retention had deleted records),
   // its rows reflect only part of each entity's history and are not a view's history.
   bool complete = true;
+  // Per changelog topic: the watermark at which the topic began, when its view was added
+  // or changed after the source's state began (its rows below it are a backfill's to
+  // fill). Absent: the topic holds the view's rows from the start.
+  std::map<std::string, TimestampMs> topic_from;
   std::map<std::string, std::vector<int64_t>> changelog_ends;
 };
 inline constexpr char kWatermarksTopic[] = "_watermarks";
 // Text: "vigil.watermark 1\n<watermark>\ncomplete <0|1>\n<topic> <end0>,<end1>,...\n..."
-// (one line a topic).
+// (one line a topic), and "from <topic> <watermark>" lines for topic_from.
 void EncodeWatermarkMarker(const WatermarkMarker& m, std::string* out);
 Result<WatermarkMarker> DecodeWatermarkMarker(std::string_view source, std::string_view payload);
 
@@ -154,5 +169,7 @@ std::string SourceRecordKey(const SourceDef& source, const Row& fields);
 // A fingerprint of everything in `defs` that shapes window state (views, features,
 // sources' schemas and lateness): a checkpoint is only valid under the same one.
 std::string DefinitionsFingerprint(const Definitions& defs);
+// The same of the sources alone (names, timestamp fields, lateness, schemas, partition_by).
+std::string SourcesFingerprint(const Definitions& defs);
 
 }  // namespace vigil

@@ -46,10 +46,11 @@ void ViewEngine::Add(const Event& ev, uint64_t seq) {
   Schedule(slot);
 }
 
-void ViewEngine::Restore(EntityWindow&& window) {
+void ViewEngine::Restore(EntityWindow&& window, bool dirty) {
   std::string key = window.key();
   uint32_t slot = NewSlot(std::move(key), std::make_unique<EntityWindow>(std::move(window)));
   Schedule(slot);
+  if (dirty) MarkDirty(slot);
 }
 
 void ViewEngine::TakeChanges(

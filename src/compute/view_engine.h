@@ -58,9 +58,10 @@ class ViewEngine {
   // since the last call (window is null for an entity dropped since), then forgets them.
   // Dropped entities are visited first, so a key dropped and created again ends non-null.
   void TakeChanges(const std::function<void(const std::string& key, const EntityWindow* window)>& visit);
-  // Adds an entity restored from a checkpoint. REQUIRES: no entity with its key yet, and
-  // the window was built with plan().
-  void Restore(EntityWindow&& window);
+  // Adds an entity restored from a checkpoint (or built by batch replay: then `dirty`,
+  // so that the next checkpoint saves it). REQUIRES: no entity with its key yet, and the
+  // window was built with plan().
+  void Restore(EntityWindow&& window, bool dirty = false);
 
  private:
   struct Timer {

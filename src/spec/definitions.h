@@ -128,6 +128,13 @@ struct Project {
   Settings settings;
 };
 
+// The content of a view that shapes its values (entity keys and their types, source,
+// lateness, ttl, each feature's aggregation, field, window and filter), as canonical
+// text (one "key: value" per line) and as a 16-hex-digit FNV-1a hash of that text: the
+// identity of a view version (store/feature_registry.h) and of its stream state.
+std::string ViewDefinitionText(const Definitions& defs, const FeatureViewDef& view);
+std::string ViewFingerprint(const Definitions& defs, const FeatureViewDef& view);
+
 // Loads every *.yaml / *.yml file in `dir` but vigil.yaml as definitions, and vigil.yaml
 // as settings. Every error is reported at once, one per line, as
 // "<file>:<line>: <what is wrong> (<the offending text>)", in an InvalidArgument.

@@ -28,11 +28,6 @@ struct ViewVersion {
   bool removed = false;
 };
 
-// The content of a view that shapes its values, as canonical text (one "key: value" per
-// line) and as a 16-hex-digit FNV-1a hash of that text.
-std::string ViewDefinitionText(const Definitions& defs, const FeatureViewDef& view);
-std::string ViewFingerprint(const Definitions& defs, const FeatureViewDef& view);
-
 // The registry file of a data directory.
 std::string FeatureRegistryPath(const std::string& data_dir);
 

@@ -183,12 +183,18 @@ Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, con
 
 std::string DateOf(TimestampMs ts) {
   int64_t days = ts >= 0 ? ts / 86'400'000 : -((-ts + 86'399'999) / 86'400'000);
+  // Rows come in runs of one day: the last day's text is kept per thread.
+  thread_local int64_t last_days = INT64_MIN;
+  thread_local std::string last_text;
+  if (days == last_days) return last_text;
   int64_t y = 0;
   unsigned m = 0, d = 0;
   CivilFromDays(days, &y, &m, &d);
   char buf[32];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
-  return buf;
+  last_days = days;
+  last_text = buf;
+  return last_text;
 }
 
 Result<int64_t> DatasetPosition(const std::string& dir, int partition) {
@@ -461,8 +467,8 @@ Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionO
   VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
   VIGIL_ASSIGN_OR_RETURN(auto all, AllDatasetFiles(dir));
   VIGIL_ASSIGN_OR_RETURN(auto live, ListDatasetFiles(dir));
-  // Files a compaction superseded are deleted once readers that listed them before have
-  // had time to finish (their superseding file is older than the grace period).
+  // Files an earlier compaction superseded (a crash before it deleted them, or a grace
+  // period) go once the file that covers them is older than the grace period.
   for (const auto& f : all) {
     bool is_live = std::any_of(live.begin(), live.end(), [&](const DatasetFile& l) { return l.path == f.path; });
     if (is_live) continue;
@@ -536,10 +542,13 @@ Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionO
 
 namespace {
 
-Result<TimestampMs> StreamCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
-  TimestampMs best = kMinTimestamp;
+// The stream's part of the coverage: [from, best) where from is where the view's topic
+// began (kMinTimestamp: the start of history). best is kMinTimestamp when none is held.
+Result<std::pair<TimestampMs, TimestampMs>> StreamCoverage(const FeatureViewDef& view, Log* log,
+                                                           const std::string& offline_dir) {
+  TimestampMs best = kMinTimestamp, from = kMinTimestamp;
   auto parts = log->Partitions(kWatermarksTopic);
-  if (!parts.ok() && parts.status().IsNotFound()) return best;
+  if (!parts.ok() && parts.status().IsNotFound()) return std::make_pair(best, from);
   VIGIL_RETURN_IF_ERROR(parts.status());
   VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(OfflineFeaturesDir(offline_dir, view)));
   const std::string topic = ChangelogTopic(view);
@@ -559,19 +568,28 @@ Result<TimestampMs> StreamCoverage(const FeatureViewDef& view, Log* log, const s
       int64_t have = pos == positions.end() ? 0 : pos->second;
       held &= have >= it->second[p];
     }
-    if (held) best = m.watermark;
+    if (held) {
+      best = m.watermark;
+      auto f = m.topic_from.find(topic);
+      from = f == m.topic_from.end() ? kMinTimestamp : f->second;
+    }
   }
-  return best;
+  return std::make_pair(best, from);
 }
 
 }  // namespace
 
 Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir) {
-  VIGIL_ASSIGN_OR_RETURN(TimestampMs stream, StreamCoverage(view, log, offline_dir));
+  VIGIL_ASSIGN_OR_RETURN(auto stream, StreamCoverage(view, log, offline_dir));
+  auto [upto, from] = stream;
   VIGIL_ASSIGN_OR_RETURN(BackfillRecord backfill, LastBackfill(offline_dir, view));
-  if (backfill.run.empty()) return stream;
-  if (backfill.from == kMinTimestamp || stream >= backfill.from) return std::max(stream, backfill.bound);
-  return stream;
+  // Each part covers an interval; the coverage is how far they reach from the start.
+  TimestampMs covered = from == kMinTimestamp ? upto : kMinTimestamp;
+  if (!backfill.run.empty() && (backfill.from == kMinTimestamp || covered >= backfill.from)) {
+    covered = std::max(covered, backfill.bound);
+  }
+  if (from != kMinTimestamp && covered >= from) covered = std::max(covered, upto);
+  return covered;
 }
 
 Status ScanViewChangelog(
@@ -603,7 +621,32 @@ Status ScanViewChangelog(
 Status ScanDataset(const std::string& dir, const std::vector<std::string>& columns, int threads,
                    const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
                    const std::string& ts_column, TimestampMs from, TimestampMs to) {
-  VIGIL_ASSIGN_OR_RETURN(auto files, ListDatasetFiles(dir));
+  // The files are opened before any is read (a reader holds its file open): a
+  // compaction that replaces and deletes files meanwhile cannot pull one from under the
+  // scan. A file deleted between the listing and its opening means the listing is stale:
+  // list again. (Datasets of more than kMaxOpen files are opened as they are read.)
+  constexpr size_t kMaxOpen = 512;
+  std::vector<DatasetFile> files;
+  std::vector<std::unique_ptr<parquet::Reader>> readers;
+  for (int attempt = 0;; ++attempt) {
+    VIGIL_ASSIGN_OR_RETURN(files, ListDatasetFiles(dir));
+    readers.clear();
+    if (files.size() > kMaxOpen) break;
+    bool vanished = false;
+    for (const auto& f : files) {
+      auto r = parquet::Reader::Open(f.path);
+      if (!r.ok()) {
+        std::error_code ec;
+        if (!fs::exists(f.path, ec) && attempt < 5) {
+          vanished = true;
+          break;
+        }
+        return r.status();
+      }
+      readers.push_back(std::move(r).value());
+    }
+    if (!vanished) break;
+  }
   std::atomic<size_t> next{0};
   std::mutex mu;
   Status first_error;
@@ -613,7 +656,12 @@ Status ScanDataset(const std::string& dir, const std::vector<std::string>& colum
       size_t i = next.fetch_add(1);
       if (i >= files.size() || failed.load()) return;
       Status s = [&]() -> Status {
-        VIGIL_ASSIGN_OR_RETURN(auto reader, parquet::Reader::Open(files[i].path));
+        std::unique_ptr<parquet::Reader> reader;
+        if (i < readers.size()) {
+          reader = std::move(readers[i]);
+        } else {
+          VIGIL_ASSIGN_OR_RETURN(reader, parquet::Reader::Open(files[i].path));
+        }
         std::vector<int> cols;
         for (const auto& name : columns) {
           int c = reader->schema().IndexOf(name);

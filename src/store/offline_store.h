@@ -114,10 +114,11 @@ struct CompactionOptions {
   int64_t small_bytes = 32 << 20;
   // A date is compacted when it has at least this many small files. Default: 8.
   int min_files = 8;
-  // Files a compaction replaced are deleted at a later compaction, once the file that
-  // replaced them is this old, so that readers which listed them can finish. 0 deletes
-  // them at once. Default: 10 min.
-  int64_t grace_ms = 600'000;
+  // Files a compaction replaced are deleted at a later compaction once the file that
+  // replaced them is this old; 0 deletes them at once. vigil's readers need no grace
+  // (ScanDataset holds its files open), but other engines reading the directory would
+  // count replaced files twice while they stay. Default: 0.
+  int64_t grace_ms = 0;
   parquet::WriterOptions writer;
 };
 
@@ -129,9 +130,10 @@ struct CompactionStats {
 
 // Merges the small files of each date of the dataset at `dir` (only files below the
 // persisted positions, i.e. never one a live writer may still delete) into one file,
-// rows in (_partition, _offset) order; the merged files are deleted after the grace
-// period. Safe beside a writer and readers; two compactions of one dataset exclude each
-// other (a lock file).
+// rows in (_partition, _offset) order, then deletes the merged files (after the grace
+// period, if any). A crash in between leaves files that readers skip (their ranges are
+// covered) and the next compaction deletes. Safe beside a writer and readers; two
+// compactions of one dataset exclude each other (a lock file).
 Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionOptions& options = {});
 
 // How far the offline changelog of `view` is complete: every row of the view with
