@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/files.h"
 #include "common/metrics.h"
 #include "compute/checkpoint_store.h"
 #include "compute/view_engine.h"
@@ -126,15 +127,7 @@ std::string DefinitionsFingerprint(const Definitions& defs) {
       add(f.where);
     }
   }
-  // FNV-1a, 64 bits, as hex: stable across builds and machines.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : canon) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return Hex64(Fnv1a64(canon));
 }
 
 namespace {

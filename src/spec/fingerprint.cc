@@ -1,5 +1,4 @@
-#include <cstdio>
-
+#include "common/files.h"
 #include "spec/definitions.h"
 
 namespace vigil {
@@ -34,15 +33,7 @@ std::string ViewDefinitionText(const Definitions& defs, const FeatureViewDef& vi
 }
 
 std::string ViewFingerprint(const Definitions& defs, const FeatureViewDef& view) {
-  std::string text = ViewDefinitionText(defs, view);
-  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bits
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return Hex64(Fnv1a64(ViewDefinitionText(defs, view)));
 }
 
 }  // namespace vigil

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/files.h"
 #include "compute/batch_replay.h"
 #include "compute/stream_worker.h"
 #include "schema/parquet.h"
@@ -31,40 +32,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Status WriteTextAtomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::IOError("create " + tmp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
-  return Status::OK();
-}
-
 std::string StateDir(const std::string& offline_dir, const FeatureViewDef& view) {
   return (fs::path(offline_dir) / "backfill" / view.name / ("version=" + std::to_string(view.version))).string();
-}
-
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-uint64_t Fnv(std::string_view s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 // The run's parameters and progress, in <state>/run.json.
@@ -188,7 +157,7 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
 Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const std::string& state,
                      const std::string& features_dir, const RunState& run, int bucket, int64_t* rows_out) {
   const SourceDef& source = *defs.FindSource(view.source);
-  VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadText((fs::path(state) / "spill" / std::to_string(bucket)).string()));
+  VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile((fs::path(state) / "spill" / std::to_string(bucket)).string()));
   SourceHistory h;
   std::string_view in(bytes);
   while (!in.empty()) {
@@ -231,7 +200,7 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
     VIGIL_RETURN_IF_ERROR(w->Close());
   }
   *rows_out += rows;
-  return WriteTextAtomic((fs::path(state) / "done" / std::to_string(bucket)).string(), std::to_string(rows));
+  return WriteFileAtomic((fs::path(state) / "done" / std::to_string(bucket)).string(), std::to_string(rows));
 }
 
 }  // namespace
@@ -239,7 +208,7 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
 Result<BackfillRecord> LastBackfill(const std::string& offline_dir, const FeatureViewDef& view) {
   BackfillRecord r;
   std::string path = (fs::path(OfflineFeaturesDir(offline_dir, view)) / "_backfill.json").string();
-  auto text = ReadText(path);
+  auto text = ReadWholeFile(path);
   if (!text.ok()) return r;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::Corruption(path + ": not a backfill record");
@@ -285,7 +254,7 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
 
   RunState run;
   std::string fingerprint = ViewFingerprint(defs, view);
-  auto saved = ReadText(run_path);
+  auto saved = ReadWholeFile(run_path);
   if (saved.ok()) {
     VIGIL_ASSIGN_OR_RETURN(RunState prev, ParseRun(run_path, *saved));
     if (prev.spilled && prev.fingerprint == fingerprint && prev.from == options.from && prev.to == options.to) {
@@ -299,11 +268,11 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
     run.fingerprint = fingerprint;
     run.from = options.from;
     run.to = options.to;
-    run.run = Hex64(Fnv(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
+    run.run = Hex64(Fnv1a64(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
                         std::to_string(WallClockMs())));
-    VIGIL_RETURN_IF_ERROR(WriteTextAtomic(run_path, Serialize(run)));
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, Serialize(run)));
     VIGIL_RETURN_IF_ERROR(Spill(defs, view, log, offline_dir, state, options, &run).WithContext("backfill spill"));
-    VIGIL_RETURN_IF_ERROR(WriteTextAtomic(run_path, Serialize(run)));
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, Serialize(run)));
   }
   stats.run = run.run;
   stats.events = run.events;
@@ -352,10 +321,10 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   if (stats.complete) {
     int64_t total_rows = 0;
     for (int b = 0; b < run.buckets; ++b) {
-      VIGIL_ASSIGN_OR_RETURN(std::string n, ReadText((fs::path(state) / "done" / std::to_string(b)).string()));
+      VIGIL_ASSIGN_OR_RETURN(std::string n, ReadWholeFile((fs::path(state) / "done" / std::to_string(b)).string()));
       total_rows += std::stoll(n);
     }
-    VIGIL_RETURN_IF_ERROR(WriteTextAtomic((fs::path(features_dir) / "_backfill.json").string(),
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomic((fs::path(features_dir) / "_backfill.json").string(),
                                           nlohmann::json{{"run", run.run},
                                                          {"from", run.from},
                                                          {"to", run.to},

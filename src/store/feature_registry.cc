@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/files.h"
+
 namespace vigil {
 
 namespace fs = std::filesystem;
@@ -79,14 +81,7 @@ Status Update(const std::string& path, Fn fn) {
     bool changed = false;
     VIGIL_RETURN_IF_ERROR(fn(&reg, &changed));
     if (!changed) return Status::OK();
-    std::string tmp = path + ".tmp";
-    std::string text = Serialize(reg);
-    int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0) return Status::IOError("create " + tmp);
-    bool ok = ::write(out, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(out) == 0;
-    ::close(out);
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
-    return Status::OK();
+    return WriteFileAtomic(path, Serialize(reg));
   }();
   ::close(fd);
   return s;
@@ -95,11 +90,10 @@ Status Update(const std::string& path, Fn fn) {
 }  // namespace
 
 Result<std::map<std::string, std::vector<ViewVersion>>> LoadFeatureRegistry(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::map<std::string, std::vector<ViewVersion>>();
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return Parse(path, ss.str());
+  auto text = ReadWholeFile(path);
+  if (!text.ok() && text.status().IsNotFound()) return std::map<std::string, std::vector<ViewVersion>>();
+  VIGIL_RETURN_IF_ERROR(text.status());
+  return Parse(path, *text);
 }
 
 Status ResolveViewVersions(const std::string& path, Definitions* defs, std::vector<std::string>* registered) {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/files.h"
 #include "compute/stream_worker.h"
 #include "store/backfill.h"
 
@@ -72,24 +73,6 @@ bool ParsePartName(const std::string& name, int* p, int64_t* first, int64_t* end
 
 std::string PartName(int p, int64_t first, int64_t end) {
   return "part-" + std::to_string(p) + "-" + std::to_string(first) + "-" + std::to_string(end) + ".parquet";
-}
-
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Status::IOError("open " + dir);
-  ::fsync(fd);
-  ::close(fd);
-  return Status::OK();
-}
-
-Status WriteFileAtomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::IOError("create " + tmp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("write " + path);
-  return SyncDir(fs::path(path).parent_path().string());
 }
 
 Status EnsureDir(const std::string& dir) {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/files.h"
 #include "compute/batch_replay.h"
 #include "compute/entity_window.h"
 #include "schema/csv.h"
@@ -19,14 +20,6 @@
 
 namespace vigil {
 namespace {
-
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IOError("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Labels {
   std::vector<std::string> header;

@@ -1,0 +1,29 @@
+// Small durable-file helpers shared by the stores: whole-file reads, atomic replacement,
+// and the stable hash used for fingerprints and run names.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace vigil {
+
+// The whole content of `path`. NotFound if it does not exist, IOError if unreadable.
+Result<std::string> ReadWholeFile(const std::string& path);
+
+// Replaces `path` with `text` atomically and durably: writes "<path>.tmp", fsyncs it,
+// renames it over `path` and fsyncs the directory. A crash leaves the old content or the
+// new one, never a mix.
+Status WriteFileAtomic(const std::string& path, std::string_view text);
+
+// Fsyncs a directory, so that renames and creations in it survive a crash.
+Status SyncDir(const std::string& dir);
+
+// 64-bit FNV-1a of `bytes`: stable across builds and machines (persisted in fingerprints).
+uint64_t Fnv1a64(std::string_view bytes);
+// `v` as 16 lower-case hex digits.
+std::string Hex64(uint64_t v);
+
+}  // namespace vigil

@@ -1,0 +1,40 @@
+// files.h: atomic replacement and whole-file reads, and the FNV-1a hash against the
+// published test vectors (its values are persisted in fingerprints: they must not change).
+#include "common/files.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/test_util.h"
+
+namespace vigil {
+namespace {
+
+TEST(Files, WriteFileAtomicReplacesAndLeavesNoTemporary) {
+  test::ScratchDir dir("vigil_files");
+  std::string path = dir.path() + "/state.json";
+  ASSERT_TRUE(WriteFileAtomic(path, "first").ok());
+  ASSERT_TRUE(WriteFileAtomic(path, std::string("second\0with a zero", 18)).ok());
+  auto text = ReadWholeFile(path);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, std::string("second\0with a zero", 18));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(Files, ReadWholeFileTellsMissingFromUnreadable) {
+  test::ScratchDir dir("vigil_files");
+  auto missing = ReadWholeFile(dir.path() + "/nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(missing.status().IsNotFound()) << missing.status().ToString();
+  EXPECT_FALSE(WriteFileAtomic(dir.path() + "/no/such/dir/file", "x").ok());
+}
+
+TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
+  EXPECT_EQ(Hex64(Fnv1a64("")), "cbf29ce484222325");
+  EXPECT_EQ(Hex64(Fnv1a64("a")), "af63dc4c8601ec8c");
+  EXPECT_EQ(Hex64(Fnv1a64("foobar")), "85944171f73967e8");
+}
+
+}  // namespace
+}  // namespace vigil
