@@ -338,7 +338,8 @@ TEST(Backfill, EqualsTheStream) {
 
 TEST(Backfill, EqualsTheStreamAfterRetention) {
   // Tiny segments and a size limit, so retention deletes most of each partition.
-  Pipeline p("log: {partitions: 4, segment_bytes: 4KiB, index_interval_bytes: 512, retention_bytes: 8KiB}\n"
+  // (Small enough for the sanitizer build's quarter-size data too: 2 KiB per partition.)
+  Pipeline p("log: {partitions: 4, segment_bytes: 1KiB, index_interval_bytes: 256, retention_bytes: 2KiB}\n"
              "stream: {idle_timeout: 0s}\n",
              12, 6000);
   ASSERT_NO_FATAL_FAILURE(p.Run());
