@@ -551,11 +551,7 @@ Status Changelog(const std::string& project, const std::string& view_name, Chang
             TimestampMs ts = batch.columns[nk].ints[r];
             if (ts >= skip_from && ts < skip_to) continue;
             ChangelogRow row;
-            for (size_t k = 0; k < nk; ++k) {
-              if (k) row.entity.push_back(kKeySeparator);
-              const parquet::Column& c = batch.columns[k];
-              row.entity += c.type == Type::kString ? std::string(c.str(r)) : c.Get(r).ToCsvText();
-            }
+            OfflineEntityKey(batch, nk, r, &row.entity);
             row.ts = ts;
             for (size_t f = 0; f < nf; ++f) row.values.push_back(batch.columns[nk + 1 + f].Get(r));
             local.push_back(std::move(row));

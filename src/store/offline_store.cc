@@ -164,6 +164,19 @@ Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, con
   return out;
 }
 
+void OfflineEntityKey(const parquet::ColumnBatch& batch, size_t key_columns, size_t row, std::string* key) {
+  key->clear();
+  for (size_t k = 0; k < key_columns; ++k) {
+    if (k) key->push_back(kKeySeparator);
+    const parquet::Column& c = batch.columns[k];
+    if (c.type == Type::kString) {
+      key->append(c.str(row));
+    } else {
+      key->append(c.Get(row).ToCsvText());
+    }
+  }
+}
+
 std::string DateOf(TimestampMs ts) {
   int64_t days = ts >= 0 ? ts / 86'400'000 : -((-ts + 86'399'999) / 86'400'000);
   // Rows come in runs of one day: the last day's text is kept per thread.

@@ -144,6 +144,10 @@ Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionO
 // when it starts at the beginning of history or where the stream's coverage reaches.
 Result<TimestampMs> OfflineChangelogCoverage(const FeatureViewDef& view, Log* log, const std::string& offline_dir);
 
+// Sets *key to the encoded entity key (EncodeEntityKey) of row `row` of a batch whose
+// first `key_columns` columns are an offline changelog's key fields.
+void OfflineEntityKey(const parquet::ColumnBatch& batch, size_t key_columns, size_t row, std::string* key);
+
 // Reads a view version's offline changelog: the rows of its last completed backfill,
 // and the rows ingested from the stream outside the backfill's [from, bound). fn gets
 // batches of OfflineChangelogSchema's columns but _partition/_offset, possibly from

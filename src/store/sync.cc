@@ -1,5 +1,6 @@
 #include "store/sync.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -32,12 +33,7 @@ Result<std::unordered_map<std::string, FeatureRow>> LatestOffline(const Definiti
         std::string key;
         for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
           if (ts[r] >= skip_from && ts[r] < skip_to) continue;
-          key.clear();
-          for (size_t k = 0; k < nk; ++k) {
-            if (k) key.push_back(kKeySeparator);
-            const parquet::Column& c = batch.columns[k];
-            key += c.type == Type::kString ? std::string(c.str(r)) : c.Get(r).ToCsvText();
-          }
+          OfflineEntityKey(batch, nk, r, &key);
           auto [it, inserted] = local.emplace(key, r);
           if (!inserted && ts[it->second] <= ts[r]) it->second = r;
         }
@@ -76,7 +72,7 @@ Status WriteOfflineRepairs(const Definitions& defs, const FeatureViewDef& view, 
     if (it == by_date.end()) it = by_date.emplace(DateOf(r.ts), parquet::ColumnBatch::Empty(schema)).first;
     it->second.AppendRow(row);
   }
-  static int seq = 0;
+  static std::atomic<int> seq{0};  // tells apart files of one millisecond
   for (auto& [date, batch] : by_date) {
     fs::path dir = fs::path(OfflineFeaturesDir(offline_dir, view)) / ("date=" + date);
     std::error_code ec;

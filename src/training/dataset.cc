@@ -102,15 +102,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
         std::vector<std::pair<size_t, std::pair<std::string, TimedTuple>>> local;
         for (size_t r = 0; r < batch.columns[0].size(); ++r) {
           if (ts[r] > max_as_of || (ts[r] >= skip_from && ts[r] < skip_to)) continue;
-          key.clear();
-          for (size_t k = 0; k < nk; ++k) {
-            if (k) key.push_back(kKeySeparator);
-            const parquet::Column& col = batch.columns[k];
-            if (col.type == Type::kString)
-              key.append(col.str(r));
-            else
-              key.append(col.Get(r).ToCsvText());
-          }
+          OfflineEntityKey(batch, nk, r, &key);
           if (!groups.count(key)) continue;
           TimedTuple t{ts[r], Row(nf)};
           for (size_t f = 0; f < nf; ++f) t.values[f] = batch.columns[nk + 1 + f].Get(r);
@@ -177,7 +169,7 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
     size_t r = 0;
     for (uint32_t li : it->second) {
       while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
-      if (r > 0) (*out)[li] = std::move(Row(rows[r - 1].values));
+      if (r > 0) (*out)[li] = rows[r - 1].values;
     }
   });
   return Status::OK();
