@@ -35,14 +35,14 @@
 // dataset-verify  both outputs, row by row in label order: every column equal (doubles to
 //            1e-9 relative).
 //
-// Differences to bench_duckdb.mjs, whose feature SQL this repeats (it is a script; its
-// functions are not exported): the events come from Parquet, where ts may be a TIMESTAMP
+// Differences to bench_duckdb.mjs, whose feature SQL this shares (sql_common.mjs): the
+// events come from Parquet, where ts may be a TIMESTAMP
 // (turned into epoch ms), and last/first break ties of equal ts by log order (the
 // archive's _partition, _offset: vigil's EventSeq) rather than by file line.
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readFileSync } from 'node:fs';
-import { EffectiveTtl, Id, Str } from './sql_common.mjs';
+import { EffectiveTtl, FeatureSql, Id, Str } from './sql_common.mjs';
 
 function Fail(msg) {
   process.stderr.write(`bench_offline: ${msg}\n`);
@@ -54,41 +54,6 @@ const Now = () => Number(process.hrtime.bigint()) / 1e9;
 function Median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
-}
-
-// As bench_duckdb.mjs: vigil's expression language in DuckDB's spelling.
-function WhereSql(text) {
-  return text.split(/('(?:[^']|'')*')/).map((part, i) => {
-    if (i % 2 === 1) return part;
-    return part.replace(/\blog\s*\(/gi, 'ln(')
-               .replace(/\bmin\s*\(/gi, 'least(')
-               .replace(/\bmax\s*\(/gi, 'greatest(');
-  }).join('');
-}
-
-function FeatureSql(f, fieldType, win) {
-  const x = f.field ? Id(f.field) : null;
-  const conds = [];
-  if (f.where) conds.push(`(${WhereSql(f.where)})`);
-  const flt = (extra) => {
-    const all = extra ? [...conds, extra] : conds;
-    return all.length ? ` FILTER (WHERE ${all.join(' AND ')})` : '';
-  };
-  const over = ` OVER ${win}`;
-  switch (f.agg) {
-    case 'count': return `count(${x ?? '*'})${flt()}${over}`;
-    case 'sum':
-      return fieldType === 'double' ? `coalesce(sum(${x})${flt()}${over}, 0.0)`
-                                    : `coalesce(sum(${x})${flt()}${over}, 0)`;
-    case 'avg': return `avg(${x})${flt()}${over}`;
-    case 'min': return `min(${x})${flt()}${over}`;
-    case 'max': return `max(${x})${flt()}${over}`;
-    case 'stddev': return `stddev_pop(${x})${flt()}${over}`;
-    case 'count_distinct': return `count(DISTINCT ${x})${flt()}${over}`;
-    case 'last': return `arg_max(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
-    case 'first': return `arg_min(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
-  }
-  Fail(`feature ${f.name}: unknown agg ${f.agg}`);
 }
 
 // The archived events of `src`, accepted ones only, with ts as epoch ms and __pos the

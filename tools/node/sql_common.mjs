@@ -24,3 +24,42 @@ export function EffectiveTtl(view) {
   }
   return longest;
 }
+
+// vigil's expression language is close to SQL; only these function names differ:
+// log is the natural log (DuckDB's log is base 10), min/max of several arguments are
+// least/greatest. The rest (== <> and or not in is null if coalesce lower abs exp) is
+// DuckDB syntax already. String literals are left untouched.
+export function WhereSql(text) {
+  return text.split(/('(?:[^']|'')*')/).map((part, i) => {
+    if (i % 2 === 1) return part;  // a string literal
+    return part.replace(/\blog\s*\(/gi, 'ln(')
+               .replace(/\bmin\s*\(/gi, 'least(')
+               .replace(/\bmax\s*\(/gi, 'greatest(');
+  }).join('');
+}
+
+// One feature as a window expression over window `win`.
+export function FeatureSql(f, fieldType, win) {
+  const x = f.field ? Id(f.field) : null;
+  const conds = [];
+  if (f.where) conds.push(`(${WhereSql(f.where)})`);
+  const flt = (extra) => {
+    const all = extra ? [...conds, extra] : conds;
+    return all.length ? ` FILTER (WHERE ${all.join(' AND ')})` : '';
+  };
+  const over = ` OVER ${win}`;
+  switch (f.agg) {
+    case 'count': return `count(${x ?? '*'})${flt()}${over}`;
+    case 'sum':
+      return fieldType === 'double' ? `coalesce(sum(${x})${flt()}${over}, 0.0)`
+                                    : `coalesce(sum(${x})${flt()}${over}, 0)`;
+    case 'avg': return `avg(${x})${flt()}${over}`;
+    case 'min': return `min(${x})${flt()}${over}`;
+    case 'max': return `max(${x})${flt()}${over}`;
+    case 'stddev': return `stddev_pop(${x})${flt()}${over}`;
+    case 'count_distinct': return `count(DISTINCT ${x})${flt()}${over}`;
+    case 'last': return `arg_max(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
+    case 'first': return `arg_min(${x}, __pos)${flt(`${x} IS NOT NULL`)}${over}`;
+  }
+  throw new Error(`feature ${f.name}: unknown agg ${f.agg}`);
+}
