@@ -42,7 +42,7 @@
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readFileSync } from 'node:fs';
-import { EffectiveTtl, FeatureSql, Id, Str } from './sql_common.mjs';
+import { FeaturesSql, Id, Str } from './sql_common.mjs';
 
 function Fail(msg) {
   process.stderr.write(`bench_offline: ${msg}\n`);
@@ -69,37 +69,6 @@ function EventsSql(src, offline, tsIsTimestamp) {
            WHERE NOT _late)`;
 }
 
-// Every feature of `view` for every event of `ev` (a table expression): keys, ts, __f<i>.
-function FeaturesSql(view, src, ev) {
-  const part = view.keys.map(Id).join(', ');
-  const ts = Id(src.ts_field);
-  const ttl = EffectiveTtl(view);
-  const hasLifetime = view.features.some((f) => f.window_ms === null || f.window_ms === undefined);
-  const windows = new Map();
-  const cols = view.features.map((f, i) => {
-    let frame;
-    if (f.window_ms === null || f.window_ms === undefined) {
-      frame = `PARTITION BY ${part}, __sess ORDER BY ${ts} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`;
-    } else {
-      frame = `PARTITION BY ${part} ORDER BY ${ts} RANGE BETWEEN ${BigInt(f.window_ms) - 1n} PRECEDING AND CURRENT ROW`;
-    }
-    if (!windows.has(frame)) windows.set(frame, `w${windows.size}`);
-    const type = f.field ? src.schema[f.field] : null;
-    return `${FeatureSql(f, type, windows.get(frame))} AS __f${i}`;
-  });
-  const winDefs = [...windows].map(([frame, name]) => `${name} AS (${frame})`).join(', ');
-  let from = `${ev} __e WHERE ${view.keys.map((k) => `${Id(k)} IS NOT NULL`).join(' AND ')}`;
-  if (hasLifetime) {
-    const starts = ttl === null ? '__prev IS NULL' : `__prev IS NULL OR __prev + ${ttl} <= ${ts}`;
-    from = `(SELECT *, max(CASE WHEN ${starts} THEN ${ts} END)
-                         OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos ROWS UNBOUNDED PRECEDING) AS __sess
-             FROM (SELECT *, lag(${ts}) OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos) AS __prev
-                   FROM ${from}))`;
-  }
-  return `SELECT ${view.keys.map(Id).join(', ')}, ${ts}, ${cols.join(',\n ')}
-          FROM ${from}
-          WINDOW ${winDefs}`;
-}
 
 function ChecksumSql(view, src, ev) {
   const outs = [...view.keys.map(Id), Id(src.ts_field), ...view.features.map((f, i) => `__f${i}`)];

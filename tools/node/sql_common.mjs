@@ -63,3 +63,38 @@ export function FeatureSql(f, fieldType, win) {
   }
   throw new Error(`feature ${f.name}: unknown agg ${f.agg}`);
 }
+
+// The query computing every feature of `view` for every event of `ev` (a table, or a
+// parenthesised query): the keys, the ts and one column __f<i> per feature.
+export function FeaturesSql(view, src, ev) {
+  const part = view.keys.map(Id).join(', ');
+  const ts = Id(src.ts_field);
+  const ttl = EffectiveTtl(view);
+  const hasLifetime = view.features.some((f) => f.window_ms === null || f.window_ms === undefined);
+  const windows = new Map();  // frame text -> window name
+  const cols = view.features.map((f, i) => {
+    let frame;
+    if (f.window_ms === null || f.window_ms === undefined) {
+      frame = `PARTITION BY ${part}, __sess ORDER BY ${ts} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`;
+    } else {
+      frame = `PARTITION BY ${part} ORDER BY ${ts} RANGE BETWEEN ${BigInt(f.window_ms) - 1n} PRECEDING AND CURRENT ROW`;
+    }
+    if (!windows.has(frame)) windows.set(frame, `w${windows.size}`);
+    const type = f.field ? src.schema[f.field] : null;
+    return `${FeatureSql(f, type, windows.get(frame))} AS __f${i}`;
+  });
+  const winDefs = [...windows].map(([frame, name]) => `${name} AS (${frame})`).join(', ');
+  // Lifetime features need the entity's ttl sessions: an event starts one when its
+  // predecessor is at least ttl older (the entity was dropped in between).
+  let from = `${ev} __e WHERE ${view.keys.map((k) => `${Id(k)} IS NOT NULL`).join(' AND ')}`;
+  if (hasLifetime) {
+    const starts = ttl === null ? '__prev IS NULL' : `__prev IS NULL OR __prev + ${ttl} <= ${ts}`;
+    from = `(SELECT *, max(CASE WHEN ${starts} THEN ${ts} END)
+                         OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos ROWS UNBOUNDED PRECEDING) AS __sess
+             FROM (SELECT *, lag(${ts}) OVER (PARTITION BY ${part} ORDER BY ${ts}, __pos) AS __prev
+                   FROM ${from}))`;
+  }
+  return `SELECT ${view.keys.map(Id).join(', ')}, ${ts}, ${cols.join(',\n ')}
+          FROM ${from}
+          WINDOW ${winDefs}`;
+}
