@@ -39,7 +39,7 @@ constexpr int kLabelsOutput = kNumSources;  // outputs 0..4 are the sources, 5 i
 constexpr int kNumOutputs = kNumSources + 1;
 constexpr const char* kLabelsFile = "labels.csv";
 constexpr const char* kLabelsHeader =
-    "event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at\n";
+    "event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at,amount\n";
 
 constexpr const char* kFraudTypeNames[] = {"none", "ato", "stolen_card", "p2p_scam"};
 constexpr const char* kLoginMethodNames[] = {"password", "sso", "api"};
@@ -52,7 +52,8 @@ constexpr const char* kAccountKindNames[] = {"password_reset", "2fa_change", "ap
 constexpr int kSeqWidth = 7;           // "-0000007": up to 10^7 events per user
 constexpr int64_t kMaxLine = 512;      // bytes; every formatted line is shorter
 constexpr size_t kSliceEvents = 8192;  // events formatted by one task, roughly
-constexpr int64_t kLabelMaturityMs = 30 * kDayMs;
+// Disputes are accepted for 7 days: an event not reported by then is known to be legitimate.
+constexpr int64_t kLabelMaturityMs = 7 * kDayMs;
 constexpr int kMaxShards = 64;
 
 // ---------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ char* FormatEvent(char* p, const Event& e, int width) {
   return Put(p, "\"}\n");
 }
 
-// event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at
+// event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at,amount
 char* FormatLabel(char* p, const Event& e, int width) {
   p = PutId(p, e, width);
   *p++ = ',';
@@ -193,6 +194,7 @@ char* FormatLabel(char* p, const Event& e, int width) {
   *p++ = ',';
   const int64_t delay = e.fraud != kNoFraud ? int64_t{e.label_delay_s} * kSecondMs : kLabelMaturityMs;
   p = PutInt(p, e.ts + delay);
+  p = PutDouble(Put(p, ","), e.amount);
   *p++ = '\n';
   return p;
 }

@@ -10,7 +10,8 @@
 //   p2p_orders.jsonl      order_id user_id counterparty_id device_id amount side payment_method
 //                         status counterparty_is_new(bool)
 //   account_events.jsonl  event_id user_id device_id kind ip country
-//   labels.csv            event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at
+//   labels.csv            event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at,
+//                         amount
 //
 // Every JSONL line is one object with an integer "ts" (ms since the epoch, UTC); every other
 // field is a string, a bool, or (amount) a double in USD rounded to cents, printed in
@@ -23,8 +24,10 @@
 //
 // labels.csv has one row per transaction, withdrawal and p2p order, sorted by (ts, event_id);
 // card_id is empty except for transactions. fraud_type is none, ato, stolen_card or
-// p2p_scam. known_at (ms) is when the label becomes known: ts + 1..30 days (heavy-tailed)
-// for fraud, ts + 30 days for everything else; it may lie beyond the generated period.
+// p2p_scam. known_at (ms) is when the label becomes known: ts + 12 h..7 days (heavy-tailed)
+// for fraud, ts + 7 days (the end of the dispute window) for everything else; it may lie
+// beyond the generated period. amount is the labelled event's amount (USD), the request
+// context a scoring call sees.
 //
 // What is in the data (examples/fraud/README.md has the longer story): users with a home
 // country and timezone, diurnal activity, heavy-tailed amounts, travel, device changes;

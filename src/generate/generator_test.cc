@@ -87,12 +87,12 @@ struct ParsedEvent {
   std::string user;
   std::string device;
   std::string card;
-  std::string country;
+  std::string country, amount;
   int64_t ts = 0;
 };
 
 struct Label {
-  std::string event_id, source, user, device, card, fraud_type;
+  std::string event_id, source, user, device, card, fraud_type, amount;
   int64_t ts = 0, known_at = 0;
   bool is_fraud = false;
 };
@@ -132,11 +132,11 @@ class GeneratorTest : public ::testing::Test {
     std::vector<Label> out;
     const std::vector<std::string> lines = Lines(ReadFile(fs::path(dir) / "labels.csv"));
     EXPECT_FALSE(lines.empty());
-    EXPECT_EQ(lines[0], "event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at");
+    EXPECT_EQ(lines[0], "event_id,source,user_id,device_id,card_id,ts,is_fraud,fraud_type,known_at,amount");
     for (size_t i = 1; i < lines.size(); ++i) {
       const std::vector<std::string> f = SplitCsv(lines[i]);
-      EXPECT_EQ(f.size(), 9u) << lines[i];
-      if (f.size() != 9) continue;
+      EXPECT_EQ(f.size(), 10u) << lines[i];
+      if (f.size() != 10) continue;
       Label l;
       l.event_id = f[0];
       l.source = f[1];
@@ -148,6 +148,7 @@ class GeneratorTest : public ::testing::Test {
       l.is_fraud = f[6] == "1";
       l.fraud_type = f[7];
       l.known_at = ToInt(f[8]);
+      l.amount = f[9];
       out.push_back(std::move(l));
     }
     return out;
@@ -300,6 +301,7 @@ TEST_F(GeneratorTest, FilesAreSortedWellFormedAndLabelsReferenceEvents) {
       e.device = Field(line, "device_id");
       e.card = Field(line, "card_id");
       e.country = Field(line, "country");
+      e.amount = Field(line, "amount");
       e.ts = ts;
       ASSERT_TRUE(events.emplace(id, e).second) << "duplicate id " << id;
       if (e.source == "transactions" || e.source == "withdrawals" || e.source == "p2p_orders") {
@@ -327,15 +329,16 @@ TEST_F(GeneratorTest, FilesAreSortedWellFormedAndLabelsReferenceEvents) {
     EXPECT_EQ(l.user, e.user);
     EXPECT_EQ(l.device, e.device);
     EXPECT_EQ(l.card, e.card);
+    EXPECT_EQ(l.amount, e.amount) << l.event_id;
     EXPECT_EQ(l.ts, e.ts);
     if (l.is_fraud) {
       ++fraud;
       EXPECT_NE(l.fraud_type, "none");
-      EXPECT_GE(l.known_at - l.ts, kDayMs - 1000);
-      EXPECT_LE(l.known_at - l.ts, 30 * kDayMs);
+      EXPECT_GE(l.known_at - l.ts, kDayMs / 2 - 1000);
+      EXPECT_LE(l.known_at - l.ts, 7 * kDayMs);
     } else {
       EXPECT_EQ(l.fraud_type, "none");
-      EXPECT_EQ(l.known_at - l.ts, 30 * kDayMs);
+      EXPECT_EQ(l.known_at - l.ts, 7 * kDayMs);
     }
   }
   EXPECT_EQ(fraud, stats.fraud_labels);

@@ -88,14 +88,91 @@ struct FeatureViewDef {
   SourceLocation loc;
 };
 
+// Where a model's labels come from and how to read them (`models: <name>: labels:`).
+// A label row is one labelled event: its entity keys, its time, its outcome, and when
+// the outcome became known. Request fields are read from the label row's columns too.
+struct LabelSpec {
+  std::string path;              // CSV or Parquet; relative to the project. Empty: give --labels
+  std::string ts_column = "ts";  // the labelled moment (int64 ms or ISO-8601)
+  std::string target;            // 0/1 (also true/false); REQUIRED
+  std::string known_at_column;   // when the outcome became known; empty: known at ts
+  // Columns naming entity keys; every view the model reads must have its entity's keys
+  // here. Default: the keys of every such entity.
+  std::vector<std::string> keys;
+  // Outcomes of events younger than this may still change (an open dispute window), so
+  // training at cut-off T leaves out labels with ts >= T - maturity. Default: 0.
+  DurationMs maturity = 0;
+  SourceLocation loc;
+};
+
+// One column of a model's feature vector, in vector order.
+struct ModelFeatureDef {
+  // Persisted in model manifests: values must not change.
+  enum class Kind : uint8_t { kView = 0, kRequest = 1, kOnDemand = 2 };
+  // The column's name: "<view>.<feature>" for a view feature, the field for a request
+  // field, the given name for an on-demand feature.
+  std::string name;
+  Kind kind = Kind::kView;
+  std::string view;  // kView
+  int feature_index = -1;
+  std::string expr;  // kOnDemand: over request fields and "<view>.<feature>" names
+  Type type = Type::kNull;  // the value's type; a string is a categorical feature
+  SourceLocation loc;
+};
+
+// A model declaration (`models:` section).
+//
+//   models:
+//     fraud:
+//       labels: {path: labels.csv, target: is_fraud, known_at: known_at, maturity: 7d}
+//       request: {amount: double, source: string}
+//       features:
+//         - user_txn.*                      # every feature of a view
+//         - user_logins.failed_logins_1h    # one feature
+//         - amount                          # a request field
+//         - amount_vs_avg: "amount / user_txn.amount_avg_30d"   # on-demand
+//       training: {window: 28d, holdout: 3d, early_stopping: 2d, threshold: 0.5}
+//       xgboost: {rounds: 300, early_stopping_rounds: 30, max_depth: 6, eta: 0.1}
+//       retrain: {every: 7d, metric: roc_auc, margin: 0.005}
+//
+// Training at event-time cut-off T uses the labels known by T (known_at <= T) with
+// T - maturity - window <= ts < T - maturity, split by time, oldest first:
+//   [fit ...............][early stopping][holdout]
+// the booster learns on fit, stops when early stopping's log loss stops improving, and is
+// judged on the holdout (training/trainer.h).
+struct ModelDef {
+  std::string name;
+  LabelSpec labels;
+  Schema request;                  // request fields: given by a scoring call, label columns in training
+  std::vector<std::string> views;  // the views the features read, in first-use order
+  std::vector<ModelFeatureDef> features;
+  DurationMs window = 28 * 86'400'000LL;        // Default: 28d
+  DurationMs holdout = 3 * 86'400'000LL;        // Default: 3d
+  DurationMs early_stopping = 2 * 86'400'000LL;  // Default: 2d; 0: no early stopping
+  double threshold = 0.5;                       // the operating threshold. Default: 0.5
+  int rounds = 300;                             // boosting rounds at most. Default: 300
+  int early_stopping_rounds = 30;               // Default: 30
+  // Other XGBoost parameters, verbatim (max_depth, eta, subsample, seed, ...).
+  std::vector<std::pair<std::string, std::string>> xgboost;
+  // Retraining: a round every `retrain_every` of event time (0: only on demand); the
+  // challenger replaces the champion when its `retrain_metric` on the newest holdout
+  // beats the champion's by more than `retrain_margin`.
+  DurationMs retrain_every = 0;
+  std::string retrain_metric = "roc_auc";  // roc_auc, pr_auc or log_loss. Default: roc_auc
+  double retrain_margin = 0.005;           // Default: 0.005
+  SourceLocation loc;
+};
+
 struct Definitions {
   std::map<std::string, EntityDef> entities;
   std::map<std::string, SourceDef> sources;
   std::map<std::string, FeatureViewDef> views;
+  std::map<std::string, ModelDef> models;
 
   const SourceDef* FindSource(std::string_view name) const;
   const FeatureViewDef* FindView(std::string_view name) const;
   const EntityDef* FindEntity(std::string_view name) const;
+  const ModelDef* FindModel(std::string_view name) const;
   // Views computed from `source`, in name order.
   std::vector<const FeatureViewDef*> ViewsOf(std::string_view source) const;
   // Schema indexes every view of `source` needs non-null (entity keys), sorted.

@@ -50,6 +50,10 @@ const EntityDef* Definitions::FindEntity(std::string_view name) const {
   auto it = entities.find(std::string(name));
   return it == entities.end() ? nullptr : &it->second;
 }
+const ModelDef* Definitions::FindModel(std::string_view name) const {
+  auto it = models.find(std::string(name));
+  return it == models.end() ? nullptr : &it->second;
+}
 std::vector<const FeatureViewDef*> Definitions::ViewsOf(std::string_view source) const {
   std::vector<const FeatureViewDef*> out;
   for (const auto& [name, v] : views) {
@@ -120,6 +124,7 @@ class Loader {
     for (auto& [name, e] : source_nodes_) LoadSource(e.file, name, e.node, &project.defs);
     for (auto& [name, e] : view_nodes_) LoadView(e.file, name, e.node, &project.defs);
     for (auto& [name, e] : source_nodes_) ResolvePartitioning(e.file, name, e.node, &project.defs);
+    for (auto& [name, e] : model_nodes_) LoadModel(e.file, name, e.node, &project.defs);
     Settings& st = project.settings;
     if (!log_dir_set) st.log.dir = (fs::path(st.data_dir) / "log").string();
     if (!offline_dir_set) st.offline_dir = (fs::path(st.data_dir) / "offline").string();
@@ -156,7 +161,7 @@ class Loader {
   void Gather(const std::string& file, const YAML::Node& root) {
     if (root.IsNull()) return;
     if (!root.IsMap()) {
-      Error(file, root, "a definitions file is a map of sections (entities, sources, feature_views)");
+      Error(file, root, "a definitions file is a map of sections (entities, sources, feature_views, models)");
       return;
     }
     for (auto it = root.begin(); it != root.end(); ++it) {
@@ -168,8 +173,11 @@ class Loader {
         into = &source_nodes_;
       else if (section == "feature_views")
         into = &view_nodes_;
+      else if (section == "models")
+        into = &model_nodes_;
       else {
-        Error(file, it->first, "unknown section '" + section + "' (want entities, sources or feature_views)");
+        Error(file, it->first,
+              "unknown section '" + section + "' (want entities, sources, feature_views or models)");
         continue;
       }
       if (it->second.IsNull()) continue;
@@ -718,11 +726,285 @@ class Loader {
     return ok;
   }
 
+  // `models:` (definitions.h, ModelDef). Runs after every view is loaded.
+  void LoadModel(const std::string& file, const std::string& name, const YAML::Node& n, Definitions* defs) {
+    ModelDef m;
+    m.name = name;
+    m.loc = {file, Line(n)};
+    const std::string what = "model '" + name + "'";
+    if (!n.IsMap()) {
+      Error(file, n, what + " must be a map with labels and features");
+      return;
+    }
+    CheckKeys(file, n, what, {"labels", "request", "features", "training", "xgboost", "retrain", "description"});
+    size_t errors_before = errors_.size();
+    LoadLabelSpec(file, what, n["labels"], n, &m.labels);
+    if (auto r = n["request"]) {
+      if (!r.IsMap()) {
+        Error(file, r, what + " request must be a map of field: type");
+      } else {
+        for (auto it = r.begin(); it != r.end(); ++it) {
+          std::string field = Text(it->first);
+          if (!IsIdentifier(field)) {
+            Error(file, it->first, what + ": bad request field name '" + field + "'");
+            continue;
+          }
+          auto type = it->second.IsScalar() ? ParseTypeName(it->second.Scalar())
+                                            : Result<Type>(Status::InvalidArgument("type must be a name"));
+          if (!type.ok()) {
+            Error(file, it->second, what + " request field '" + field + "': " + type.status().message());
+            continue;
+          }
+          m.request.Add({field, *type});
+        }
+      }
+    }
+    LoadModelFeatures(file, what, n, defs, &m);
+    if (auto t = n["training"]) {
+      if (!t.IsMap()) {
+        Error(file, t, what + " training must be a map like {window: 28d, holdout: 3d}");
+      } else {
+        CheckKeys(file, t, what + " training", {"window", "holdout", "early_stopping", "threshold"});
+        if (auto w = t["window"]) ParseDurationNode(file, w, what + " training.window", &m.window);
+        if (auto w = t["holdout"]) ParseDurationNode(file, w, what + " training.holdout", &m.holdout);
+        if (auto w = t["early_stopping"]) {
+          ParseDurationNode(file, w, what + " training.early_stopping", &m.early_stopping);
+        }
+        if (auto th = t["threshold"]) ParseUnitNode(file, th, what + " training.threshold", &m.threshold);
+        if (m.window <= 0 || m.holdout <= 0 || m.early_stopping < 0 || m.holdout + m.early_stopping >= m.window) {
+          Error(file, t,
+                what + ": training needs window > holdout + early_stopping, holdout > 0 (window " +
+                    FormatDuration(m.window) + ", holdout " + FormatDuration(m.holdout) + ", early_stopping " +
+                    FormatDuration(m.early_stopping) + ")");
+        }
+      }
+    }
+    if (auto x = n["xgboost"]) {
+      if (!x.IsMap()) {
+        Error(file, x, what + " xgboost must be a map of XGBoost parameters");
+      } else {
+        for (auto it = x.begin(); it != x.end(); ++it) {
+          std::string key = Text(it->first);
+          if (!it->second.IsScalar()) {
+            Error(file, it->second, what + " xgboost." + key + " must be a single value");
+          } else if (key == "rounds") {
+            ParseIntNode(file, it->second, what + " xgboost.rounds", 1, 100000, &m.rounds);
+          } else if (key == "early_stopping_rounds") {
+            ParseIntNode(file, it->second, what + " xgboost.early_stopping_rounds", 0, 100000,
+                         &m.early_stopping_rounds);
+          } else if (key == "objective" || key == "num_class" || key == "eval_metric") {
+            Error(file, it->first,
+                  what + ": xgboost." + key + " is fixed (binary:logistic, judged by log loss); remove it");
+          } else {
+            m.xgboost.emplace_back(key, it->second.Scalar());
+          }
+        }
+      }
+    }
+    if (auto r = n["retrain"]) {
+      if (!r.IsMap()) {
+        Error(file, r, what + " retrain must be a map like {every: 7d, metric: roc_auc, margin: 0.005}");
+      } else {
+        CheckKeys(file, r, what + " retrain", {"every", "metric", "margin"});
+        if (auto e = r["every"]) ParseDurationNode(file, e, what + " retrain.every", &m.retrain_every);
+        if (auto mt = r["metric"]) {
+          m.retrain_metric = Text(mt);
+          if (m.retrain_metric != "roc_auc" && m.retrain_metric != "pr_auc" && m.retrain_metric != "log_loss") {
+            Error(file, mt, what + " retrain.metric must be roc_auc, pr_auc or log_loss (" + Text(mt) + ")");
+          }
+        }
+        if (auto mg = r["margin"]) ParseUnitNode(file, mg, what + " retrain.margin", &m.retrain_margin);
+      }
+    }
+    if (errors_.size() == errors_before) defs->models.emplace(name, std::move(m));
+  }
+
+  // A number in [0, 1].
+  bool ParseUnitNode(const std::string& file, const YAML::Node& n, const std::string& what, double* out) {
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !(v >= 0 && v <= 1)) {
+      Error(file, n, what + " must be a number from 0 to 1 (" + Text(n) + ")");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  void LoadLabelSpec(const std::string& file, const std::string& what, const YAML::Node& l, const YAML::Node& model,
+                     LabelSpec* spec) {
+    spec->loc = {file, Line(l ? l : model)};
+    if (!l || !l.IsMap()) {
+      Error(file, l ? l : model, what + " needs labels: {target: <column>, ...}");
+      return;
+    }
+    CheckKeys(file, l, what + " labels", {"path", "ts", "target", "known_at", "keys", "maturity"});
+    if (auto p = l["path"]) ParsePathNode(file, p, what + " labels.path", &spec->path);
+    if (auto t = l["ts"]) spec->ts_column = Text(t);
+    if (auto t = l["target"]; t && t.IsScalar() && !t.Scalar().empty()) {
+      spec->target = t.Scalar();
+    } else {
+      Error(file, l, what + " labels needs target: the 0/1 outcome column");
+    }
+    if (auto k = l["known_at"]) spec->known_at_column = Text(k);
+    if (auto k = l["keys"]) {
+      if (!k.IsSequence() || k.size() == 0) {
+        Error(file, k, what + " labels.keys must be a list of columns");
+      } else {
+        for (const auto& c : k) spec->keys.push_back(Text(c));
+      }
+    }
+    if (auto mt = l["maturity"]) ParseDurationNode(file, mt, what + " labels.maturity", &spec->maturity);
+  }
+
+  void LoadModelFeatures(const std::string& file, const std::string& what, const YAML::Node& model,
+                         const Definitions* defs, ModelDef* m) {
+    auto list = model["features"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      Error(file, list ? list : model, what + " needs features: a list of view.feature, view.*, request fields "
+                                              "or {name: \"expression\"}");
+      return;
+    }
+    std::set<std::string> names;
+    auto use_view = [&](const std::string& view) {
+      if (std::find(m->views.begin(), m->views.end(), view) == m->views.end()) m->views.push_back(view);
+    };
+    auto add = [&](ModelFeatureDef f, const YAML::Node& at) {
+      if (!names.insert(f.name).second) {
+        Error(file, at, what + ": feature '" + f.name + "' is listed twice");
+        return;
+      }
+      m->features.push_back(std::move(f));
+    };
+    for (const auto& item : list) {
+      if (item.IsScalar()) {
+        const std::string text = item.Scalar();
+        const size_t dot = text.find('.');
+        if (dot == std::string::npos) {
+          int idx = m->request.IndexOf(text);
+          if (idx < 0) {
+            Error(file, item,
+                  what + ": '" + text + "' is neither view.feature nor a request field (declare it under request)");
+            continue;
+          }
+          ModelFeatureDef f;
+          f.name = text;
+          f.kind = ModelFeatureDef::Kind::kRequest;
+          f.type = m->request.field(idx).type;
+          f.loc = {file, Line(item)};
+          add(std::move(f), item);
+          continue;
+        }
+        const std::string view = text.substr(0, dot), feature = text.substr(dot + 1);
+        const FeatureViewDef* v = defs->FindView(view);
+        if (!v) {
+          if (!view_nodes_.count(view)) Error(file, item, what + ": unknown feature view '" + view + "' in " + text);
+          continue;
+        }
+        bool found = false;
+        for (size_t i = 0; i < v->features.size(); ++i) {
+          if (feature != "*" && v->features[i].name != feature) continue;
+          found = true;
+          ModelFeatureDef f;
+          f.name = view + "." + v->features[i].name;
+          f.kind = ModelFeatureDef::Kind::kView;
+          f.view = view;
+          f.feature_index = static_cast<int>(i);
+          f.type = v->features[i].output_type;
+          f.loc = {file, Line(item)};
+          add(std::move(f), item);
+        }
+        if (!found) Error(file, item, what + ": view '" + view + "' has no feature '" + feature + "'");
+        else use_view(view);
+        continue;
+      }
+      if (!item.IsMap() || item.size() != 1) {
+        Error(file, item, what + ": a feature is view.feature, view.*, a request field or {name: \"expression\"} (" +
+                              Text(item) + ")");
+        continue;
+      }
+      auto it = item.begin();
+      ModelFeatureDef f;
+      f.name = Text(it->first);
+      f.kind = ModelFeatureDef::Kind::kOnDemand;
+      f.loc = {file, Line(item)};
+      if (!IsIdentifier(f.name)) {
+        Error(file, it->first, what + ": bad on-demand feature name '" + f.name + "'");
+        continue;
+      }
+      if (m->request.IndexOf(f.name) >= 0) {
+        Error(file, it->first, what + ": on-demand feature '" + f.name + "' has the name of a request field");
+        continue;
+      }
+      if (!it->second.IsScalar()) {
+        Error(file, it->second, what + ": on-demand feature '" + f.name + "' must be an expression in quotes");
+        continue;
+      }
+      f.expr = it->second.Scalar();
+      // Names resolve to request fields and view features; slots only need to be distinct
+      // here (training/feature_vector.h binds the real layout).
+      std::map<std::string, int> slots;
+      std::vector<std::string> referenced_views;
+      NameResolver names_of = [&](std::string_view ref, ExprSlot* slot) {
+        std::string r(ref);
+        Type type = Type::kNull;
+        if (size_t d = r.find('.'); d == std::string::npos) {
+          int idx = m->request.IndexOf(r);
+          if (idx < 0) return false;
+          type = m->request.field(idx).type;
+        } else {
+          const FeatureViewDef* v = defs->FindView(r.substr(0, d));
+          if (!v) return false;
+          bool ok = false;
+          for (const auto& vf : v->features) {
+            if (vf.name == r.substr(d + 1)) {
+              type = vf.output_type;
+              ok = true;
+            }
+          }
+          if (!ok) return false;
+          referenced_views.push_back(v->name);
+        }
+        auto [pos, fresh] = slots.emplace(r, static_cast<int>(slots.size()));
+        *slot = {pos->second, type};
+        return true;
+      };
+      auto expr = Expr::Compile(f.expr, names_of);
+      if (!expr.ok()) {
+        Error(file, it->second, what + " on-demand feature '" + f.name + "': " + expr.status().message());
+        continue;
+      }
+      f.type = (*expr)->result_type();
+      if (f.type == Type::kNull) {
+        Error(file, it->second, what + " on-demand feature '" + f.name + "' is always null (\"" + f.expr + "\")");
+        continue;
+      }
+      for (const auto& v : referenced_views) use_view(v);
+      add(std::move(f), it->first);
+    }
+    // Label keys: default every used entity's keys; each used entity's keys must be there.
+    LabelSpec& l = m->labels;
+    const bool keys_given = !l.keys.empty();
+    for (const auto& view : m->views) {
+      const EntityDef* e = defs->FindEntity(defs->FindView(view)->entity);
+      if (!e) continue;
+      for (const auto& k : e->keys) {
+        if (std::find(l.keys.begin(), l.keys.end(), k) != l.keys.end()) continue;
+        if (keys_given) {
+          Error(file, model["labels"]["keys"],
+                what + ": labels.keys lacks '" + k + "', a key of entity '" + e->name + "' (view " + view + ")");
+        } else {
+          l.keys.push_back(k);
+        }
+      }
+    }
+  }
+
   std::string dir_;
   std::vector<std::string> errors_;
   std::map<std::string, Located> entity_nodes_;
   std::map<std::string, Located> source_nodes_;
   std::map<std::string, Located> view_nodes_;
+  std::map<std::string, Located> model_nodes_;
 };
 
 }  // namespace
