@@ -38,6 +38,13 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
+Result<std::unique_ptr<Log>> OpenLog(const Project& p) {
+  LogOptions o = p.settings.log;
+  // Retention never deletes what the archiver has not copied yet.
+  o.retention_guard_group = kArchiveGroup;
+  return Log::Open(o);
+}
+
 Result<Project> LoadVersionedProject(const std::string& dir) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(dir));
   std::vector<std::string> registered;
@@ -57,12 +64,6 @@ namespace {
 std::string OnlineDir(const Project& p) { return p.settings.data_dir + "/online"; }
 std::string StreamStateDir(const Project& p) { return p.settings.data_dir + "/stream"; }
 
-Result<std::unique_ptr<Log>> OpenLog(const Project& p) {
-  LogOptions o = p.settings.log;
-  // Retention never deletes what the archiver has not copied yet.
-  o.retention_guard_group = kArchiveGroup;
-  return Log::Open(o);
-}
 
 double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -160,8 +161,8 @@ Status Validate(const std::string& project) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   size_t features = 0;
   for (const auto& [n, v] : p.defs.views) features += v.features.size();
-  std::printf("ok: %zu entities, %zu sources, %zu feature views, %zu features\n", p.defs.entities.size(),
-              p.defs.sources.size(), p.defs.views.size(), features);
+  std::printf("ok: %zu entities, %zu sources, %zu feature views, %zu features, %zu models\n",
+              p.defs.entities.size(), p.defs.sources.size(), p.defs.views.size(), features, p.defs.models.size());
   return Status::OK();
 }
 

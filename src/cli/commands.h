@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "generate/generator.h"
+#include "log/log.h"
 #include "spec/definitions.h"
 #include "training/dataset.h"
 
@@ -16,6 +17,8 @@ namespace vigil::cli {
 // Loads the project and gives every feature view its registered version
 // (store/feature_registry.h), registering changed definitions as new versions.
 Result<Project> LoadVersionedProject(const std::string& dir);
+// The project's log (settings.log), with retention guarded by the archiver.
+Result<std::unique_ptr<Log>> OpenLog(const Project& p);
 
 Status Validate(const std::string& project);
 Status Generate(const GenerateOptions& options);
@@ -80,5 +83,52 @@ Status FeaturesRemove(const std::string& project, const std::string& view, int v
 Status Online(const std::string& project, const std::string& view, const std::string& out);
 // generate -> ingest -> stream -> get -> dataset on a copy of examples/fraud.
 Status Demo(const std::string& project, const std::string& work_dir, int64_t users, int days);
+
+// Models (training/): `vigil train`, `models ...`, `retrain`, `evaluate`. `command` is
+// the command line, recorded in the registry with what it did. Models live in the
+// registry under <project>/models.
+struct TrainCommandOptions {
+  std::string at;            // the event-time cut-off; empty: the model's clock now
+  std::string labels;        // label file; empty: the model's labels.path
+  std::string alias;         // also point this alias at the new version
+  int threads = 2;
+  bool replay_only = false;  // features by replaying history, not from the offline store
+  bool json = false;
+};
+// Trains a new version and prints its report; the first version of a model becomes its
+// champion.
+Status Train(const std::string& project, const std::string& model, const TrainCommandOptions& options,
+             const std::string& command);
+Status ModelsList(const std::string& project, bool json);
+// A model's versions, aliases, alias history and retraining decisions; with version > 0,
+// that version's report.
+Status ModelsShow(const std::string& project, const std::string& model, int version, bool json);
+Status ModelsPromote(const std::string& project, const std::string& model, int version, const std::string& alias,
+                     const std::string& reason, const std::string& command);
+Status ModelsRollback(const std::string& project, const std::string& model, const std::string& alias,
+                      const std::string& reason, const std::string& command);
+struct RetrainCommandOptions {
+  bool loop = false;             // keep running rounds on schedule and triggers
+  bool until_caught_up = false;  // with loop: stop once no round is due
+  std::string until;             // with loop: no round past this event time
+  std::string at;                // without loop: one round at this event time (default: now)
+  std::string trigger;           // only append a trigger with this reason, then exit
+  std::string labels;
+  int threads = 2;
+  bool replay_only = false;
+};
+Status Retrain(const std::string& project, const std::string& model, const RetrainCommandOptions& options,
+               const std::string& command);
+struct EvaluateCommandOptions {
+  std::vector<std::string> versions;  // numbers or aliases; default: champion
+  std::string from, to;               // label ts range; default: everything
+  std::string as_of;                  // only outcomes known by then; default: all (hindsight)
+  std::string labels;
+  int threads = 2;
+  bool replay_only = false;
+  bool json = false;
+};
+// Scores labelled events with each given version and prints their metrics side by side.
+Status Evaluate(const std::string& project, const std::string& model, const EvaluateCommandOptions& options);
 
 }  // namespace vigil::cli

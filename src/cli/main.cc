@@ -103,6 +103,60 @@ int main(int argc, char** argv) {
   auto* sync = app.add_subcommand("sync", "reconcile the online and offline stores");
   sync->add_flag("--check", check, "report differences without repairing them");
 
+  std::string model, alias = "champion", reason;
+  cli::TrainCommandOptions train_opts;
+  auto* train = app.add_subcommand("train", "train a new version of a model and register it");
+  train->add_option("model", model, "model name")->required();
+  train->add_option("--at", train_opts.at, "event-time cut-off (ms or ISO-8601; default: the model's clock now)");
+  train->add_option("--labels", train_opts.labels, "label file (CSV or Parquet; default: the model's labels.path)");
+  train->add_option("--alias", train_opts.alias, "also point this alias at the new version");
+  train->add_option("--threads", train_opts.threads, "join threads (default 2)");
+  train->add_flag("--replay-only", train_opts.replay_only, "replay history instead of reading the offline store");
+  train->add_flag("--json", train_opts.json, "print the model's registry entry as JSON");
+
+  auto* models = app.add_subcommand("models", "the model registry: versions, aliases, history");
+  models->require_subcommand(1);
+  auto* models_list = models->add_subcommand("list", "every version of every model");
+  models_list->add_flag("--json", json, "one JSON document");
+  auto* models_show = models->add_subcommand("show", "a model's versions, aliases, alias history, decisions");
+  models_show->add_option("model", model, "model name")->required();
+  models_show->add_option("--version", version, "show this version's report (manifest with --json)");
+  models_show->add_flag("--json", json, "one JSON document");
+  auto* models_promote = models->add_subcommand("promote", "point an alias (default champion) at a version");
+  models_promote->add_option("model", model, "model name")->required();
+  models_promote->add_option("version", version, "version")->required();
+  models_promote->add_option("--alias", alias, "alias (default champion)");
+  models_promote->add_option("--reason", reason, "why (recorded in the history)");
+  auto* models_rollback = models->add_subcommand("rollback", "undo an alias's last move (default champion)");
+  models_rollback->add_option("model", model, "model name")->required();
+  models_rollback->add_option("--alias", alias, "alias (default champion)");
+  models_rollback->add_option("--reason", reason, "why (recorded in the history)");
+
+  cli::RetrainCommandOptions retrain_opts;
+  auto* retrain = app.add_subcommand("retrain", "retraining rounds: challenger vs champion on the newest holdout");
+  retrain->add_option("model", model, "model name")->required();
+  retrain->add_flag("--loop", retrain_opts.loop, "run rounds on the model's schedule and on triggers");
+  retrain->add_flag("--until-caught-up", retrain_opts.until_caught_up, "with --loop: stop once no round is due");
+  retrain->add_option("--until", retrain_opts.until, "with --loop: no round past this event time");
+  retrain->add_option("--at", retrain_opts.at, "one round at this event time (default: the model's clock now)");
+  retrain->add_option("--trigger", retrain_opts.trigger, "only ask the loop for a round now, with this reason");
+  retrain->add_option("--labels", retrain_opts.labels, "label file (default: the model's labels.path)");
+  retrain->add_option("--threads", retrain_opts.threads, "join threads (default 2)");
+  retrain->add_flag("--replay-only", retrain_opts.replay_only, "replay history instead of reading the offline store");
+
+  cli::EvaluateCommandOptions eval_opts;
+  std::string eval_versions;
+  auto* evaluate = app.add_subcommand("evaluate", "score labelled events with model versions, side by side");
+  evaluate->add_option("model", model, "model name")->required();
+  evaluate->add_option("--versions", eval_versions, "versions or aliases, comma-separated (default champion)");
+  evaluate->add_option("--from", eval_opts.from, "first label ts");
+  evaluate->add_option("--to", eval_opts.to, "label ts before this");
+  evaluate->add_option("--as-of", eval_opts.as_of, "only outcomes known by then (default: all, in hindsight)");
+  evaluate->add_option("--labels", eval_opts.labels, "label file (default: the model's labels.path)");
+  evaluate->add_option("--threads", eval_opts.threads, "join threads (default 2)");
+  evaluate->add_flag("--replay-only", eval_opts.replay_only, "replay history instead of reading the offline store");
+  evaluate->add_flag("--json", eval_opts.json, "JSON");
+
   std::string work = "demo-run";
   int64_t demo_users = 20000;
   int demo_days = 14;
@@ -116,6 +170,20 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+
+  std::string command = "vigil";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  auto split = [](const std::string& text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t comma = text.find(',', start);
+      if (comma == std::string::npos) comma = text.size();
+      if (comma > start) out.push_back(text.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return out;
+  };
 
   Status st;
   if (*validate)
@@ -135,13 +203,7 @@ int main(int argc, char** argv) {
   else if (*get)
     st = cli::Get(project, view, key);
   else if (*dataset) {
-    size_t start = 0;
-    while (start <= views.size()) {
-      size_t comma = views.find(',', start);
-      if (comma == std::string::npos) comma = views.size();
-      if (comma > start) ds.views.push_back(views.substr(start, comma - start));
-      start = comma + 1;
-    }
+    ds.views = split(views);
     st = cli::Dataset(project, ds);
   } else if (*changelog)
     st = cli::Changelog(project, view,
@@ -159,7 +221,22 @@ int main(int argc, char** argv) {
     st = cli::FeaturesRemove(project, view, version);
   else if (*sync)
     st = cli::Sync(project, check);
-  else if (*demo)
+  else if (*train)
+    st = cli::Train(project, model, train_opts, command);
+  else if (*models_list)
+    st = cli::ModelsList(project, json);
+  else if (*models_show)
+    st = cli::ModelsShow(project, model, version, json);
+  else if (*models_promote)
+    st = cli::ModelsPromote(project, model, version, alias, reason, command);
+  else if (*models_rollback)
+    st = cli::ModelsRollback(project, model, alias, reason, command);
+  else if (*retrain)
+    st = cli::Retrain(project, model, retrain_opts, command);
+  else if (*evaluate) {
+    eval_opts.versions = split(eval_versions);
+    st = cli::Evaluate(project, model, eval_opts);
+  } else if (*demo)
     st = cli::Demo(project, work, demo_users, demo_days);
 
   if (!st.ok()) {

@@ -21,41 +21,6 @@
 namespace vigil {
 namespace {
 
-struct Labels {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<TimestampMs> as_of;  // t - 1 ms
-};
-
-Result<Labels> ReadLabels(const std::string& path, const std::string& ts_column) {
-  VIGIL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
-  CsvReader csv(text);
-  Labels labels;
-  VIGIL_ASSIGN_OR_RETURN(bool has_header, csv.Next(&labels.header));
-  if (!has_header) return Status::InvalidArgument(path + ": empty label file (want a header row)");
-  auto ts_it = std::find(labels.header.begin(), labels.header.end(), ts_column);
-  if (ts_it == labels.header.end()) {
-    return Status::InvalidArgument(path + ":1: no column '" + ts_column + "' (choose one with --ts-column)");
-  }
-  size_t ts_idx = static_cast<size_t>(ts_it - labels.header.begin());
-  std::vector<std::string> cells;
-  for (;;) {
-    auto more = csv.Next(&cells);
-    if (!more.ok()) return more.status().WithContext(path);
-    if (!*more) break;
-    std::string where = path + ":" + std::to_string(csv.line());
-    if (cells.size() != labels.header.size()) {
-      return Status::InvalidArgument(where + ": " + std::to_string(cells.size()) + " cells, header has " +
-                                     std::to_string(labels.header.size()));
-    }
-    auto t = ParseTimestamp(cells[ts_idx]);
-    if (!t.ok()) return t.status().WithContext(where + ": column " + ts_column);
-    labels.as_of.push_back(*t - 1);
-    labels.rows.push_back(cells);
-  }
-  return labels;
-}
-
 // Labels of one view grouped by entity, each group in as_of order.
 using LabelGroups = std::unordered_map<std::string, std::vector<uint32_t>>;
 
@@ -81,10 +46,10 @@ struct TimedTuple {
 // rows of the labelled entities are gathered in shards by entity, then each shard's
 // entities are sorted by time and merged with their labels.
 Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
-                   const Labels& labels, const LabelGroups& groups, int threads, std::vector<Row>* out,
+                   const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads, std::vector<Row>* out,
                    int64_t* rows_read) {
   TimestampMs max_as_of = kMinTimestamp;
-  for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, labels.as_of[list.back()]);
+  for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, as_of[list.back()]);
   const size_t nk = view.key_indexes.size(), nf = view.features.size();
   constexpr size_t kShards = 64;
   struct Shard {
@@ -132,7 +97,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
         const auto& list = groups.at(key);
         size_t r = 0;
         for (uint32_t li : list) {
-          while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
+          while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
           if (r > 0) (*out)[li] = rows[r - 1].values;
         }
       }
@@ -144,7 +109,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
 // Sets (*out)[label] for every label of `groups` by replaying the source history of
 // their entities.
 Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
-                  const Labels& labels, const LabelGroups& groups, int threads, std::vector<Row>* out,
+                  const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads, std::vector<Row>* out,
                   int64_t* replayed) {
   const SourceDef& source = *defs.FindSource(view.source);
   SourceHistory all;
@@ -168,14 +133,14 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
     if (it == groups.end() || rows.empty()) return;
     size_t r = 0;
     for (uint32_t li : it->second) {
-      while (r < rows.size() && rows[r].ts <= labels.as_of[li]) ++r;
+      while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
       if (r > 0) (*out)[li] = rows[r - 1].values;
     }
   });
   return Status::OK();
 }
 
-Status WriteCsv(const std::string& path, const Labels& labels, const std::vector<const FeatureViewDef*>& views,
+Status WriteCsv(const std::string& path, const LabelTable& labels, const std::vector<const FeatureViewDef*>& views,
                 const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
   std::string out;
   out.reserve(1 << 20);
@@ -218,7 +183,7 @@ Status WriteCsv(const std::string& path, const Labels& labels, const std::vector
   return Status::OK();
 }
 
-Status WriteParquet(const std::string& path, const Labels& labels, const std::vector<const FeatureViewDef*>& views,
+Status WriteParquet(const std::string& path, const LabelTable& labels, const std::vector<const FeatureViewDef*>& views,
                     const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
   Schema schema;
   for (const auto& h : labels.header) schema.Add({h, Type::kString});
@@ -251,24 +216,95 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
-Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::string& offline_dir,
-                                  const DatasetOptions& options) {
-  auto start = std::chrono::steady_clock::now();
-  DatasetStats stats;
-  VIGIL_ASSIGN_OR_RETURN(Labels labels, ReadLabels(options.labels_path, options.ts_column));
-  stats.labels = static_cast<int64_t>(labels.rows.size());
+Result<size_t> LabelTable::Column(const std::string& column) const {
+  auto it = std::find(header.begin(), header.end(), column);
+  if (it == header.end()) return Status::NotFound(path + ":1: no column '" + column + "'");
+  return static_cast<size_t>(it - header.begin());
+}
 
-  std::vector<const FeatureViewDef*> views;
-  for (const auto& name : options.views) {
-    const FeatureViewDef* v = defs.FindView(name);
-    if (!v) return Status::InvalidArgument("unknown feature view '" + name + "'");
-    views.push_back(v);
+Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts_column,
+                                  const std::vector<std::string>& columns) {
+  LabelTable labels;
+  labels.path = path;
+  std::vector<std::string> all_header;
+  std::vector<std::vector<std::string>> all_rows;
+  std::vector<int> lines;  // CSV line of each row, for messages
+  if (EndsWith(path, ".parquet")) {
+    VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch batch, parquet::ReadFile(path));
+    for (size_t c = 0; c < batch.schema.size(); ++c) all_header.push_back(batch.schema.field(c).name);
+    all_rows.resize(batch.rows());
+    for (size_t r = 0; r < batch.rows(); ++r) {
+      all_rows[r].reserve(all_header.size());
+      for (size_t c = 0; c < all_header.size(); ++c) {
+        Value v = batch.columns[c].Get(r);
+        all_rows[r].push_back(v.type() == Type::kString ? v.str() : v.ToCsvText());
+      }
+    }
+  } else {
+    VIGIL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+    CsvReader csv(text);
+    VIGIL_ASSIGN_OR_RETURN(bool has_header, csv.Next(&all_header));
+    if (!has_header) return Status::InvalidArgument(path + ": empty label file (want a header row)");
+    std::vector<std::string> cells;
+    for (;;) {
+      auto more = csv.Next(&cells);
+      if (!more.ok()) return more.status().WithContext(path);
+      if (!*more) break;
+      if (cells.size() != all_header.size()) {
+        return Status::InvalidArgument(path + ":" + std::to_string(csv.line()) + ": " +
+                                       std::to_string(cells.size()) + " cells, header has " +
+                                       std::to_string(all_header.size()));
+      }
+      all_rows.push_back(cells);
+      lines.push_back(csv.line());
+    }
   }
+  // Keep the asked columns only.
+  std::vector<size_t> keep;
+  if (columns.empty()) {
+    for (size_t c = 0; c < all_header.size(); ++c) keep.push_back(c);
+  } else {
+    for (const auto& col : columns) {
+      auto it = std::find(all_header.begin(), all_header.end(), col);
+      if (it == all_header.end()) return Status::InvalidArgument(path + ":1: no column '" + col + "'");
+      keep.push_back(static_cast<size_t>(it - all_header.begin()));
+    }
+  }
+  auto ts_it = std::find(all_header.begin(), all_header.end(), ts_column);
+  if (ts_it == all_header.end()) {
+    return Status::InvalidArgument(path + ":1: no column '" + ts_column + "' (choose one with --ts-column)");
+  }
+  const size_t ts_idx = static_cast<size_t>(ts_it - all_header.begin());
+  for (size_t c : keep) labels.header.push_back(all_header[c]);
+  labels.rows.reserve(all_rows.size());
+  labels.ts.reserve(all_rows.size());
+  for (size_t r = 0; r < all_rows.size(); ++r) {
+    auto t = ParseTimestamp(all_rows[r][ts_idx]);
+    if (!t.ok()) {
+      std::string where = path + (lines.empty() ? " row " + std::to_string(r + 1) : ":" + std::to_string(lines[r]));
+      return t.status().WithContext(where + ": column " + ts_column);
+    }
+    labels.ts.push_back(*t);
+    if (columns.empty()) {
+      labels.rows.push_back(std::move(all_rows[r]));
+    } else {
+      std::vector<std::string> row;
+      row.reserve(keep.size());
+      for (size_t c : keep) row.push_back(std::move(all_rows[r][c]));
+      labels.rows.push_back(std::move(row));
+    }
+  }
+  return labels;
+}
 
-  // values[v][label]: the view's tuple as of the label's time (empty: none, the view's
-  // empty tuple is written).
+Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, Log* log,
+                                                      const std::string& offline_dir, const LabelTable& labels,
+                                                      const std::vector<const FeatureViewDef*>& views,
+                                                      const JoinOptions& options, DatasetStats* stats) {
+  std::vector<TimestampMs> as_of(labels.ts.size());
+  for (size_t i = 0; i < as_of.size(); ++i) as_of[i] = labels.ts[i] - 1;
+  // values[v][label]: the view's tuple as of the label's time (empty: none).
   std::vector<std::vector<Row>> values(views.size());
-  std::vector<Row> empty_tuples(views.size());
   for (size_t vi = 0; vi < views.size(); ++vi) {
     const FeatureViewDef& view = *views[vi];
     const EntityDef& entity = *defs.FindEntity(view.entity);
@@ -276,8 +312,8 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
     for (const auto& k : entity.keys) {
       auto it = std::find(labels.header.begin(), labels.header.end(), k);
       if (it == labels.header.end()) {
-        return Status::InvalidArgument(options.labels_path + ":1: no column '" + k +
-                                       "' for the key of entity '" + entity.name + "' (view " + view.name + ")");
+        return Status::InvalidArgument(labels.path + ":1: no column '" + k + "' for the key of entity '" +
+                                       entity.name + "' (view " + view.name + ")");
       }
       key_cols.push_back(static_cast<size_t>(it - labels.header.begin()));
     }
@@ -287,8 +323,9 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
     }
     // Labels by entity, split at the changelog's coverage; each list in time order.
     LabelGroups offline_groups, replay_groups;
+    std::string key;
     for (uint32_t i = 0; i < labels.rows.size(); ++i) {
-      std::string key;
+      key.clear();
       bool empty = false;
       for (size_t k = 0; k < key_cols.size(); ++k) {
         const std::string& cell = labels.rows[i][key_cols[k]];
@@ -297,27 +334,45 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
         key += cell;
       }
       if (empty) continue;
-      (labels.as_of[i] < coverage ? offline_groups : replay_groups)[key].push_back(i);
+      (as_of[i] < coverage ? offline_groups : replay_groups)[key].push_back(i);
     }
     for (LabelGroups* g : {&offline_groups, &replay_groups}) {
-      for (auto& [key, list] : *g) {
-        std::stable_sort(list.begin(), list.end(),
-                         [&](uint32_t a, uint32_t b) { return labels.as_of[a] < labels.as_of[b]; });
-        (g == &offline_groups ? stats.from_offline : stats.from_replay) += static_cast<int64_t>(list.size());
+      for (auto& [k, list] : *g) {
+        std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) { return as_of[a] < as_of[b]; });
+        (g == &offline_groups ? stats->from_offline : stats->from_replay) += static_cast<int64_t>(list.size());
       }
     }
-    empty_tuples[vi] = ViewPlan(view).empty_tuple();
     values[vi].assign(labels.rows.size(), Row());
     if (!offline_groups.empty()) {
-      VIGIL_RETURN_IF_ERROR(JoinOffline(defs, view, offline_dir, labels, offline_groups, options.threads,
-                                        &values[vi], &stats.changelog_rows)
+      VIGIL_RETURN_IF_ERROR(JoinOffline(defs, view, offline_dir, as_of, offline_groups, options.threads,
+                                        &values[vi], &stats->changelog_rows)
                                 .WithContext("offline changelog of " + view.name));
     }
     if (!replay_groups.empty()) {
-      VIGIL_RETURN_IF_ERROR(JoinReplay(defs, view, log, offline_dir, labels, replay_groups, options.threads,
-                                       &values[vi], &stats.events_replayed));
+      VIGIL_RETURN_IF_ERROR(JoinReplay(defs, view, log, offline_dir, as_of, replay_groups, options.threads,
+                                       &values[vi], &stats->events_replayed));
     }
   }
+  return values;
+}
+
+Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::string& offline_dir,
+                                  const DatasetOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  DatasetStats stats;
+  VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(options.labels_path, options.ts_column));
+  stats.labels = static_cast<int64_t>(labels.rows.size());
+
+  std::vector<const FeatureViewDef*> views;
+  for (const auto& name : options.views) {
+    const FeatureViewDef* v = defs.FindView(name);
+    if (!v) return Status::InvalidArgument("unknown feature view '" + name + "'");
+    views.push_back(v);
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto values, JoinPointInTime(defs, log, offline_dir, labels, views,
+                                                      JoinOptions{options.threads, options.replay_only}, &stats));
+  std::vector<Row> empty_tuples;
+  for (const auto* v : views) empty_tuples.push_back(ViewPlan(*v).empty_tuple());
   if (EndsWith(options.out_path, ".parquet")) {
     VIGIL_RETURN_IF_ERROR(WriteParquet(options.out_path, labels, views, values, empty_tuples));
   } else {

@@ -20,8 +20,41 @@
 
 namespace vigil {
 
+// Label rows as the join reads them: cells as text by column, and each row's labelled
+// moment.
+struct LabelTable {
+  std::string path;  // for messages
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<TimestampMs> ts;  // parsed from the ts column
+  // The index of `column` in header, or NotFound naming the file and the column.
+  Result<size_t> Column(const std::string& column) const;
+};
+
+// Reads a label file: CSV with a header (null: an empty cell), or Parquet (a file ending
+// in ".parquet"; values become their CSV text). `columns`, when not empty, keeps only
+// those columns (in that order; each must exist). The ts column must parse as a
+// timestamp. Errors name the file and, for CSV, the line.
+Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts_column,
+                                  const std::vector<std::string>& columns = {});
+
+struct JoinOptions {
+  int threads = 2;           // Default: 2
+  bool replay_only = false;  // as DatasetOptions::replay_only. Default: false
+};
+
+// The point-in-time join (DESIGN.md §4): out[v][i] is the tuple of views[v] as of
+// labels.ts[i] - 1 ms for the entity named by label i's key columns (named as the view's
+// entity keys), or an empty Row when there is none (the view's empty tuple applies:
+// ViewPlan::empty_tuple()). A label with an empty key cell matches no entity. Adds to
+// stats' from_offline, from_replay, changelog_rows and events_replayed.
+Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, Log* log,
+                                                      const std::string& offline_dir, const LabelTable& labels,
+                                                      const std::vector<const FeatureViewDef*>& views,
+                                                      const JoinOptions& options, struct DatasetStats* stats);
+
 struct DatasetOptions {
-  std::string labels_path;         // CSV with a header
+  std::string labels_path;         // CSV with a header, or Parquet
   std::vector<std::string> views;  // in output order
   std::string out_path;            // CSV, or Parquet when it ends in ".parquet"
   std::string ts_column = "ts";    // int64 ms or ISO-8601 with a zone
