@@ -1,6 +1,7 @@
 // LoadProject (definitions.h) against DESIGN.md §3: the example loads into the plans the
 // engine runs; every definition error is reported at once as "file:line: what (text)";
-// definitions may be split across files; vigil.yaml holds settings only.
+// definitions may be split across files; vigil.yaml holds settings only; models resolve
+// their features, views and label keys, with their defaults, or say what is wrong where.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -481,6 +482,544 @@ TEST(LoaderTest, EmptyAndMissingDirectories) {
   auto missing = LoadProject(dir.path() + "/nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
+}
+
+// --- models ----------------------------------------------------------------------------
+
+TEST(LoaderModelTest, FraudExampleLoads) {
+  const std::string dir = std::string(VIGIL_SOURCE_DIR) + "/examples/fraud";
+  auto p = LoadProject(dir);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const Definitions& d = p->defs;
+  const ModelDef* m = d.FindModel("fraud");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->loc.ToString(), "models.yaml:6");
+
+  // Views in the order the features first use them; the on-demand features only read
+  // views listed before them.
+  const std::vector<std::string> views = {"user_logins",      "device_logins",      "user_account_events",
+                                          "user_txn",         "card_txn",           "device_txn",
+                                          "user_withdrawals", "device_withdrawals", "user_p2p"};
+  EXPECT_EQ(m->views, views);
+
+  // The vector: request fields, then every feature of each view.*, then on-demand.
+  struct Want {
+    std::string name;
+    ModelFeatureDef::Kind kind;
+    std::string view;
+    int feature_index;
+    Type type;
+  };
+  std::vector<Want> want = {{"amount", ModelFeatureDef::Kind::kRequest, "", -1, Type::kDouble},
+                            {"source", ModelFeatureDef::Kind::kRequest, "", -1, Type::kString}};
+  for (const auto& vname : views) {
+    const FeatureViewDef* v = d.FindView(vname);
+    ASSERT_NE(v, nullptr) << vname;
+    for (size_t i = 0; i < v->features.size(); ++i) {
+      want.push_back({vname + "." + v->features[i].name, ModelFeatureDef::Kind::kView, vname,
+                      static_cast<int>(i), v->features[i].output_type});
+    }
+  }
+  want.push_back({"amount_vs_user_avg", ModelFeatureDef::Kind::kOnDemand, "", -1, Type::kDouble});
+  want.push_back({"withdrawal_share_24h", ModelFeatureDef::Kind::kOnDemand, "", -1, Type::kDouble});
+  want.push_back({"new_country_login", ModelFeatureDef::Kind::kOnDemand, "", -1, Type::kBool});
+  ASSERT_EQ(m->features.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const ModelFeatureDef& f = m->features[i];
+    SCOPED_TRACE(want[i].name);
+    EXPECT_EQ(f.name, want[i].name);
+    EXPECT_EQ(f.kind, want[i].kind);
+    EXPECT_EQ(f.view, want[i].view);
+    EXPECT_EQ(f.feature_index, want[i].feature_index);
+    EXPECT_EQ(f.type, want[i].type);
+    EXPECT_EQ(f.loc.file, "models.yaml");
+    EXPECT_EQ(f.expr.empty(), f.kind != ModelFeatureDef::Kind::kOnDemand);
+  }
+  // Spot checks against the YAML itself, independent of the loop above.
+  auto find = [&](const std::string& name) -> const ModelFeatureDef* {
+    for (const auto& f : m->features)
+      if (f.name == name) return &f;
+    return nullptr;
+  };
+  ASSERT_NE(find("user_logins.last_country"), nullptr);
+  EXPECT_EQ(find("user_logins.last_country")->type, Type::kString);
+  EXPECT_EQ(find("card_txn.first_country")->type, Type::kString);
+  EXPECT_EQ(find("user_txn.txn_count_1h")->type, Type::kInt64);
+  EXPECT_EQ(find("user_txn.amount_avg_30d")->type, Type::kDouble);
+  EXPECT_EQ(find("amount_vs_user_avg")->expr, "amount / user_txn.amount_avg_30d");
+  EXPECT_EQ(find("amount")->loc.ToString(), "models.yaml:17");
+  EXPECT_EQ(find("user_logins.logins_1h")->loc.ToString(), "models.yaml:19");
+  EXPECT_EQ(find("new_country_login")->loc.ToString(), "models.yaml:30");
+  EXPECT_EQ(find("user_country_logins.logins_30d"), nullptr);  // a view the model does not read
+
+  ASSERT_EQ(m->request.size(), 2u);
+  EXPECT_EQ(m->request.field(0).name, "amount");
+  EXPECT_EQ(m->request.field(0).type, Type::kDouble);
+  EXPECT_EQ(m->request.field(1).name, "source");
+  EXPECT_EQ(m->request.field(1).type, Type::kString);
+
+  const LabelSpec& l = m->labels;
+  EXPECT_EQ(fs::path(l.path), fs::path(dir) / "data" / "labels.csv");
+  EXPECT_EQ(l.ts_column, "ts");
+  EXPECT_EQ(l.target, "is_fraud");
+  EXPECT_EQ(l.known_at_column, "known_at");
+  EXPECT_EQ(l.keys, (std::vector<std::string>{"user_id", "device_id", "card_id"}));
+  EXPECT_EQ(l.maturity, 7 * 86'400'000LL);
+  EXPECT_EQ(l.loc.ToString(), "models.yaml:7");
+
+  EXPECT_EQ(m->window, 21 * 86'400'000LL);
+  EXPECT_EQ(m->holdout, 3 * 86'400'000LL);
+  EXPECT_EQ(m->early_stopping, 2 * 86'400'000LL);
+  EXPECT_EQ(m->threshold, 0.5);
+  EXPECT_EQ(m->rounds, 300);
+  EXPECT_EQ(m->early_stopping_rounds, 30);
+  // Other parameters pass through verbatim, in file order; rounds and
+  // early_stopping_rounds are vigil's own.
+  std::vector<std::pair<std::string, std::string>> xgb = {
+      {"max_depth", "6"},        {"eta", "0.1"}, {"subsample", "0.8"}, {"colsample_bytree", "0.8"},
+      {"min_child_weight", "1"}, {"seed", "7"},  {"nthread", "2"}};
+  EXPECT_EQ(m->xgboost, xgb);
+  EXPECT_EQ(m->retrain_every, 7 * 86'400'000LL);
+  EXPECT_EQ(m->retrain_metric, "roc_auc");
+  EXPECT_EQ(m->retrain_margin, 0.005);
+}
+
+// Views for the model tests: one entity with a composite key, so label keys are a union.
+constexpr char kModelBase[] = R"(entities:
+  user: {keys: [user_id]}
+  user_country: {keys: [user_id, country]}
+  device: {keys: [device_id]}
+sources:
+  txns:
+    timestamp: ts
+    schema: {user_id: string, device_id: string, country: string, amount: double,
+             status: string, ok: bool}
+feature_views:
+  u:
+    entity: user
+    source: txns
+    features:
+      c: {agg: count, window: 1h}
+      s: {agg: sum, field: amount, window: 1h}
+      last_status: {agg: last, field: status}
+  uc:
+    entity: user_country
+    source: txns
+    features:
+      c: {agg: count, window: 1d}
+  d:
+    entity: device
+    source: txns
+    features:
+      c: {agg: count, window: 1h}
+      ok_1h: {agg: count, window: 1h, where: "ok = true"}
+)";
+
+Result<Project> LoadWithModels(const test::ScratchDir& dir, const std::string& models_yaml) {
+  dir.Write("base.yaml", kModelBase);
+  dir.Write("models.yaml", models_yaml);
+  Result<Project> p(Status::InvalidArgument("not run"));
+  EXPECT_NO_THROW(p = LoadProject(dir.path()));
+  return p;
+}
+
+TEST(LoaderModelTest, Defaults) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  m:\n"
+                          "    labels: {target: y}\n"
+                          "    features: [uc.c, u.*, d.ok_1h]\n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const ModelDef* m = p->defs.FindModel("m");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->loc.ToString(), "models.yaml:3");
+  EXPECT_EQ(m->views, (std::vector<std::string>{"uc", "u", "d"}));
+  // The union of the used entities' keys, in first-use order, each once.
+  EXPECT_EQ(m->labels.keys, (std::vector<std::string>{"user_id", "country", "device_id"}));
+  EXPECT_EQ(m->labels.path, "");
+  EXPECT_EQ(m->labels.ts_column, "ts");
+  EXPECT_EQ(m->labels.target, "y");
+  EXPECT_EQ(m->labels.known_at_column, "");
+  EXPECT_EQ(m->labels.maturity, 0);
+  EXPECT_EQ(m->labels.loc.ToString(), "models.yaml:3");
+  EXPECT_EQ(m->request.size(), 0u);
+  std::vector<std::string> names;
+  for (const auto& f : m->features) names.push_back(f.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"uc.c", "u.c", "u.s", "u.last_status", "d.ok_1h"}));
+  EXPECT_EQ(m->features[4].feature_index, 1);
+  EXPECT_EQ(m->features[3].type, Type::kString);
+  EXPECT_EQ(m->window, 28 * 86'400'000LL);
+  EXPECT_EQ(m->holdout, 3 * 86'400'000LL);
+  EXPECT_EQ(m->early_stopping, 2 * 86'400'000LL);
+  EXPECT_EQ(m->threshold, 0.5);
+  EXPECT_EQ(m->rounds, 300);
+  EXPECT_EQ(m->early_stopping_rounds, 30);
+  EXPECT_TRUE(m->xgboost.empty());
+  EXPECT_EQ(m->retrain_every, 0);
+  EXPECT_EQ(m->retrain_metric, "roc_auc");
+  EXPECT_EQ(m->retrain_margin, 0.005);
+}
+
+TEST(LoaderModelTest, GivenSettings) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  m:\n"
+                          "    description: a model\n"
+                          "    labels: {path: /data/l.csv, ts: at, target: y, known_at: k, keys: [user_id],\n"
+                          "             maturity: 2d}\n"
+                          "    features: [u.c]\n"
+                          "    training: {window: 10d, holdout: 1d, early_stopping: 0s, threshold: 0.25}\n"
+                          "    xgboost: {rounds: 50, early_stopping_rounds: 0, eta: 0.3}\n"
+                          "    retrain: {every: 1d, metric: log_loss, margin: 0}\n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const ModelDef& m = *p->defs.FindModel("m");
+  EXPECT_EQ(m.labels.path, "/data/l.csv");  // absolute: kept
+  EXPECT_EQ(m.labels.ts_column, "at");
+  EXPECT_EQ(m.labels.known_at_column, "k");
+  EXPECT_EQ(m.labels.keys, std::vector<std::string>{"user_id"});
+  EXPECT_EQ(m.labels.maturity, 2 * 86'400'000LL);
+  EXPECT_EQ(m.window, 10 * 86'400'000LL);
+  EXPECT_EQ(m.holdout, 86'400'000LL);
+  EXPECT_EQ(m.early_stopping, 0);  // no early stopping
+  EXPECT_EQ(m.threshold, 0.25);
+  EXPECT_EQ(m.rounds, 50);
+  EXPECT_EQ(m.early_stopping_rounds, 0);
+  EXPECT_EQ(m.xgboost, (std::vector<std::pair<std::string, std::string>>{{"eta", "0.3"}}));
+  EXPECT_EQ(m.retrain_every, 86'400'000LL);
+  EXPECT_EQ(m.retrain_metric, "log_loss");
+  EXPECT_EQ(m.retrain_margin, 0.0);
+}
+
+TEST(LoaderModelTest, OnDemandExpressionAddsTheViewsItReads) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  m:\n"
+                          "    labels: {target: y}\n"
+                          "    request: {amount: double, channel: string}\n"
+                          "    features:\n"
+                          "      - u.c\n"
+                          "      - share: \"amount / (d.ok_1h + 1)\"\n"
+                          "      - amount\n"
+                          "      - same_country: \"uc.c > 0 and channel = 'web'\"\n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const ModelDef& m = *p->defs.FindModel("m");
+  // d and uc are not listed as features, but the vector reads them.
+  EXPECT_EQ(m.views, (std::vector<std::string>{"u", "d", "uc"}));
+  EXPECT_EQ(m.labels.keys, (std::vector<std::string>{"user_id", "device_id", "country"}));
+  ASSERT_EQ(m.features.size(), 4u);
+  EXPECT_EQ(m.features[1].name, "share");
+  EXPECT_EQ(m.features[1].kind, ModelFeatureDef::Kind::kOnDemand);
+  EXPECT_EQ(m.features[1].expr, "amount / (d.ok_1h + 1)");
+  EXPECT_EQ(m.features[1].type, Type::kDouble);
+  EXPECT_EQ(m.features[1].loc.ToString(), "models.yaml:7");
+  EXPECT_EQ(m.features[2].kind, ModelFeatureDef::Kind::kRequest);
+  EXPECT_EQ(m.features[2].type, Type::kDouble);
+  EXPECT_EQ(m.features[3].type, Type::kBool);
+  // A request field that is declared but not a feature is still part of the request.
+  EXPECT_EQ(m.request.IndexOf("channel"), 1);
+}
+
+struct ModelErrorCase {
+  const char* name;
+  const char* models_yaml;
+  const char* place;                 // "models.yaml:7"
+  std::vector<const char*> mention;  // texts the message must contain
+};
+
+void PrintTo(const ModelErrorCase& c, std::ostream* os) { *os << c.name; }
+
+class LoaderModelErrorTest : public ::testing::TestWithParam<ModelErrorCase> {};
+
+TEST_P(LoaderModelErrorTest, ReportsFileLineAndText) {
+  const ModelErrorCase& c = GetParam();
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir, c.models_yaml);
+  ASSERT_FALSE(p.ok()) << "loaded without error:\n" << c.models_yaml;
+  EXPECT_TRUE(p.status().IsInvalidArgument()) << p.status().ToString();
+  auto lines = Lines(p.status().message());
+  bool found = false;
+  for (const auto& line : lines) {
+    if (line.rfind(std::string(c.place) + ": ", 0) == 0) {
+      found = true;
+      for (const char* m : c.mention)
+        EXPECT_NE(line.find(m), std::string::npos) << "'" << m << "' in: " << line;
+    }
+  }
+  EXPECT_TRUE(found) << "no error at " << c.place << " in:\n" << p.status().message();
+  EXPECT_EQ(lines.size(), 1u) << p.status().message();
+}
+
+// Lines 1-4; a case's own lines start at 5.
+#define MODEL_HEAD "models:\n  m:\n    labels: {target: y}\n    request: {amount: double, source: string}\n"
+// Lines 1-6, features at 6 and 7.
+#define MODEL_FEATURES(item) MODEL_HEAD "    features:\n      - u.c\n      - " item "\n"
+// Lines 1-5; the case's line is 6.
+#define MODEL_WITH(line) MODEL_HEAD "    features: [u.c, amount]\n    " line "\n"
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryError, LoaderModelErrorTest,
+    ::testing::Values(
+        ModelErrorCase{
+            "UnknownView", MODEL_FEATURES("nope.c"), "models.yaml:7", {"unknown feature view 'nope'"}},
+        ModelErrorCase{"UnknownViewStar", MODEL_FEATURES("nope.*"), "models.yaml:7", {"'nope'", "nope.*"}},
+        ModelErrorCase{"UnknownFeatureOfView", MODEL_FEATURES("u.nope"), "models.yaml:7", {"'u'", "'nope'"}},
+        ModelErrorCase{
+            "UnknownRequestField", MODEL_FEATURES("amout"), "models.yaml:7", {"'amout'", "request"}},
+        ModelErrorCase{"DuplicateViewFeature", MODEL_FEATURES("u.*"), "models.yaml:7", {"'u.c'", "twice"}},
+        ModelErrorCase{"DuplicateRequestFeature",
+                       MODEL_HEAD "    features:\n      - amount\n      - amount\n",
+                       "models.yaml:7",
+                       {"'amount'", "twice"}},
+        ModelErrorCase{"DuplicateOnDemand",
+                       MODEL_HEAD "    features:\n      - r: \"amount * 2\"\n      - r: \"amount\"\n",
+                       "models.yaml:7",
+                       {"'r'", "twice"}},
+        ModelErrorCase{"ExpressionUnknownName",
+                       MODEL_FEATURES("r: \"amount / u.nope\""),
+                       "models.yaml:7",
+                       {"'r'", "u.nope"}},
+        ModelErrorCase{
+            "ExpressionUnknownView", MODEL_FEATURES("r: \"amount / w.c\""), "models.yaml:7", {"'r'", "w.c"}},
+        ModelErrorCase{"ExpressionTypeError",
+                       MODEL_FEATURES("r: \"source + 1\""),
+                       "models.yaml:7",
+                       {"'r'", "needs numbers", "source"}},
+        ModelErrorCase{
+            "ExpressionSyntax", MODEL_FEATURES("r: \"amount >\""), "models.yaml:7", {"'r'", "amount >"}},
+        ModelErrorCase{"ExpressionAlwaysNull",
+                       MODEL_FEATURES("r: \"coalesce(null, null)\""),
+                       "models.yaml:7",
+                       {"'r'", "always null", "coalesce(null, null)"}},
+        ModelErrorCase{"OnDemandNamedLikeRequestField",
+                       MODEL_FEATURES("source: \"lower(source)\""),
+                       "models.yaml:7",
+                       {"'source'", "request field"}},
+        ModelErrorCase{
+            "OnDemandNotAnExpression", MODEL_FEATURES("r: [amount]"), "models.yaml:7", {"'r'", "quotes"}},
+        ModelErrorCase{
+            "FeatureItemIsAList", MODEL_FEATURES("[u.s, amount]"), "models.yaml:7", {"a feature is"}},
+        ModelErrorCase{"FeatureItemIsATwoEntryMap",
+                       MODEL_FEATURES("{a: \"amount\", b: \"amount * 2\"}"),
+                       "models.yaml:7",
+                       {"a feature is"}},
+        ModelErrorCase{"NoFeatures", MODEL_HEAD "    features: []\n", "models.yaml:5", {"needs features"}},
+        ModelErrorCase{"LabelsWithoutTarget",
+                       "models:\n  m:\n    labels: {path: l.csv, known_at: k}\n    features: [u.c]\n",
+                       "models.yaml:3",
+                       {"labels needs target"}},
+        ModelErrorCase{"NoLabels", "models:\n  m:\n    features: [u.c]\n", "models.yaml:3", {"needs labels"}},
+        ModelErrorCase{"LabelKeysLackAnEntityKey",
+                       "models:\n  m:\n    labels: {target: y, keys: [device_id]}\n    features: [u.c]\n",
+                       "models.yaml:3",
+                       {"labels.keys lacks 'user_id'", "'user'", "view u"}},
+        ModelErrorCase{"LabelKeysLackPartOfACompositeKey",
+                       "models:\n  m:\n    labels:\n      target: y\n      keys: [user_id]\n"
+                       "    features: [uc.c]\n",
+                       "models.yaml:5",
+                       {"lacks 'country'", "'user_country'"}},
+        ModelErrorCase{"LabelKeysNotAList",
+                       "models:\n  m:\n    labels: {target: y, keys: user_id}\n    features: [u.c]\n",
+                       "models.yaml:3",
+                       {"labels.keys"}},
+        ModelErrorCase{"BadMaturity",
+                       "models:\n  m:\n    labels: {target: y, maturity: 7 days}\n    features: [u.c]\n",
+                       "models.yaml:3",
+                       {"labels.maturity", "7 days"}},
+        ModelErrorCase{
+            "BadRequestType",
+            "models:\n  m:\n    labels: {target: y}\n    request: {n: integer}\n    features: [u.c]\n",
+            "models.yaml:4",
+            {"request field 'n'", "integer"}},
+        ModelErrorCase{"TrainingWindowNotLongerThanHoldoutAndEarlyStopping",
+                       MODEL_WITH("training: {window: 5d, holdout: 3d, early_stopping: 2d}"),
+                       "models.yaml:6",
+                       {"window > holdout + early_stopping", "window 5d", "holdout 3d", "early_stopping 2d"}},
+        ModelErrorCase{"TrainingDefaultsAgainstAShortWindow",
+                       MODEL_WITH("training: {window: 4d}"),
+                       "models.yaml:6",
+                       {"window 4d", "holdout 3d", "early_stopping 2d"}},
+        ModelErrorCase{"TrainingZeroHoldout",
+                       MODEL_WITH("training: {holdout: 0s}"),
+                       "models.yaml:6",
+                       {"holdout > 0", "holdout 0"}},
+        ModelErrorCase{"TrainingThresholdOutOfRange",
+                       MODEL_WITH("training: {threshold: 1.5}"),
+                       "models.yaml:6",
+                       {"training.threshold", "1.5"}},
+        ModelErrorCase{
+            "TrainingBadDuration", MODEL_WITH("training: {window: 4 weeks}"), "models.yaml:6", {"4 weeks"}},
+        ModelErrorCase{"XgboostObjective",
+                       MODEL_WITH("xgboost: {objective: \"reg:squarederror\"}"),
+                       "models.yaml:6",
+                       {"xgboost.objective", "remove it"}},
+        ModelErrorCase{"XgboostEvalMetric",
+                       MODEL_WITH("xgboost: {eta: 0.1, eval_metric: auc}"),
+                       "models.yaml:6",
+                       {"xgboost.eval_metric"}},
+        ModelErrorCase{
+            "XgboostRoundsZero", MODEL_WITH("xgboost: {rounds: 0}"), "models.yaml:6", {"xgboost.rounds"}},
+        ModelErrorCase{"XgboostNestedValue",
+                       MODEL_WITH("xgboost: {eta: [0.1, 0.2]}"),
+                       "models.yaml:6",
+                       {"xgboost.eta", "single value"}},
+        ModelErrorCase{"RetrainMetricUnknown",
+                       MODEL_WITH("retrain: {metric: f1}"),
+                       "models.yaml:6",
+                       {"retrain.metric", "roc_auc, pr_auc or log_loss", "(f1)"}},
+        ModelErrorCase{"RetrainMarginOutOfRange",
+                       MODEL_WITH("retrain: {margin: -0.1}"),
+                       "models.yaml:6",
+                       {"retrain.margin", "-0.1"}},
+        ModelErrorCase{
+            "UnknownModelKey", MODEL_WITH("trainig: {window: 20d}"), "models.yaml:6", {"'trainig'"}},
+        ModelErrorCase{
+            "UnknownLabelsKey",
+            "models:\n  m:\n    labels:\n      target: y\n      maturty: 7d\n    features: [u.c]\n",
+            "models.yaml:5",
+            {"'maturty'", "labels"}},
+        ModelErrorCase{"UnknownTrainingKey",
+                       MODEL_WITH("training: {windw: 20d}"),
+                       "models.yaml:6",
+                       {"'windw'", "training"}},
+        ModelErrorCase{
+            "UnknownRetrainKey", MODEL_WITH("retrain: {evry: 7d}"), "models.yaml:6", {"'evry'", "retrain"}},
+        ModelErrorCase{"ModelNotAMap", "models:\n  m: [u.c]\n", "models.yaml:2", {"model 'm'"}}),
+    [](const ::testing::TestParamInfo<ModelErrorCase>& info) { return std::string(info.param.name); });
+
+TEST(LoaderModelTest, EveryModelErrorIsReportedAtOnce) {
+  test::ScratchDir dir("vigil_spec");
+  dir.Write("base.yaml", kModelBase);
+  dir.Write("models.yaml",
+            "models:\n"                                        // 1
+            "  a:\n"                                           // 2
+            "    labels: {path: l.csv, keys: [device_id]}\n"   // 3  no target; lacks user_id
+            "    request: {amount: double, source: string}\n"  // 4
+            "    owner: fraud-team\n"                          // 5  unknown key
+            "    features:\n"                                  // 6
+            "      - nope.*\n"                                 // 7  unknown view
+            "      - u.nope\n"                                 // 8  unknown feature
+            "      - amout\n"                                  // 9  unknown request field
+            "      - u.c\n"                                    // 10
+            "      - u.c\n"                                    // 11 duplicate
+            "      - r1: \"amount / u.zzz\"\n"                 // 12 unknown name
+            "      - r2: \"source * 2\"\n"                     // 13 type error
+            "      - r3: \"null\"\n"                           // 14 always null
+            "      - [amount, source]\n"                       // 15 neither
+            "    training: {window: 3d, holdout: 2d, early_stopping: 1d, windw: 1d}\n"  // 16 two errors
+            "    xgboost: {objective: \"binary:hinge\", max_depth: 4}\n"                // 17
+            "    retrain: {metric: accuracy, evry: 1d}\n");                             // 18 two errors
+  dir.Write("more_models.yml",
+            "models:\n"                 // 1
+            "  b:\n"                    // 2
+            "    labels:\n"             // 3
+            "      target: y\n"         // 4
+            "      keys: [user_id]\n"   // 5 lacks country
+            "      maturty: 1d\n"       // 6 unknown key
+            "    features: [uc.c]\n");  // 7
+  auto p = LoadProject(dir.path());
+  ASSERT_FALSE(p.ok());
+  ASSERT_TRUE(p.status().IsInvalidArgument());
+  auto lines = Lines(p.status().message());
+  struct Want {
+    const char* place;
+    const char* text;
+  };
+  std::vector<Want> want = {
+      {"models.yaml:3", "needs target"},
+      {"models.yaml:3", "lacks 'user_id'"},
+      {"models.yaml:5", "'owner'"},
+      {"models.yaml:7", "'nope'"},
+      {"models.yaml:8", "no feature 'nope'"},
+      {"models.yaml:9", "'amout'"},
+      {"models.yaml:11", "'u.c' is listed twice"},
+      {"models.yaml:12", "u.zzz"},
+      {"models.yaml:13", "'r2'"},
+      {"models.yaml:14", "always null"},
+      {"models.yaml:15", "a feature is"},
+      {"models.yaml:16", "'windw'"},
+      {"models.yaml:16", "window 3d"},
+      {"models.yaml:17", "xgboost.objective"},
+      {"models.yaml:18", "accuracy"},
+      {"models.yaml:18", "'evry'"},
+      {"more_models.yml:5", "lacks 'country'"},
+      {"more_models.yml:6", "'maturty'"},
+  };
+  for (const auto& w : want) {
+    bool found = false;
+    for (const auto& line : lines) {
+      if (line.rfind(std::string(w.place) + ": ", 0) == 0 && line.find(w.text) != std::string::npos)
+        found = true;
+    }
+    EXPECT_TRUE(found) << "missing " << w.place << " (" << w.text << ") in:\n" << p.status().message();
+  }
+  EXPECT_EQ(lines.size(), want.size()) << p.status().message();
+}
+
+// BUG (loader.cc, LoadModel, the `request` loop): a request field listed twice is not an
+// error (LoadSource reports "listed twice" for a source field). This file loads with
+// m.request = [amount double, amount string] and m.features[0] typed double; the input row
+// then has two `amount` slots and FeatureLayout::Bind of the freshly loaded model fails
+// with "model feature 'amount' is now string, was double when trained". Enable when fixed.
+TEST(LoaderModelTest, DISABLED_DuplicateRequestFieldIsAnError) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  m:\n"
+                          "    labels: {target: y}\n"
+                          "    request: {amount: double, amount: string}\n"
+                          "    features: [amount]\n");
+  ASSERT_FALSE(p.ok());
+  auto lines = Lines(p.status().message());
+  ASSERT_EQ(lines.size(), 1u) << p.status().message();
+  EXPECT_EQ(lines[0].rfind("models.yaml:4: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("'amount'"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("twice"), std::string::npos) << lines[0];
+}
+
+// BUG (loader.cc, LoadModel / LoadModelFeatures): one mistake gives two errors. A request
+// field whose type does not parse is dropped from m.request, so a feature naming it is
+// reported again as unknown:
+//   models.yaml:4: model 'm' request field 'n': unknown type 'integer' (...)
+//   models.yaml:5: model 'm': 'n' is neither view.feature nor a request field (declare it under request)
+// The second is a cascade (the loader avoids them for views that failed to load, see
+// view_nodes_ in LoadModelFeatures). Enable when fixed.
+TEST(LoaderModelTest, DISABLED_BadRequestTypeOfAFeatureIsOneError) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  m:\n"
+                          "    labels: {target: y}\n"
+                          "    request: {n: integer}\n"
+                          "    features: [n]\n");
+  ASSERT_FALSE(p.ok());
+  auto lines = Lines(p.status().message());
+  ASSERT_EQ(lines.size(), 1u) << p.status().message();
+  EXPECT_EQ(lines[0].rfind("models.yaml:4: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("integer"), std::string::npos) << lines[0];
+}
+
+// A model with an error is not loaded, and does not stop the others from being checked.
+TEST(LoaderModelTest, ModelsAreCheckedOneByOne) {
+  test::ScratchDir dir("vigil_spec");
+  auto p = LoadWithModels(dir,
+                          "models:\n"
+                          "  bad:\n"
+                          "    labels: {target: y}\n"
+                          "    features: [u.nope]\n"
+                          "  good:\n"
+                          "    labels: {target: y}\n"
+                          "    features: [u.*]\n"
+                          "  worse:\n"
+                          "    labels: {target: y}\n"
+                          "    features: [d.nope]\n");
+  ASSERT_FALSE(p.ok());
+  auto lines = Lines(p.status().message());
+  ASSERT_EQ(lines.size(), 2u) << p.status().message();
+  EXPECT_EQ(lines[0].rfind("models.yaml:4: model 'bad'", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind("models.yaml:10: model 'worse'", 0), 0u) << lines[1];
 }
 
 }  // namespace
