@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 
 const char* const kSources[] = {"logins", "transactions", "withdrawals", "p2p_orders", "account_events"};
 
-void Banner(const char* step) {
-  std::printf("\n== %s\n", step);
+void Banner(const std::string& step) {
+  std::printf("\n== %s\n", step.c_str());
   std::fflush(stdout);
 }
 
@@ -83,9 +83,17 @@ Status WaitCommitted(Log* log, const std::string& group, const std::vector<std::
   }
 }
 
+// Attackers change tactics on this day of the demo's data.
+constexpr int kDemoDriftDay = 14;
+
 }  // namespace
 
 Status Demo(const std::string& project, const std::string& work_dir, int64_t users, int days) {
+  if (days < kDemoDriftDay + 14) {
+    return Status::InvalidArgument("the demo needs --days " + std::to_string(kDemoDriftDay + 14) +
+                                   " or more: two weeks after the drift day (" + std::to_string(kDemoDriftDay) +
+                                   ") for the retraining loop to catch up");
+  }
   std::error_code ec;
   fs::remove_all(work_dir, ec);
   fs::path proj = fs::path(work_dir) / "project";
@@ -108,6 +116,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   gen.users = users;
   gen.days = days;
   gen.seed = 7;
+  gen.drift_day = kDemoDriftDay;
   gen.out_dir = events.string();
   VIGIL_RETURN_IF_ERROR(cli::Generate(gen));
 
@@ -205,8 +214,35 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   for (int i = 0; i < 3 && std::getline(tf, line); ++i) {
     std::printf("  %s\n", line.size() > 220 ? (line.substr(0, 220) + " ...").c_str() : line.c_str());
   }
+  Banner("train: the first fraud model, on the weeks before the attackers change tactics (day " +
+         std::to_string(kDemoDriftDay) + ")");
+  const TimestampMs drift = kDefaultGenerateStart + int64_t{kDemoDriftDay} * 86'400'000;
+  const std::string labels = (events / "labels.csv").string();
+  TrainCommandOptions train;
+  train.at = std::to_string(drift);
+  train.labels = labels;
+  VIGIL_RETURN_IF_ERROR(Train(p, "fraud", train, "vigil demo: train fraud --at " + FormatIsoTimestamp(drift)));
+
+  Banner("retrain: the feedback loop runs its weekly rounds in event time, across the drift day");
+  RetrainCommandOptions retrain;
+  retrain.loop = true;
+  retrain.until_caught_up = true;
+  retrain.labels = labels;
+  VIGIL_RETURN_IF_ERROR(Retrain(p, "fraud", retrain, "vigil demo: retrain fraud --loop --until-caught-up"));
+  VIGIL_RETURN_IF_ERROR(ModelsShow(p, "fraud", 0, false));
+
+  const int eval_day = days - 7;
+  Banner("evaluate: the static model and the retrained champion on the last week (days " + std::to_string(eval_day) +
+         "-" + std::to_string(days) + ", after the drift), side by side");
+  EvaluateCommandOptions eval;
+  eval.versions = {"1", "champion"};
+  eval.from = std::to_string(kDefaultGenerateStart + int64_t{eval_day} * 86'400'000);
+  eval.labels = labels;
+  VIGIL_RETURN_IF_ERROR(Evaluate(p, "fraud", eval));
+
   std::printf("\ndone. Try: build/vigil --project %s get user_txn %s\n", p.c_str(),
               normal_user.empty() ? "<user_id>" : normal_user.c_str());
+  std::printf("     build/vigil --project %s models show fraud\n", p.c_str());
   std::printf(
       "The same on Kafka (librdkafka's mock cluster, no broker to install):\n"
       "  build/vigil kafka-mock --brokers 3            # prints its bootstrap address; leave it running\n"

@@ -158,12 +158,12 @@ int main(int argc, char** argv) {
   evaluate->add_flag("--json", eval_opts.json, "JSON");
 
   std::string work = "demo-run";
-  int64_t demo_users = 20000;
-  int demo_days = 14;
+  int64_t demo_users = 6000;
+  int demo_days = 35;
   auto* demo = app.add_subcommand("demo", "run the whole pipeline on generated data");
   demo->add_option("--dir", work, "working directory (default demo-run)");
-  demo->add_option("--users", demo_users, "users to generate (default 20000)");
-  demo->add_option("--days", demo_days, "days to generate (default 14)");
+  demo->add_option("--users", demo_users, "users to generate (default 6000)");
+  demo->add_option("--days", demo_days, "days to generate (default 35; at least 28)");
 
   try {
     app.parse(argc, argv);
