@@ -738,6 +738,7 @@ class Loader {
     }
     CheckKeys(file, n, what, {"labels", "request", "features", "training", "xgboost", "retrain", "description"});
     size_t errors_before = errors_.size();
+    bad_request_fields_.clear();
     LoadLabelSpec(file, what, n["labels"], n, &m.labels);
     if (auto r = n["request"]) {
       if (!r.IsMap()) {
@@ -747,12 +748,18 @@ class Loader {
           std::string field = Text(it->first);
           if (!IsIdentifier(field)) {
             Error(file, it->first, what + ": bad request field name '" + field + "'");
+            bad_request_fields_.insert(field);
+            continue;
+          }
+          if (m.request.IndexOf(field) >= 0 || bad_request_fields_.count(field)) {
+            Error(file, it->first, what + ": request field '" + field + "' is listed twice");
             continue;
           }
           auto type = it->second.IsScalar() ? ParseTypeName(it->second.Scalar())
                                             : Result<Type>(Status::InvalidArgument("type must be a name"));
           if (!type.ok()) {
             Error(file, it->second, what + " request field '" + field + "': " + type.status().message());
+            bad_request_fields_.insert(field);
             continue;
           }
           m.request.Add({field, *type});
@@ -881,6 +888,7 @@ class Loader {
         const size_t dot = text.find('.');
         if (dot == std::string::npos) {
           int idx = m->request.IndexOf(text);
+          if (idx < 0 && bad_request_fields_.count(text)) continue;  // reported with the request
           if (idx < 0) {
             Error(file, item,
                   what + ": '" + text + "' is neither view.feature nor a request field (declare it under request)");
@@ -1005,6 +1013,9 @@ class Loader {
   std::map<std::string, Located> source_nodes_;
   std::map<std::string, Located> view_nodes_;
   std::map<std::string, Located> model_nodes_;
+  // Request fields of the model being loaded whose declaration was an error, so that a
+  // feature naming one is not reported again.
+  std::set<std::string> bad_request_fields_;
 };
 
 }  // namespace

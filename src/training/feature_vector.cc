@@ -62,8 +62,13 @@ Result<FeatureLayout> FeatureLayout::FromJson(std::string_view text) {
   try {
     auto j = nlohmann::json::parse(text);
     FeatureLayout l;
+    auto type_of = [](const nlohmann::json& node) -> Result<Type> {
+      auto t = ParseTypeName(node.at("type").get<std::string>());
+      if (!t.ok()) return Status::Corruption("feature layout: " + t.status().message());
+      return *t;
+    };
     for (const auto& f : j.at("request")) {
-      VIGIL_ASSIGN_OR_RETURN(Type t, ParseTypeName(f.at("type").get<std::string>()));
+      VIGIL_ASSIGN_OR_RETURN(Type t, type_of(f));
       l.request_.Add({f.at("name").get<std::string>(), t});
     }
     l.views_ = j.at("views").get<std::vector<std::string>>();
@@ -73,7 +78,7 @@ Result<FeatureLayout> FeatureLayout::FromJson(std::string_view text) {
       int kind = col.at("kind").get<int>();
       if (kind < 0 || kind > 2) return Status::Corruption("feature layout: unknown column kind " + std::to_string(kind));
       c.kind = static_cast<ModelFeatureDef::Kind>(kind);
-      VIGIL_ASSIGN_OR_RETURN(c.type, ParseTypeName(col.at("type").get<std::string>()));
+      VIGIL_ASSIGN_OR_RETURN(c.type, type_of(col));
       if (c.kind == ModelFeatureDef::Kind::kView) {
         c.view = col.at("view").get<std::string>();
         c.feature = col.at("feature").get<std::string>();
@@ -96,7 +101,16 @@ Result<std::shared_ptr<const FeatureVectorBuilder>> FeatureLayout::Bind(const De
   for (const auto& f : request_.fields()) names[f.name] = {static_cast<int>(width++), f.type};
   for (const auto& vname : views_) {
     const FeatureViewDef* v = defs.FindView(vname);
-    if (!v) return Status::InvalidArgument("the model reads feature view '" + vname + "', which is not defined");
+    if (!v) {
+      std::string users;  // the columns that read the view
+      for (const auto& c : columns_) {
+        if (c.view == vname || c.expr.find(vname + ".") != std::string::npos) {
+          users += (users.empty() ? "" : ", ") + ("'" + c.name + "'");
+        }
+      }
+      return Status::InvalidArgument("model feature " + (users.empty() ? std::string("?") : users) +
+                                     " reads feature view '" + vname + "', which is not defined");
+    }
     b->view_offsets_.push_back(width);
     b->view_widths_.push_back(v->features.size());
     for (const auto& f : v->features) names[vname + "." + f.name] = {static_cast<int>(width++), f.output_type};

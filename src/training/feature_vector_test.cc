@@ -243,7 +243,7 @@ TEST_F(FeatureVectorTest, FromJsonRejectsOtherDocuments) {
 // BUG (feature_vector.cc, FeatureLayout::FromJson): an unknown type name returns
 // ParseTypeName's InvalidArgument through VIGIL_ASSIGN_OR_RETURN instead of the Corruption
 // the header promises for a document that is not a layout. Enable when fixed.
-TEST_F(FeatureVectorTest, DISABLED_FromJsonUnknownTypeIsCorruption) {
+TEST_F(FeatureVectorTest, FromJsonUnknownTypeIsCorruption) {
   for (const char* bad :
        {R"({"request": [{"name": "a", "type": "int"}], "views": [], "columns": []})",
         R"({"request": [], "views": [], "columns": [{"name": "a", "kind": 1, "type": "int"}]})"}) {
