@@ -16,6 +16,9 @@
 //    transaction label, so a join that leaked would be caught.
 //  - SameDataAndSeedGiveTheSameModelBytes: two trainings, identical model.json and data
 //    fingerprint; promote and rollback through the CLI move the champion and back.
+//  - ATriggerRunsOneRoundAtTheClock: `retrain --trigger` (what monitoring will call) makes
+//    the loop run one round at the current event time, recorded with the trigger's reason,
+//    and only once.
 //  - ClearErrors: unknown model, a cut-off without labels, a bad label file.
 
 #include <gtest/gtest.h>
@@ -320,6 +323,33 @@ TEST_F(TrainingE2eTest, SameDataAndSeedGiveTheSameModelBytes) {
   CommandResult list = RunVigil(project, {"models", "list"});
   EXPECT_EQ(list.exit_code, 0);
   EXPECT_NE(list.out.find("champion"), std::string::npos) << list.out;
+}
+
+TEST_F(TrainingE2eTest, ATriggerRunsOneRoundAtTheClock) {
+  const std::string project = MakeProject("trigger");
+  ASSERT_EQ(RunVigil(project, {"train", "fraud", "--at", std::to_string(Day(28)), "--replay-only"}, 600).exit_code, 0);
+  const std::string until = std::to_string(Day(28) + 12 * kHour);
+  auto loop = [&] {
+    CommandResult r = RunVigil(project, {"retrain", "fraud", "--loop", "--until-caught-up", "--until", until,
+                                         "--replay-only"},
+                               600);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  };
+  // Nothing is due: the next scheduled round is 7 days after the champion's cut-off.
+  EXPECT_EQ(loop().out, "");
+  CommandResult t = RunVigil(project, {"retrain", "fraud", "--trigger", "psi alert on amount"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  CommandResult r = loop();
+  EXPECT_NE(r.out.find("trigger: psi alert on amount"), std::string::npos) << r.out;
+  // The trigger is consumed: a second run has nothing to do.
+  EXPECT_EQ(loop().out, "");
+  nlohmann::json d = Json(RunVigil(project, {"models", "show", "fraud", "--json"}))["models"]["fraud"]["decisions"];
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0]["trigger"], "trigger: psi alert on amount");
+  EXPECT_EQ(d[0]["event_time_ms"].get<int64_t>(), Day(28) + 12 * kHour);
+  EXPECT_EQ(d[0]["champion_version"], 1);
+  EXPECT_EQ(d[0]["challenger_version"], 2);
 }
 
 TEST_F(TrainingE2eTest, ClearErrors) {
