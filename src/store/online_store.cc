@@ -45,8 +45,8 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 class EmbeddedOnlineStore final : public OnlineStore {
  public:
-  EmbeddedOnlineStore(std::unique_ptr<rocksdb::DB> db, int shards, bool read_only)
-      : db_(std::move(db)), shards_(static_cast<size_t>(shards)), read_only_(read_only) {}
+  EmbeddedOnlineStore(std::unique_ptr<rocksdb::DB> db, int shards, bool read_only, bool following)
+      : db_(std::move(db)), shards_(static_cast<size_t>(shards)), read_only_(read_only), following_(following) {}
 
   Status Load() {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -148,6 +148,11 @@ class EmbeddedOnlineStore final : public OnlineStore {
     return FromRocks(it->status(), "online store scan");
   }
 
+  Status CatchUp() override {
+    if (!following_) return Status::OK();
+    return FromRocks(db_->TryCatchUpWithPrimary(), "catch up with the online store's writer");
+  }
+
   std::optional<std::string> GetProperty(std::string_view name) override {
     if (name == "online.rows") {
       size_t n = 0;
@@ -171,6 +176,7 @@ class EmbeddedOnlineStore final : public OnlineStore {
   std::mutex apply_mu_;
   std::vector<Shard> shards_;
   bool read_only_;
+  bool following_;
 };
 
 }  // namespace
@@ -185,8 +191,19 @@ Result<std::unique_ptr<OnlineStore>> OnlineStore::Open(const std::string& path,
   rocksdb::Options opts;
   opts.create_if_missing = true;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = options.read_only ? rocksdb::DB::OpenForReadOnly(opts, path, &raw)
-                                        : rocksdb::DB::Open(opts, path, &raw);
+  rocksdb::Status s;
+  if (options.read_only && !options.follow_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.follow_dir, ec);
+    if (ec) return Status::IOError("create " + options.follow_dir + ": " + ec.message());
+    opts.create_if_missing = false;
+    opts.max_open_files = -1;  // a secondary instance keeps every table file open
+    s = rocksdb::DB::OpenAsSecondary(opts, path, options.follow_dir, &raw);
+  } else if (options.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(opts, path, &raw);
+  } else {
+    s = rocksdb::DB::Open(opts, path, &raw);
+  }
   if (!s.ok()) {
     if (options.read_only && s.IsPathNotFound()) {
       return Status::NotFound("online store " + path + " does not exist yet (run `vigil stream`)");
@@ -197,7 +214,8 @@ Result<std::unique_ptr<OnlineStore>> OnlineStore::Open(const std::string& path,
     return FromRocks(s, "open online store " + path);
   }
   auto store = std::make_unique<EmbeddedOnlineStore>(std::unique_ptr<rocksdb::DB>(raw),
-                                                     std::max(1, options.shards), options.read_only);
+                                                     std::max(1, options.shards), options.read_only,
+                                                     options.read_only && !options.follow_dir.empty());
   if (!options.read_only) VIGIL_RETURN_IF_ERROR(store->Load());
   return std::unique_ptr<OnlineStore>(std::move(store));
 }

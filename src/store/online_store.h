@@ -28,6 +28,12 @@ struct OnlineStoreOptions {
   // Read-only: reads go straight to RocksDB and may run beside a writing process (the
   // ingestion worker). Nothing is loaded into memory. Default: false.
   bool read_only = false;
+  // With read_only: follow a writing process instead of reading a fixed snapshot. The
+  // store opens as a RocksDB secondary instance (its own info files under
+  // `follow_dir`, which must differ per follower) and CatchUp() brings in what the
+  // writer has flushed to its write-ahead log since. Default: empty (a snapshot as of
+  // Open).
+  std::string follow_dir;
 };
 
 // Safe for concurrent use without external locking.
@@ -59,6 +65,9 @@ class OnlineStore {
   virtual Status Scan(const std::string& view,
                       const std::function<void(const std::string& entity, const FeatureRow&)>& fn) = 0;
 
+  // A following store (OnlineStoreOptions::follow_dir): reads what the writer has written
+  // since the last call. Other stores: nothing to do, OK.
+  virtual Status CatchUp() { return Status::OK(); }
   // "online.rows": the number of stored rows, as text.
   virtual std::optional<std::string> GetProperty(std::string_view name) = 0;
 };
