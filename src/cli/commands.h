@@ -128,6 +128,19 @@ struct EvaluateCommandOptions {
   bool replay_only = false;
   bool json = false;
 };
+struct ServeCommandOptions {
+  std::string address = "127.0.0.1";
+  int port = 8080;            // 0: any free port (printed)
+  int threads = 0;            // handler threads; 0: one per core
+  int max_in_flight = 64;     // more concurrent requests are shed with 503
+  int64_t timeout_ms = 1000;  // per request
+  int64_t drain_ms = 10000;   // graceful shutdown: how long in-flight requests may take
+  int64_t reload_ms = 1000;   // how often the registry is re-read (hot swap)
+};
+// The scoring service (serving/scoring_service.h) until SIGINT or SIGTERM, then a
+// graceful drain. Tokens from VIGIL_API_TOKEN and VIGIL_ADMIN_TOKEN.
+Status Serve(const std::string& project, const ServeCommandOptions& options);
+
 // Scores labelled events with each given version and prints their metrics side by side.
 Status Evaluate(const std::string& project, const std::string& model, const EvaluateCommandOptions& options);
 

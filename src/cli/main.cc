@@ -157,6 +157,16 @@ int main(int argc, char** argv) {
   evaluate->add_flag("--replay-only", eval_opts.replay_only, "replay history instead of reading the offline store");
   evaluate->add_flag("--json", eval_opts.json, "JSON");
 
+  cli::ServeCommandOptions serve_opts;
+  auto* serve = app.add_subcommand("serve", "score requests over HTTP (online features + champion model)");
+  serve->add_option("--port", serve_opts.port, "TCP port (default 8080; 0: any free port)")->check(CLI::Range(0, 65535));
+  serve->add_option("--address", serve_opts.address, "IP address to listen on (default 127.0.0.1)");
+  serve->add_option("--threads", serve_opts.threads, "handler threads (default: one per core)");
+  serve->add_option("--max-in-flight", serve_opts.max_in_flight, "concurrent requests before shedding (default 64)");
+  serve->add_option("--timeout-ms", serve_opts.timeout_ms, "per-request timeout (default 1000)");
+  serve->add_option("--drain-ms", serve_opts.drain_ms, "graceful shutdown drain time (default 10000)");
+  serve->add_option("--reload-ms", serve_opts.reload_ms, "how often the model registry is re-read (default 1000)");
+
   std::string work = "demo-run";
   int64_t demo_users = 6000;
   int demo_days = 35;
@@ -221,6 +231,8 @@ int main(int argc, char** argv) {
     st = cli::FeaturesRemove(project, view, version);
   else if (*sync)
     st = cli::Sync(project, check);
+  else if (*serve)
+    st = cli::Serve(project, serve_opts);
   else if (*train)
     st = cli::Train(project, model, train_opts, command);
   else if (*models_list)

@@ -1,0 +1,547 @@
+// The scoring service, end to end (issue 6): `vigil serve` over a project whose stream
+// filled the online store and whose registry holds trained fraud models.
+//
+//  - EveryEndpointAndErrorPath: /v1/score, /v1/features, the KServe v2 endpoints, /metrics
+//    (promtool), admin reload, bearer tokens, and every 4xx the API gives, each with a
+//    JSON message; the serving log holds the scored requests; SIGTERM drains and exits 0.
+//  - ServingMatchesTraining: training rows replayed through the serving path (the as-of
+//    tuples handed to AssembleInput as online rows) give bitwise the training matrix's
+//    vectors, and the compiled trees score them as XGBoost does (1e-6).
+//  - HotSwapUnderLoadHasNoErrors: clients score without pause while the champion is
+//    promoted, a challenger set (shadow scores in the serving log) and the champion rolled
+//    back: not one request fails, and both versions answer.
+//  - OverloadShedsAndAdmittedLatencyStaysBounded: far more concurrent clients than
+//    --max-in-flight: some get 503 with Retry-After, the admitted ones answer in bounded
+//    time, and the server is fine afterwards.
+//  - RequestFuzzNeverCrashes: thousands of mutated /v1/score bodies get 200 or 4xx, never
+//    a 5xx or a dead server.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "compute/entity_window.h"
+#include "e2e_util.h"
+#include "log/log.h"
+#include "serving/compiled_model.h"
+#include "serving/scoring_service.h"
+#include "spec/definitions.h"
+#include "training/trainer.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define VIGIL_SERVING_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VIGIL_SERVING_TEST_SANITIZED 1
+#endif
+#endif
+
+namespace vigil::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+#ifdef VIGIL_SERVING_TEST_SANITIZED
+constexpr int kUsers = 600;
+#else
+constexpr int kUsers = 1500;
+#endif
+constexpr int64_t kStart = 1767571200000;  // 2026-01-05, the generator's default
+int64_t Day(int d) { return kStart + d * kDay; }
+const std::vector<std::string> kSources = {"logins", "transactions", "withdrawals", "p2p_orders", "account_events"};
+
+struct HttpResult {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string headers;
+};
+
+// One HTTP/1.1 request on a fresh connection.
+HttpResult Http(int port, const std::string& method, const std::string& path, const std::string& body = "",
+                const std::string& token = "") {
+  HttpResult r;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return r;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return r;
+  }
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  if (!body.empty() || method == "POST") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n" + body;
+  for (size_t sent = 0; sent < req.size();) {
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string in;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  size_t head_end = in.find("\r\n\r\n");
+  if (in.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return r;
+  r.status = std::atoi(in.c_str() + 9);
+  r.headers = in.substr(0, head_end);
+  r.body = in.substr(head_end + 4);
+  return r;
+}
+
+class ServingE2eTest : public ::testing::Test {
+ protected:
+  // One project for the suite: generated events ingested, the stream run into the online
+  // store, v1 (champion) trained at day 21 and v2 at day 28.
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("vigil-serve");
+    project_ = dir_->Path("project");
+    fs::create_directories(project_ + "/data");
+    for (const auto& e : fs::directory_iterator(SourceDir() + "/examples/fraud")) {
+      if (e.path().extension() == ".yaml") fs::copy_file(e.path(), project_ + "/" + e.path().filename().string());
+    }
+    auto run = [](const std::vector<std::string>& args, int timeout = 600) {
+      CommandResult r = RunVigil(project_, args, timeout);
+      EXPECT_EQ(r.exit_code, 0) << ShellJoin(args) << ": " << r.err;
+      return r;
+    };
+    CommandResult gen = RunCommand(ShellJoin({VigilBinary(), "generate", "--users", std::to_string(kUsers), "--days",
+                                              "35", "--seed", "3", "--drift-day", "14", "--out", project_ + "/data"}));
+    ASSERT_EQ(gen.exit_code, 0) << gen.err;
+    for (const auto& s : kSources) run({"ingest", s, project_ + "/data/" + s + ".jsonl"});
+    run({"stream", "--until-caught-up"}, 900);
+    run({"train", "fraud", "--at", std::to_string(Day(21))});
+    run({"train", "fraud", "--at", std::to_string(Day(28))});
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  // Starts `vigil serve --port 0 ...` with the given environment tokens and waits for its
+  // port.
+  struct Server {
+    std::unique_ptr<BackgroundVigil> process;
+    int port = 0;
+    std::string log;
+  };
+  static Server StartServer(const std::vector<std::string>& extra, const std::string& api_token = "",
+                            const std::string& admin_token = "") {
+    Server s;
+    static int n = 0;
+    s.log = dir_->Path("serve" + std::to_string(++n) + ".log");
+    if (!api_token.empty()) setenv("VIGIL_API_TOKEN", api_token.c_str(), 1);
+    if (!admin_token.empty()) setenv("VIGIL_ADMIN_TOKEN", admin_token.c_str(), 1);
+    std::vector<std::string> args = {"serve", "--port", "0", "--reload-ms", "200"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    s.process = std::make_unique<BackgroundVigil>(project_, args, s.log);
+    unsetenv("VIGIL_API_TOKEN");
+    unsetenv("VIGIL_ADMIN_TOKEN");
+    std::regex re(R"(serving on http://127\.0\.0\.1:(\d+))");
+    for (int i = 0; i < 600 && s.port == 0; ++i) {
+      std::smatch m;
+      std::string text = ReadFileQuiet(s.log);
+      if (std::regex_search(text, m, re)) s.port = std::stoi(m[1]);
+      if (!s.process->running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_GT(s.port, 0) << ReadFileQuiet(s.log);
+    return s;
+  }
+  static std::string ReadFileQuiet(const std::string& path) {
+    std::ifstream f(path);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  }
+
+  // A scoring body for the first labelled transaction of day 29.
+  static json ScoreBody() {
+    auto rows = ParseCsv(ReadFile(project_ + "/data/labels.csv"));
+    const auto& h = rows[0];
+    auto col = [&](const char* n) { return std::find(h.begin(), h.end(), n) - h.begin(); };
+    for (size_t i = 1; i < rows.size(); ++i) {
+      if (rows[i][col("source")] == "transactions" && std::stoll(rows[i][col("ts")]) >= Day(29)) {
+        return {{"model", "fraud"},
+                {"keys",
+                 {{"user_id", rows[i][col("user_id")]},
+                  {"device_id", rows[i][col("device_id")]},
+                  {"card_id", rows[i][col("card_id")]}}},
+                {"request", {{"amount", std::stod(rows[i][col("amount")])}, {"source", "transactions"}}}};
+      }
+    }
+    ADD_FAILURE() << "no transaction label on day 29";
+    return {};
+  }
+
+  static TempDir* dir_;
+  static std::string project_;
+};
+TempDir* ServingE2eTest::dir_ = nullptr;
+std::string ServingE2eTest::project_;
+
+TEST_F(ServingE2eTest, EveryEndpointAndErrorPath) {
+  Server s = StartServer({}, "api-secret", "admin-secret");
+  ASSERT_GT(s.port, 0);
+  const std::string api = "api-secret", admin = "admin-secret";
+  const json body = ScoreBody();
+
+  // Auth.
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", body.dump()).status, 401);
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", body.dump(), "wrong").status, 401);
+  HttpResult ok = Http(s.port, "POST", "/v1/score", body.dump(), api);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  json scored = json::parse(ok.body);
+  EXPECT_EQ(scored["model"], "fraud");
+  EXPECT_EQ(scored["version"], 1);
+  EXPECT_GE(scored["score"].get<double>(), 0.0);
+  EXPECT_LE(scored["score"].get<double>(), 1.0);
+  EXPECT_FALSE(scored.contains("features"));
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", body.dump(), admin).status, 200);  // admin may score
+
+  // The same vector through KServe v2 infer gives the same score.
+  json with_features = body;
+  with_features["features"] = true;
+  json f = json::parse(Http(s.port, "POST", "/v1/score", with_features.dump(), api).body);
+  ASSERT_TRUE(f["features"].is_object());
+  json meta = json::parse(Http(s.port, "GET", "/v2/models/fraud", "", api).body);
+  const auto& names = meta["inputs"][0]["parameters"]["feature_names"];
+  ASSERT_EQ(names.size(), f["features"].size());
+  json data = json::array();
+  for (const auto& n : names) data.push_back(f["features"][n.get<std::string>()]);
+  json infer = {{"id", "r1"},
+                {"inputs", {{{"name", "features"}, {"datatype", "FP32"}, {"shape", {1, names.size()}}, {"data", data}}}}};
+  HttpResult inf = Http(s.port, "POST", "/v2/models/fraud/infer", infer.dump(), api);
+  ASSERT_EQ(inf.status, 200) << inf.body;
+  json io = json::parse(inf.body);
+  EXPECT_EQ(io["id"], "r1");
+  EXPECT_EQ(io["model_version"], "1");
+  EXPECT_FLOAT_EQ(io["outputs"][0]["data"][0].get<float>(), f["score"].get<float>());
+
+  // Every error of /v1/score, each a JSON {"error": ...}.
+  auto expect_error = [&](const std::string& b, int status, const std::string& says) {
+    HttpResult r = Http(s.port, "POST", "/v1/score", b, api);
+    EXPECT_EQ(r.status, status) << b << " -> " << r.body;
+    json e = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(e.is_object() && e.contains("error")) << r.body;
+    EXPECT_NE(e["error"].get<std::string>().find(says), std::string::npos) << e["error"];
+  };
+  expect_error("{not json", 400, "not JSON");
+  expect_error("[1,2]", 400, "JSON object");
+  expect_error(R"({"keys": {}})", 400, "model is required");
+  expect_error(R"({"model": "nosuch"})", 404, "unknown model 'nosuch'");
+  expect_error(R"({"model": "fraud", "extra": 1})", 400, "unknown field 'extra'");
+  expect_error(R"({"model": "fraud", "keys": {"user_id": 1.5}})", 400, "keys.user_id must be a string or an integer");
+  expect_error(R"({"model": "fraud", "keys": {"merchant": "m"}})", 400, "unknown key 'merchant'");
+  json many = {{"model", "fraud"}, {"keys", json::object()}};
+  for (int i = 0; i < 20; ++i) many["keys"]["k" + std::to_string(i)] = "v";
+  expect_error(many.dump(), 400, "too many keys");
+  expect_error(R"({"model": "fraud", "request": {"colour": "red"}})", 400, "unknown request field 'colour'");
+  expect_error(R"({"model": "fraud", "request": {"amount": "ten"}})", 400, "request.amount must be a number");
+  expect_error(R"({"model": "fraud", "features": "yes"})", 400, "features must be true or false");
+  HttpResult big = Http(s.port, "POST", "/v1/score", std::string(2 << 20, ' '), api);
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(Http(s.port, "GET", "/v1/score", "", api).status, 405);
+  EXPECT_EQ(Http(s.port, "GET", "/nowhere", "", api).status, 404);
+  // A request without keys still scores: every view gives its empty tuple, as a label
+  // without history does in training.
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", R"({"model": "fraud", "request": {"amount": 10}})", api).status, 200);
+
+  // Online features.
+  json fb = {{"views", {"user_txn", "card_txn"}}, {"keys", body["keys"]}};
+  HttpResult fr = Http(s.port, "POST", "/v1/features", fb.dump(), api);
+  ASSERT_EQ(fr.status, 200) << fr.body;
+  json fj = json::parse(fr.body);
+  EXPECT_TRUE(fj["user_txn"]["found"].get<bool>());
+  EXPECT_TRUE(fj["user_txn"]["values"].contains("txn_count_24h"));
+  EXPECT_GT(fj["user_txn"]["ts"].get<int64_t>(), Day(0));
+  EXPECT_EQ(Http(s.port, "POST", "/v1/features", R"({"views": ["nope"], "keys": {}})", api).status, 404);
+  EXPECT_EQ(Http(s.port, "POST", "/v1/features", R"({"views": ["user_txn"], "keys": {}})", api).status, 400);
+  EXPECT_EQ(Http(s.port, "POST", "/v1/features", R"({"views": []})", api).status, 400);
+
+  // KServe v2.
+  EXPECT_EQ(Http(s.port, "GET", "/v2/health/live").status, 200);
+  EXPECT_EQ(Http(s.port, "GET", "/v2/health/ready").status, 200);
+  EXPECT_EQ(Http(s.port, "GET", "/v2/models/fraud/ready", "", api).status, 200);
+  EXPECT_EQ(Http(s.port, "GET", "/v2/models/nosuch", "", api).status, 404);
+  EXPECT_EQ(Http(s.port, "GET", "/v2/models/nosuch/ready", "", api).status, 404);
+  EXPECT_EQ(Http(s.port, "POST", "/v2/models/fraud/infer", R"({"inputs": []})", api).status, 400);
+  json bad_shape = infer;
+  bad_shape["inputs"][0]["shape"] = {1, 3};
+  EXPECT_EQ(Http(s.port, "POST", "/v2/models/fraud/infer", bad_shape.dump(), api).status, 400);
+
+  // Admin.
+  EXPECT_EQ(Http(s.port, "POST", "/v1/admin/reload", "", api).status / 100, 4);
+  EXPECT_EQ(Http(s.port, "POST", "/v1/admin/reload", "", admin).status, 200);
+
+  // Metrics, in a form promtool accepts.
+  HttpResult m = Http(s.port, "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("vigil_serving_scores_total"), std::string::npos);
+  EXPECT_NE(m.body.find("vigil_http_requests_total"), std::string::npos);
+  EXPECT_NE(m.body.find("vigil_serving_model_version{alias=\"champion\",model=\"fraud\"} 1"), std::string::npos)
+      << m.body;
+  if (RunCommand("command -v promtool").exit_code == 0) {
+    WriteFile(dir_->Path("metrics.txt"), m.body);
+    CommandResult p = RunCommand("promtool check metrics < " + ShellQuote(dir_->Path("metrics.txt")));
+    EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  }
+
+  // Graceful stop; then the serving log holds what was scored.
+  EXPECT_EQ(s.process->Kill(SIGTERM), 0) << ReadFileQuiet(s.log);
+  auto p = LoadProject(project_);
+  ASSERT_TRUE(p.ok());
+  auto log = Log::Open(p->settings.log);
+  ASSERT_TRUE(log.ok());
+  auto reader = (*log)->OpenReader(kServingLogTopic);
+  ASSERT_TRUE(reader.ok());
+  LogRecord rec;
+  int records = 0;
+  while (*(*reader)->Next(&rec)) {
+    json r = json::parse(rec.payload);
+    EXPECT_EQ(r["model"], "fraud");
+    EXPECT_TRUE(r["features"].is_array());
+    EXPECT_TRUE(r.contains("score") && r.contains("ts") && r.contains("keys") && r.contains("version"));
+    ++records;
+  }
+  EXPECT_GE(records, 4);
+}
+
+TEST_F(ServingE2eTest, ServingMatchesTraining) {
+  auto p = LoadProject(project_);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto log = Log::Open(p->settings.log);
+  ASSERT_TRUE(log.ok());
+  const ModelDef& model = *p->defs.FindModel("fraud");
+  auto registry = ModelRegistry::Open(project_ + "/models");
+  ASSERT_TRUE(registry.ok());
+  auto loaded = LoadModelVersion(p->defs, *registry, "fraud", 2);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto trees = CompiledModel::FromXgboostJson(ReadFile(loaded->info.dir + "/model.json"));
+  ASSERT_TRUE(trees.ok()) << trees.status().ToString();
+  auto labels = ReadModelLabels(model, "");
+  ASSERT_TRUE(labels.ok());
+  std::vector<uint32_t> rows;
+  for (uint32_t i = 0; i < labels->table.ts.size(); ++i) {
+    if (labels->table.ts[i] >= Day(25) && labels->table.ts[i] < Day(27)) rows.push_back(i);
+  }
+  ASSERT_GT(rows.size(), 1000u);
+  FeatureMatrixOptions mo;
+  mo.offline_dir = p->settings.offline_dir;
+  DatasetStats stats;
+  auto matrix = BuildFeatureMatrix(p->defs, log->get(), *loaded->builder, *labels, rows, mo, &stats);
+  ASSERT_TRUE(matrix.ok()) << matrix.status().ToString();
+  auto xgb_scores = loaded->booster->Predict(*matrix);
+  ASSERT_TRUE(xgb_scores.ok());
+
+  // The serving path: the same as-of tuples as online rows, request fields from the label.
+  LabelTable part;
+  part.path = labels->table.path;
+  part.header = labels->table.header;
+  for (uint32_t r : rows) {
+    part.rows.push_back(labels->table.rows[r]);
+    part.ts.push_back(labels->table.ts[r]);
+  }
+  std::vector<const FeatureViewDef*> views;
+  for (const auto& v : loaded->builder->layout().views()) views.push_back(p->defs.FindView(v));
+  auto tuples = JoinPointInTime(p->defs, log->get(), p->settings.offline_dir, part, views, JoinOptions{}, &stats);
+  ASSERT_TRUE(tuples.ok());
+  const auto& request_schema = loaded->builder->layout().request();
+  size_t vector_mismatches = 0;
+  double max_score_diff = 0;
+  std::vector<float> vec(loaded->builder->size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Row request(request_schema.size());
+    for (size_t f = 0; f < request_schema.size(); ++f) {
+      request[f] = *loaded->builder->ParseRequestCell(f, part.rows[i][*part.Column(request_schema.field(f).name)]);
+    }
+    std::vector<const Row*> view_rows;
+    for (size_t v = 0; v < views.size(); ++v) {
+      view_rows.push_back((*tuples)[v][i].empty() ? nullptr : &(*tuples)[v][i]);
+    }
+    Row input = AssembleInput(p->defs, *loaded->builder, request, view_rows);
+    loaded->builder->Build(input, vec.data());
+    const float* train = &matrix->values[i * matrix->cols];
+    if (std::memcmp(vec.data(), train, vec.size() * sizeof(float)) != 0) ++vector_mismatches;
+    max_score_diff = std::max(max_score_diff, std::abs(double(trees->Predict(vec.data())) - (*xgb_scores)[i]));
+  }
+  EXPECT_EQ(vector_mismatches, 0u);
+  EXPECT_LE(max_score_diff, 1e-6);
+  std::printf("%zu training rows replayed through the serving path: 0 vector mismatches expected, %zu found; "
+              "max |score - XGBoost| %.3g\n",
+              rows.size(), vector_mismatches, max_score_diff);
+}
+
+TEST_F(ServingE2eTest, HotSwapUnderLoadHasNoErrors) {
+  // Start from v1 as champion, no challenger.
+  ASSERT_EQ(RunVigil(project_, {"models", "promote", "fraud", "1"}).exit_code, 0);
+  Server s = StartServer({"--threads", "2"});
+  ASSERT_GT(s.port, 0);
+  const std::string body = ScoreBody().dump();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::mutex mu;
+  std::set<int> versions;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        HttpResult r = Http(s.port, "POST", "/v1/score", body);
+        if (r.status != 200) {
+          ++failed;
+          continue;
+        }
+        ++ok;
+        std::lock_guard l(mu);
+        versions.insert(json::parse(r.body)["version"].get<int>());
+      }
+    });
+  }
+  auto wait_for = [&](int version) {
+    for (int i = 0; i < 100; ++i) {
+      HttpResult r = Http(s.port, "POST", "/v1/score", body);
+      if (r.status == 200 && json::parse(r.body)["version"] == version) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(RunVigil(project_, {"models", "promote", "fraud", "2", "--reason", "hot swap test"}).exit_code, 0);
+  EXPECT_TRUE(wait_for(2));
+  ASSERT_EQ(RunVigil(project_, {"models", "promote", "fraud", "1", "--alias", "challenger"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_EQ(RunVigil(project_, {"models", "rollback", "fraud"}).exit_code, 0);  // champion back to v1
+  EXPECT_TRUE(wait_for(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 100);
+  EXPECT_EQ(versions, (std::set<int>{1, 2}));
+  EXPECT_EQ(s.process->Kill(SIGTERM), 0);
+  // Shadow scores of the challenger went to the serving log.
+  auto p = LoadProject(project_);
+  auto log = Log::Open(p->settings.log);
+  ASSERT_TRUE(log.ok());
+  auto reader = (*log)->OpenReader(kServingLogTopic);
+  LogRecord rec;
+  int shadow = 0;
+  while (*(*reader)->Next(&rec)) shadow += json::parse(rec.payload).contains("challenger_score") ? 1 : 0;
+  EXPECT_GT(shadow, 0);
+}
+
+TEST_F(ServingE2eTest, OverloadShedsAndAdmittedLatencyStaysBounded) {
+  Server s = StartServer({"--threads", "1", "--max-in-flight", "2"});
+  ASSERT_GT(s.port, 0);
+  const std::string body = ScoreBody().dump();
+  std::atomic<int> ok{0}, shed{0}, other{0}, retry_after{0};
+  std::mutex mu;
+  std::vector<double> latencies;
+  std::vector<std::thread> clients;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (int c = 0; c < 48; ++c) {
+    clients.emplace_back([&] {
+      while (std::chrono::steady_clock::now() < until) {
+        auto t0 = std::chrono::steady_clock::now();
+        HttpResult r = Http(s.port, "POST", "/v1/score", body);
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (r.status == 200) {
+          ++ok;
+          std::lock_guard l(mu);
+          latencies.push_back(ms);
+        } else if (r.status == 503) {
+          ++shed;
+          if (r.headers.find("Retry-After:") != std::string::npos) ++retry_after;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  std::sort(latencies.begin(), latencies.end());
+  ASSERT_FALSE(latencies.empty());
+  const double p99 = latencies[latencies.size() * 99 / 100];
+  std::printf("overload: %d admitted (p50 %.2f ms, p99 %.2f ms), %d shed with 503, %d other\n", ok.load(),
+              latencies[latencies.size() / 2], p99, shed.load(), other.load());
+  EXPECT_GT(shed.load(), 0);
+  EXPECT_EQ(retry_after.load(), shed.load());
+  EXPECT_EQ(other.load(), 0);
+#ifndef VIGIL_SERVING_TEST_SANITIZED
+  EXPECT_LT(p99, 1000.0);  // bounded by max-in-flight x service time, not by the crowd
+#endif
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", body).status, 200);
+  EXPECT_EQ(s.process->Kill(SIGTERM), 0);
+}
+
+TEST_F(ServingE2eTest, RequestFuzzNeverCrashes) {
+  Server s = StartServer({"--threads", "2", "--max-in-flight", "256"});
+  ASSERT_GT(s.port, 0);
+  const std::string valid = ScoreBody().dump();
+  Rng rng(42);
+  const std::vector<std::string> splices = {"{",    "}",     "[",     "]",      "\"",  ":", ",",    "null", "true",
+                                            "1e999", "-0",   "\\u0000", "\\ud800", "{}", "[]", "9223372036854775808",
+                                            "\"model\"", "\"keys\"", "\"request\"", std::string(3000, '[')};
+#ifdef VIGIL_SERVING_TEST_SANITIZED
+  const int kCases = 600;
+#else
+  const int kCases = 3000;
+#endif
+  int statuses[6] = {0};
+  for (int i = 0; i < kCases; ++i) {
+    std::string b = valid;
+    const int edits = static_cast<int>(rng.Uniform(1, 6));
+    for (int e = 0; e < edits && !b.empty(); ++e) {
+      const size_t at = static_cast<size_t>(rng.Uniform(0, static_cast<int64_t>(b.size()) - 1));
+      switch (rng.Uniform(0, 3)) {
+        case 0:
+          b[at] = static_cast<char>(rng.Uniform(0, 255));
+          break;
+        case 1:
+          b.erase(at, static_cast<size_t>(rng.Uniform(1, 8)));
+          break;
+        case 2:
+          b.insert(at, rng.Pick(splices));
+          break;
+        default:
+          b = b.substr(0, at);
+      }
+    }
+    HttpResult r = Http(s.port, "POST", "/v1/score", b);
+    ASSERT_NE(r.status, 0) << "no answer (crash?) for body: " << b.substr(0, 200);
+    ASSERT_LT(r.status, 500) << b.substr(0, 200) << " -> " << r.body;
+    ++statuses[r.status / 100];
+  }
+  std::printf("fuzz: %d bodies -> %d 2xx, %d 4xx\n", kCases, statuses[2], statuses[4]);
+  EXPECT_EQ(Http(s.port, "POST", "/v1/score", valid).status, 200);
+  EXPECT_EQ(s.process->Kill(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace vigil::e2e
