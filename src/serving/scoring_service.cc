@@ -471,7 +471,7 @@ struct ScoringService::Impl {
         return HttpResponse::Error(500, s.message());
       }
       json values = json::object();
-      const Row& tuple = row ? row->values : ViewPlan(*v).empty_tuple();
+      const Row tuple = row ? row->values : ViewPlan(*v).empty_tuple();
       for (size_t f = 0; f < v->features.size() && f < tuple.size(); ++f) {
         values[v->features[f].name] = ValueJson(tuple[f]);
       }
