@@ -315,8 +315,12 @@ TEST_F(TrainingE2eTest, SameDataAndSeedGiveTheSameModelBytes) {
   ASSERT_EQ(RunVigil(project, {"models", "promote", "fraud", "2", "--reason", "test"}).exit_code, 0);
   EXPECT_EQ(Json(RunVigil(project, {"models", "show", "fraud", "--json"}))["models"]["fraud"]["aliases"]["champion"],
             2);
-  CommandResult rb = RunVigil(project, {"models", "rollback", "fraud"});
+  CommandResult rb = RunVigil(project, {"models", "rollback", "fraud", "--json"});
   ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  nlohmann::json move = Json(rb);
+  EXPECT_EQ(move["from_version"], 2);
+  EXPECT_EQ(move["to_version"], 1);
+  EXPECT_TRUE(move["rollback"].get<bool>());
   nlohmann::json after = Json(RunVigil(project, {"models", "show", "fraud", "--json"}))["models"]["fraud"];
   EXPECT_EQ(after["aliases"]["champion"], 1);
   EXPECT_TRUE(after["history"].back()["rollback"].get<bool>());

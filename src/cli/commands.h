@@ -103,10 +103,11 @@ Status ModelsList(const std::string& project, bool json);
 // A model's versions, aliases, alias history and retraining decisions; with version > 0,
 // that version's report.
 Status ModelsShow(const std::string& project, const std::string& model, int version, bool json);
+// Promote and rollback print the alias move (one JSON object with json).
 Status ModelsPromote(const std::string& project, const std::string& model, int version, const std::string& alias,
-                     const std::string& reason, const std::string& command);
+                     const std::string& reason, const std::string& command, bool json);
 Status ModelsRollback(const std::string& project, const std::string& model, const std::string& alias,
-                      const std::string& reason, const std::string& command);
+                      const std::string& reason, const std::string& command, bool json);
 struct RetrainCommandOptions {
   bool loop = false;             // keep running rounds on schedule and triggers
   bool until_caught_up = false;  // with loop: stop once no round is due

@@ -127,10 +127,12 @@ int main(int argc, char** argv) {
   models_promote->add_option("version", version, "version")->required();
   models_promote->add_option("--alias", alias, "alias (default champion)");
   models_promote->add_option("--reason", reason, "why (recorded in the history)");
+  models_promote->add_flag("--json", json, "print the move as JSON");
   auto* models_rollback = models->add_subcommand("rollback", "undo an alias's last move (default champion)");
   models_rollback->add_option("model", model, "model name")->required();
   models_rollback->add_option("--alias", alias, "alias (default champion)");
   models_rollback->add_option("--reason", reason, "why (recorded in the history)");
+  models_rollback->add_flag("--json", json, "print the move as JSON");
 
   cli::RetrainCommandOptions retrain_opts;
   auto* retrain = app.add_subcommand("retrain", "retraining rounds: challenger vs champion on the newest holdout");
@@ -240,9 +242,9 @@ int main(int argc, char** argv) {
   else if (*models_show)
     st = cli::ModelsShow(project, model, version, json);
   else if (*models_promote)
-    st = cli::ModelsPromote(project, model, version, alias, reason, command);
+    st = cli::ModelsPromote(project, model, version, alias, reason, command, json);
   else if (*models_rollback)
-    st = cli::ModelsRollback(project, model, alias, reason, command);
+    st = cli::ModelsRollback(project, model, alias, reason, command, json);
   else if (*retrain)
     st = cli::Retrain(project, model, retrain_opts, command);
   else if (*evaluate) {

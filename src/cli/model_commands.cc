@@ -178,23 +178,37 @@ Status ModelsShow(const std::string& project, const std::string& model, int vers
   return Status::OK();
 }
 
+namespace {
+void PrintMove(const AliasMove& m, bool json) {
+  if (json) {
+    nlohmann::ordered_json j = {{"model", m.model},        {"alias", m.alias},   {"from_version", m.from_version},
+                                {"to_version", m.to_version}, {"rollback", m.rollback}, {"at_ms", m.at_ms},
+                                {"reason", m.reason},      {"command", m.command}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%s %s: v%d -> v%d%s\n", m.model.c_str(), m.alias.c_str(), m.from_version, m.to_version,
+              m.rollback ? " (rollback)" : "");
+}
+}  // namespace
+
 Status ModelsPromote(const std::string& project, const std::string& model, int version, const std::string& alias,
-                     const std::string& reason, const std::string& command) {
+                     const std::string& reason, const std::string& command, bool json) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(p)));
   VIGIL_ASSIGN_OR_RETURN(AliasMove m, registry.SetAlias(model, alias, version,
                                                         reason.empty() ? "promoted by hand" : reason, command));
-  std::printf("%s %s: v%d -> v%d\n", model.c_str(), alias.c_str(), m.from_version, m.to_version);
+  PrintMove(m, json);
   return Status::OK();
 }
 
 Status ModelsRollback(const std::string& project, const std::string& model, const std::string& alias,
-                      const std::string& reason, const std::string& command) {
+                      const std::string& reason, const std::string& command, bool json) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(p)));
   VIGIL_ASSIGN_OR_RETURN(AliasMove m,
                          registry.Rollback(model, alias, reason.empty() ? "rolled back by hand" : reason, command));
-  std::printf("%s %s: v%d -> v%d (rollback)\n", model.c_str(), alias.c_str(), m.from_version, m.to_version);
+  PrintMove(m, json);
   return Status::OK();
 }
 
