@@ -142,6 +142,17 @@ struct ServeCommandOptions {
 // graceful drain. Tokens from VIGIL_API_TOKEN and VIGIL_ADMIN_TOKEN.
 Status Serve(const std::string& project, const ServeCommandOptions& options);
 
+struct MonitorDriftOptions {
+  std::string model;             // empty: every model
+  int64_t window_ms = 3'600'000;  // tumbling windows of serving-log time. Default: 1h
+  bool from_start = false;       // read the whole serving log (default: from where the last run stopped)
+  bool trigger_retrain = false;  // a feature that goes to alert asks the retraining loop for a round
+};
+// One pass over the serving log (monitoring/drift_monitor.h): drift per window and feature
+// against each version's reference distributions, written to the _drift topic; alert
+// state changes to the _alerts topic (and, with trigger_retrain, a retraining trigger).
+Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options);
+
 // Scores labelled events with each given version and prints their metrics side by side.
 Status Evaluate(const std::string& project, const std::string& model, const EvaluateCommandOptions& options);
 

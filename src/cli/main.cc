@@ -169,6 +169,16 @@ int main(int argc, char** argv) {
   serve->add_option("--drain-ms", serve_opts.drain_ms, "graceful shutdown drain time (default 10000)");
   serve->add_option("--reload-ms", serve_opts.reload_ms, "how often the model registry is re-read (default 1000)");
 
+  cli::MonitorDriftOptions drift_opts;
+  std::string drift_window = "1h";
+  auto* monitor = app.add_subcommand("monitor", "monitoring of the serving traffic");
+  monitor->require_subcommand(1);
+  auto* monitor_drift = monitor->add_subcommand("drift", "drift of the serving log against the models' references");
+  monitor_drift->add_option("model", drift_opts.model, "model (default: every model)");
+  monitor_drift->add_option("--window", drift_window, "window length (default 1h)");
+  monitor_drift->add_flag("--from-start", drift_opts.from_start, "read the whole serving log again");
+  monitor_drift->add_flag("--trigger-retrain", drift_opts.trigger_retrain, "ask the retraining loop for a round on an alert");
+
   std::string work = "demo-run";
   int64_t demo_users = 6000;
   int demo_days = 35;
@@ -233,7 +243,15 @@ int main(int argc, char** argv) {
     st = cli::FeaturesRemove(project, view, version);
   else if (*sync)
     st = cli::Sync(project, check);
-  else if (*serve)
+  else if (*monitor_drift) {
+    auto w = ParseDuration(drift_window);
+    if (!w.ok() || *w <= 0) {
+      st = Status::InvalidArgument("--window: want a positive duration like 10m or 1h");
+    } else {
+      drift_opts.window_ms = *w;
+      st = cli::MonitorDrift(project, drift_opts);
+    }
+  } else if (*serve)
     st = cli::Serve(project, serve_opts);
   else if (*train)
     st = cli::Train(project, model, train_opts, command);
