@@ -1,5 +1,7 @@
 #include "monitoring/drift.h"
 
+#include "schema/value.h"
+
 #include <algorithm>
 #include <cassert>
 #include <charconv>
@@ -62,39 +64,6 @@ DriftLevel LevelOf(double value, double warn, double alert) {
   if (value >= alert) return DriftLevel::kAlert;
   if (value >= warn) return DriftLevel::kWarn;
   return DriftLevel::kNone;
-}
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xF];
-          out += kHex[c & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
 }
 
 void AppendJsonDouble(std::string& out, double v) {
@@ -222,7 +191,7 @@ const char* DriftLevelName(DriftLevel level) {
 
 std::string DriftResult::ToJson() const {
   std::string out = "{\"feature\":";
-  AppendJsonString(out, feature);
+  AppendJsonString(feature, &out);  // schema/value.h
   out += ",\"categorical\":";
   out += categorical ? "true" : "false";
   out += ",\"count\":" + std::to_string(count);
