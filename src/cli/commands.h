@@ -17,6 +17,8 @@ namespace vigil::cli {
 // Loads the project and gives every feature view its registered version
 // (store/feature_registry.h), registering changed definitions as new versions.
 Result<Project> LoadVersionedProject(const std::string& dir);
+// The model registry's directory: <project>/models.
+std::string ModelsRoot(const Project& p);
 // The project's log (settings.log), with retention guarded by the archiver.
 Result<std::unique_ptr<Log>> OpenLog(const Project& p);
 

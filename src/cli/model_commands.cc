@@ -16,8 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ModelsRoot(const Project& p) { return (fs::path(p.dir) / "models").string(); }
-
 Result<const ModelDef*> FindModel(const Project& p, const std::string& name) {
   const ModelDef* m = p.defs.FindModel(name);
   if (!m) {
@@ -69,6 +67,8 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 }  // namespace
+
+std::string ModelsRoot(const Project& p) { return (fs::path(p.dir) / "models").string(); }
 
 Status Train(const std::string& project, const std::string& model_name, const TrainCommandOptions& options,
              const std::string& command) {

@@ -20,7 +20,7 @@ inline constexpr char kAlertsTopic[] = "_alerts";
 Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  const std::string root = (std::filesystem::path(p.dir) / "models").string();
+  const std::string root = ModelsRoot(p);
   VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(root));
   VersionLoader loader = [&](const std::string& model, int version) -> Result<MonitoredVersion> {
     VIGIL_ASSIGN_OR_RETURN(ModelVersionInfo info, registry.Version(model, version));

@@ -40,7 +40,7 @@ Status Serve(const std::string& project, const ServeCommandOptions& options) {
   MetricsRegistry metrics;
   RegisterProcessMetrics(metrics);
   ScoringOptions sopts;
-  sopts.models_root = (std::filesystem::path(p.dir) / "models").string();
+  sopts.models_root = ModelsRoot(p);
   sopts.reload_interval_ms = options.reload_ms;
   VIGIL_ASSIGN_OR_RETURN(auto service, ScoringService::Open(p.defs, store.get(), log.get(), &metrics, sopts));
   HttpServerOptions ho;

@@ -90,6 +90,27 @@ json ValueJson(const Value& v) {
   }
 }
 
+// A request's "keys" object: key field -> its text (strings as they are, integers in
+// decimal). InvalidArgument saying what is wrong otherwise.
+Result<std::map<std::string, std::string>> ParseKeys(const json& keys, size_t max_keys) {
+  if (!keys.is_object()) return Status::InvalidArgument("keys must be an object like {\"user_id\": \"u1\"}");
+  if (keys.size() > max_keys) {
+    return Status::InvalidArgument("too many keys: " + std::to_string(keys.size()) + " (at most " +
+                                   std::to_string(max_keys) + ")");
+  }
+  std::map<std::string, std::string> out;
+  for (auto kv = keys.begin(); kv != keys.end(); ++kv) {
+    if (kv->is_string()) {
+      out[kv.key()] = kv->get<std::string>();
+    } else if (kv->is_number_integer()) {
+      out[kv.key()] = std::to_string(kv->get<int64_t>());
+    } else {
+      return Status::InvalidArgument("keys." + kv.key() + " must be a string or an integer, not " + kv->dump());
+    }
+  }
+  return out;
+}
+
 // The encoded entity key of `view` from the request's keys; empty when one is missing.
 std::string EntityKeyOf(const Definitions& defs, const FeatureViewDef& view,
                         const std::map<std::string, std::string>& keys) {
@@ -290,20 +311,9 @@ struct ScoringService::Impl {
         if (!it->is_string()) return HttpResponse::Error(400, "model must be a string");
         p.model = it->get<std::string>();
       } else if (k == "keys") {
-        if (!it->is_object()) return HttpResponse::Error(400, "keys must be an object like {\"user_id\": \"u1\"}");
-        if (it->size() > options.max_keys) {
-          return HttpResponse::Error(400, "too many keys: " + std::to_string(it->size()) + " (at most " +
-                                              std::to_string(options.max_keys) + ")");
-        }
-        for (auto kv = it->begin(); kv != it->end(); ++kv) {
-          if (kv->is_string()) {
-            p.keys[kv.key()] = kv->get<std::string>();
-          } else if (kv->is_number_integer()) {
-            p.keys[kv.key()] = std::to_string(kv->get<int64_t>());
-          } else {
-            return HttpResponse::Error(400, "keys." + kv.key() + " must be a string or an integer, not " + kv->dump());
-          }
-        }
+        auto keys = ParseKeys(*it, options.max_keys);
+        if (!keys.ok()) return HttpResponse::Error(400, keys.status().message());
+        p.keys = std::move(keys).value();
         p.keys_json = *it;
       } else if (k == "request") {
         if (!it->is_object()) return HttpResponse::Error(400, "request must be an object of request fields");
@@ -442,18 +452,10 @@ struct ScoringService::Impl {
     if (!j.contains("views") || !j["views"].is_array() || j["views"].empty()) {
       return HttpResponse::Error(400, "views must be a non-empty array of feature view names");
     }
-    if (!j.contains("keys") || !j["keys"].is_object()) return HttpResponse::Error(400, "keys must be an object");
-    if (j["keys"].size() > options.max_keys) return HttpResponse::Error(400, "too many keys");
-    std::map<std::string, std::string> keys;
-    for (auto kv = j["keys"].begin(); kv != j["keys"].end(); ++kv) {
-      if (kv->is_string()) {
-        keys[kv.key()] = kv->get<std::string>();
-      } else if (kv->is_number_integer()) {
-        keys[kv.key()] = std::to_string(kv->get<int64_t>());
-      } else {
-        return HttpResponse::Error(400, "keys." + kv.key() + " must be a string or an integer");
-      }
-    }
+    if (!j.contains("keys")) return HttpResponse::Error(400, "keys is required");
+    auto parsed_keys = ParseKeys(j["keys"], options.max_keys);
+    if (!parsed_keys.ok()) return HttpResponse::Error(400, parsed_keys.status().message());
+    const std::map<std::string, std::string>& keys = *parsed_keys;
     json out = json::object();
     const int64_t now = WallMs();
     for (const auto& name : j["views"]) {
