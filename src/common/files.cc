@@ -54,8 +54,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view text) {
   return SyncDir(std::filesystem::path(path).parent_path().string());
 }
 
-uint64_t Fnv1a64(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64-bit offset basis
+uint64_t Fnv1a64(std::string_view bytes, uint64_t h) {
   for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ull;

@@ -22,7 +22,10 @@ Status WriteFileAtomic(const std::string& path, std::string_view text);
 Status SyncDir(const std::string& dir);
 
 // 64-bit FNV-1a of `bytes`: stable across builds and machines (persisted in fingerprints).
-uint64_t Fnv1a64(std::string_view bytes);
+// To hash pieces as one text, pass each piece's result as the next one's `h`:
+//   Fnv1a64("ab") == Fnv1a64("b", Fnv1a64("a")).
+inline constexpr uint64_t kFnv1a64Basis = 14695981039346656037ull;
+uint64_t Fnv1a64(std::string_view bytes, uint64_t h = kFnv1a64Basis);
 // `v` as 16 lower-case hex digits.
 std::string Hex64(uint64_t v);
 

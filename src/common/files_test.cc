@@ -33,6 +33,7 @@ TEST(Files, ReadWholeFileTellsMissingFromUnreadable) {
 TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
   EXPECT_EQ(Hex64(Fnv1a64("")), "cbf29ce484222325");
   EXPECT_EQ(Hex64(Fnv1a64("a")), "af63dc4c8601ec8c");
+  EXPECT_EQ(Fnv1a64("foobar"), Fnv1a64("bar", Fnv1a64("foo")));  // pieces hash as one text
   EXPECT_EQ(Hex64(Fnv1a64("foobar")), "85944171f73967e8");
 }
 

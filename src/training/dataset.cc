@@ -232,8 +232,8 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
   if (EndsWith(path, ".parquet")) {
     VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch batch, parquet::ReadFile(path));
     for (size_t c = 0; c < batch.schema.size(); ++c) all_header.push_back(batch.schema.field(c).name);
-    all_rows.resize(batch.rows());
-    for (size_t r = 0; r < batch.rows(); ++r) {
+    all_rows.resize(static_cast<size_t>(batch.rows()));
+    for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
       all_rows[r].reserve(all_header.size());
       for (size_t c = 0; c < all_header.size(); ++c) {
         Value v = batch.columns[c].Get(r);

@@ -22,18 +22,15 @@ double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// FNV-1a 64 over several pieces (the data fingerprint).
+// FNV-1a 64 over several pieces (the data fingerprint), as one text.
 class Fingerprint {
  public:
-  void Add(const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * 1099511628211ULL;
-  }
-  void Add(std::string_view s) { Add(s.data(), s.size()); }
+  void Add(const void* data, size_t n) { h_ = Fnv1a64(std::string_view(static_cast<const char*>(data), n), h_); }
+  void Add(std::string_view s) { h_ = Fnv1a64(s, h_); }
   std::string Hex() const { return Hex64(h_); }
 
  private:
-  uint64_t h_ = 14695981039346656037ULL;
+  uint64_t h_ = kFnv1a64Basis;
 };
 
 std::vector<const FeatureViewDef*> LayoutViews(const Definitions& defs, const FeatureVectorBuilder& b) {
