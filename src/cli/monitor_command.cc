@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "common/files.h"
 #include "monitoring/drift_monitor.h"
+#include "monitoring/monitor_topics.h"
 #include "serving/scoring_service.h"
 #include "training/feature_vector.h"
 #include "training/model_registry.h"
@@ -13,9 +14,6 @@
 #include "training/retrain.h"
 
 namespace vigil::cli {
-
-inline constexpr char kDriftTopic[] = "_drift";
-inline constexpr char kAlertsTopic[] = "_alerts";
 
 Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
