@@ -139,6 +139,7 @@ struct ServeCommandOptions {
   int64_t timeout_ms = 1000;  // per request
   int64_t drain_ms = 10000;   // graceful shutdown: how long in-flight requests may take
   int64_t reload_ms = 1000;   // how often the registry is re-read (hot swap)
+  int64_t catch_up_ms = 200;  // how often the online store catches up (0: a frozen snapshot)
 };
 // The scoring service (serving/scoring_service.h) until SIGINT or SIGTERM, then a
 // graceful drain. Tokens from VIGIL_API_TOKEN and VIGIL_ADMIN_TOKEN.

@@ -168,6 +168,9 @@ int main(int argc, char** argv) {
   serve->add_option("--timeout-ms", serve_opts.timeout_ms, "per-request timeout (default 1000)");
   serve->add_option("--drain-ms", serve_opts.drain_ms, "graceful shutdown drain time (default 10000)");
   serve->add_option("--reload-ms", serve_opts.reload_ms, "how often the model registry is re-read (default 1000)");
+  serve->add_option("--catch-up-ms", serve_opts.catch_up_ms,
+                    "how often the online store catches up with the ingestion worker (default 200; 0: never, "
+                    "serve the store as it was at start)");
 
   cli::MonitorDriftOptions drift_opts;
   std::string drift_window = "1h";

@@ -42,6 +42,7 @@ Status Serve(const std::string& project, const ServeCommandOptions& options) {
   ScoringOptions sopts;
   sopts.models_root = ModelsRoot(p);
   sopts.reload_interval_ms = options.reload_ms;
+  sopts.catch_up_interval_ms = options.catch_up_ms;
   VIGIL_ASSIGN_OR_RETURN(auto service, ScoringService::Open(p.defs, store.get(), log.get(), &metrics, sopts));
   HttpServerOptions ho;
   ho.address = options.address;

@@ -44,37 +44,6 @@ struct ModelEntry {
 };
 using ModelSet = std::map<std::string, ModelEntry>;
 
-// A request value from JSON, strictly typed against the field.
-Result<Value> RequestValue(const Field& f, const json& v) {
-  auto bad = [&](const char* want) {
-    return Status::InvalidArgument("request." + f.name + " must be " + want + ", not " + v.dump());
-  };
-  if (v.is_null()) return Value::Null();
-  switch (f.type) {
-    case Type::kDouble:
-      if (!v.is_number()) return bad("a number");
-      return Value::Double(v.get<double>());
-    case Type::kInt64:
-      if (!v.is_number_integer()) return bad("an integer");
-      return Value::Int64(v.get<int64_t>());
-    case Type::kBool:
-      if (!v.is_boolean()) return bad("true or false");
-      return Value::Bool(v.get<bool>());
-    case Type::kString:
-      if (!v.is_string()) return bad("a string");
-      return Value::String(v.get<std::string>());
-    case Type::kTimestamp:
-      if (v.is_number_integer()) return Value::Timestamp(v.get<int64_t>());
-      if (v.is_string()) {
-        auto t = ParseTimestamp(v.get<std::string>());
-        if (t.ok()) return Value::Timestamp(*t);
-      }
-      return bad("a timestamp (ms or ISO-8601)");
-    default:
-      return bad("a value");
-  }
-}
-
 json ValueJson(const Value& v) {
   switch (v.type()) {
     case Type::kNull:
@@ -88,27 +57,6 @@ json ValueJson(const Value& v) {
     default:
       return v.int64();
   }
-}
-
-// A request's "keys" object: key field -> its text (strings as they are, integers in
-// decimal). InvalidArgument saying what is wrong otherwise.
-Result<std::map<std::string, std::string>> ParseKeys(const json& keys, size_t max_keys) {
-  if (!keys.is_object()) return Status::InvalidArgument("keys must be an object like {\"user_id\": \"u1\"}");
-  if (keys.size() > max_keys) {
-    return Status::InvalidArgument("too many keys: " + std::to_string(keys.size()) + " (at most " +
-                                   std::to_string(max_keys) + ")");
-  }
-  std::map<std::string, std::string> out;
-  for (auto kv = keys.begin(); kv != keys.end(); ++kv) {
-    if (kv->is_string()) {
-      out[kv.key()] = kv->get<std::string>();
-    } else if (kv->is_number_integer()) {
-      out[kv.key()] = std::to_string(kv->get<int64_t>());
-    } else {
-      return Status::InvalidArgument("keys." + kv.key() + " must be a string or an integer, not " + kv->dump());
-    }
-  }
-  return out;
 }
 
 // The encoded entity key of `view` from the request's keys; empty when one is missing.
@@ -126,23 +74,6 @@ std::string EntityKeyOf(const Definitions& defs, const FeatureViewDef& view,
 }
 
 }  // namespace
-
-Row AssembleInput(const Definitions& defs, const FeatureVectorBuilder& builder, const Row& request,
-                  const std::vector<const Row*>& view_rows) {
-  Row input(builder.input_width());
-  for (size_t i = 0; i < request.size() && i < input.size(); ++i) input[i] = request[i];
-  for (size_t v = 0; v < builder.layout().views().size(); ++v) {
-    const Row* row = view_rows[v];
-    Row empty;
-    if (!row) {
-      empty = ViewPlan(*defs.FindView(builder.layout().views()[v])).empty_tuple();
-      row = &empty;
-    }
-    const size_t off = builder.view_offset(v), n = std::min(builder.view_width(v), row->size());
-    for (size_t i = 0; i < n; ++i) input[off + i] = (*row)[i];
-  }
-  return input;
-}
 
 struct ScoringService::Impl {
   const Definitions& defs;
@@ -293,6 +224,8 @@ struct ScoringService::Impl {
     std::map<std::string, std::string> keys;
     json keys_json = json::object(), request_json = json::object();
     bool features = false;
+    std::optional<TimestampMs> ts;  // the moment scored (event time); default: now
+    std::string id;                 // the caller's id of the scored event, for labels
   };
 
   HttpResponse Score(const std::string& body, Clock::time_point deadline) {
@@ -311,7 +244,7 @@ struct ScoringService::Impl {
         if (!it->is_string()) return HttpResponse::Error(400, "model must be a string");
         p.model = it->get<std::string>();
       } else if (k == "keys") {
-        auto keys = ParseKeys(*it, options.max_keys);
+        auto keys = RequestKeysFromJson(*it, options.max_keys);
         if (!keys.ok()) return HttpResponse::Error(400, keys.status().message());
         p.keys = std::move(keys).value();
         p.keys_json = *it;
@@ -321,8 +254,27 @@ struct ScoringService::Impl {
       } else if (k == "features") {
         if (!it->is_boolean()) return HttpResponse::Error(400, "features must be true or false");
         p.features = it->get<bool>();
+      } else if (k == "ts") {
+        if (it->is_number_integer()) {
+          p.ts = it->get<int64_t>();
+        } else if (it->is_string()) {
+          auto t = ParseTimestamp(it->get<std::string>());
+          if (!t.ok()) return HttpResponse::Error(400, "ts: " + t.status().message());
+          p.ts = *t;
+        } else {
+          return HttpResponse::Error(400, "ts must be int64 ms since the epoch or an ISO-8601 time with a zone");
+        }
+      } else if (k == "id") {
+        if (it->is_string()) {
+          p.id = it->get<std::string>();
+        } else if (it->is_number_integer()) {
+          p.id = it->dump();
+        } else {
+          return HttpResponse::Error(400, "id must be a string or an integer");
+        }
+        if (p.id.size() > 256) return HttpResponse::Error(400, "id is longer than 256 bytes");
       } else {
-        return HttpResponse::Error(400, "unknown field '" + k + "' (want model, keys, request, features)");
+        return HttpResponse::Error(400, "unknown field '" + k + "' (want model, keys, request, features, ts, id)");
       }
     }
     if (p.model.empty()) return HttpResponse::Error(400, "model is required");
@@ -358,7 +310,7 @@ struct ScoringService::Impl {
         return HttpResponse::Error(400, "unknown request field '" + it.key() + "' (model " + p.model + " takes " +
                                             (list.empty() ? "none" : list) + ")");
       }
-      auto v = RequestValue(schema.field(idx), *it);
+      auto v = RequestValueFromJson(schema.field(idx), *it);
       if (!v.ok()) return HttpResponse::Error(400, v.status().message());
       request[idx] = std::move(v).value();
     }
@@ -420,13 +372,16 @@ struct ScoringService::Impl {
       for (size_t c = 0; c < cols.size(); ++c) named[cols[c].name] = features[c];
       out["features"] = std::move(named);
     }
-    json record = {{"ts", WallMs()},
+    const int64_t now = WallMs();
+    json record = {{"ts", p.ts.value_or(now)},
+                   {"served_at", now},
                    {"model", p.model},
                    {"version", champion.version},
                    {"keys", p.keys_json},
                    {"request", p.request_json},
                    {"features", std::move(features)},
                    {"score", static_cast<double>(score)}};
+    if (!p.id.empty()) record["id"] = p.id;
     if (challenger_version) {
       record["challenger_version"] = challenger_version;
       record["challenger_score"] = static_cast<double>(challenger_score);
@@ -453,7 +408,7 @@ struct ScoringService::Impl {
       return HttpResponse::Error(400, "views must be a non-empty array of feature view names");
     }
     if (!j.contains("keys")) return HttpResponse::Error(400, "keys is required");
-    auto parsed_keys = ParseKeys(j["keys"], options.max_keys);
+    auto parsed_keys = RequestKeysFromJson(j["keys"], options.max_keys);
     if (!parsed_keys.ok()) return HttpResponse::Error(400, parsed_keys.status().message());
     const std::map<std::string, std::string>& keys = *parsed_keys;
     json out = json::object();
@@ -625,9 +580,10 @@ Result<std::unique_ptr<ScoringService>> ScoringService::Open(const Definitions& 
   s->threads.emplace_back([s] { s->LogWriter(); });
   s->threads.emplace_back([s] {
     auto next_reload = Clock::now() + std::chrono::milliseconds(s->options.reload_interval_ms);
+    const bool pinned = s->options.catch_up_interval_ms <= 0;
     while (!s->stopping) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(10, s->options.catch_up_interval_ms)));
-      if (Status st = s->store->CatchUp(); !st.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(pinned ? 100 : std::max<int64_t>(10, s->options.catch_up_interval_ms)));
+      if (Status st = pinned ? Status::OK() : s->store->CatchUp(); !st.ok()) {
         std::fprintf(stderr, "vigil serve: %s\n", st.message().c_str());
       }
       if (Clock::now() >= next_reload) {
@@ -684,9 +640,13 @@ std::vector<Route> ScoringService::Routes() {
   r.push_back({"POST", "/v2/models/{name}/infer", Access::kApi, "infer",
                [s](const HttpRequest& q) { return s->Infer(q.params.at("name"), q.body); }});
   r.push_back({"POST", "/v1/admin/reload", Access::kAdmin, "reload", [s](const HttpRequest&) {
+                 const bool pinned = s->options.catch_up_interval_ms <= 0;
+                 if (!pinned) {
+                   if (Status st = s->store->CatchUp(); !st.ok()) return HttpResponse::Error(500, st.message());
+                 }
                  auto changes = s->Reload();
                  if (!changes.ok()) return HttpResponse::Error(500, changes.status().message());
-                 return HttpResponse::Json(200, json({{"changes", *changes}}).dump());
+                 return HttpResponse::Json(200, json({{"changes", *changes}, {"store_caught_up", !pinned}}).dump());
                }});
   return r;
 }

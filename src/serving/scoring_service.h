@@ -3,7 +3,11 @@
 //
 // Endpoints (serving/http_server.h does HTTP, auth, limits, shedding, /metrics):
 //   POST /v1/score        {"model": "fraud", "keys": {"user_id": "u1", ...},
-//                          "request": {"amount": 12.5, ...}, "features": false}
+//                          "request": {"amount": 12.5, ...}, "features": false,
+//                          "ts": 1767225600000 | "2026-01-01T00:00:00Z", "id": "t-42"}
+//                         ts: the moment scored (the event's time; default: now), which
+//                         the skew check recomputes the features at; id: the caller's id of
+//                         the scored event, which later labels are joined on. Both optional.
 //                         -> {"score": 0.0123, "model": "fraud", "version": 3,
 //                             "features": {"amount": 12.5, ...}}   (features when asked)
 //   POST /v1/features     {"views": ["user_txn"], "keys": {...}}
@@ -12,7 +16,9 @@
 //   POST /v2/models/{name}/infer   KServe v2 / Open Inference Protocol: input "features"
 //                         (FP32, shape [N, F] in the model's feature order, null = missing)
 //                         -> output "score" (FP32, shape [N]); no feature lookup.
-//   POST /v1/admin/reload  re-reads the registry now (admin token)
+//   POST /v1/admin/reload  catches the online store up with its primary and re-reads the
+//                         registry, now (admin token): after it, requests see every row
+//                         the ingestion worker had written.
 //
 // Feature assembly is the training code's: the model's FeatureVectorBuilder (from its
 // layout.json) gets the input row [request fields][each view's tuple], where a view's
@@ -27,8 +33,9 @@
 //
 // Shadow: the `challenger`, when set, scores the same requests; its score goes to the
 // serving log only. Serving log: every scored request is appended to kServingLogTopic
-// (key: the model) as one JSON object {ts, model, version, keys, request, features,
-// score, challenger_version, challenger_score} by a background writer; if the writer
+// (key: the model) as one JSON object {ts, served_at, id, model, version, keys, request,
+// features, score, challenger_version, challenger_score} (ts: the request's ts, else the
+// wall clock when served; served_at: the wall clock; id only when sent) by a background writer; if the writer
 // falls behind by more than log_queue records, records are dropped and counted
 // (vigil_serving_log_dropped_total), never blocking a request.
 #pragma once
@@ -44,6 +51,7 @@
 #include "spec/definitions.h"
 #include "store/online_store.h"
 #include "training/feature_vector.h"
+#include "training/model_input.h"  // AssembleInput
 
 namespace vigil {
 
@@ -52,7 +60,10 @@ inline constexpr char kServingLogTopic[] = "_serving_log";
 struct ScoringOptions {
   std::string models_root;        // the registry (<project>/models). REQUIRED
   int64_t reload_interval_ms = 1000;  // Default: 1s
-  int64_t catch_up_interval_ms = 200;  // online store CatchUp(). Default: 200 ms
+  // online store CatchUp() period. 0: never after Open (the store stays as it was when
+  // serving started: a frozen snapshot, which the skew check's test uses to stand for a
+  // stuck follower). Default: 200 ms
+  int64_t catch_up_interval_ms = 200;
   size_t max_keys = 16;           // keys in one request. Default: 16
   size_t log_queue = 100'000;     // serving log records waiting at most. Default: 100k
   bool shadow = true;             // score the challenger in shadow. Default: true
@@ -87,11 +98,5 @@ class ScoringService {
   explicit ScoringService(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The input row of a model for one request: request values (parsed from JSON text by the
-// caller) and, per view of builder.layout().views(), the entity's online row (null when
-// none: the view's empty tuple). Shared with the test that replays training rows.
-Row AssembleInput(const Definitions& defs, const FeatureVectorBuilder& builder, const Row& request,
-                  const std::vector<const Row*>& view_rows);
 
 }  // namespace vigil
