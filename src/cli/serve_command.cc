@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "common/metrics.h"
+#include "serving/dashboard.h"
 #include "serving/http_server.h"
 #include "serving/scoring_service.h"
 #include "store/online_store.h"
@@ -53,10 +54,15 @@ Status Serve(const std::string& project, const ServeCommandOptions& options) {
   ho.api_token = EnvOr("VIGIL_API_TOKEN");
   ho.admin_token = EnvOr("VIGIL_ADMIN_TOKEN");
   ho.metrics = &metrics;
-  VIGIL_ASSIGN_OR_RETURN(auto server, HttpServer::Start(service->Routes(), ho));
+  std::vector<Route> routes = service->Routes();
+  for (Route& r : DashboardRoutes({.log = log.get(), .models_root = sopts.models_root, .metrics = &metrics})) {
+    routes.push_back(std::move(r));
+  }
+  VIGIL_ASSIGN_OR_RETURN(auto server, HttpServer::Start(std::move(routes), ho));
   std::printf("serving on http://%s:%d (models from %s; API token %s, admin token %s)\n", options.address.c_str(),
               server->port(), sopts.models_root.c_str(), ho.api_token.empty() ? "off" : "on",
               ho.admin_token.empty() ? "off" : "on");
+  std::printf("dashboard: http://%s:%d/dashboard\n", options.address.c_str(), server->port());
   std::fflush(stdout);
   std::signal(SIGINT, OnServeSignal);
   std::signal(SIGTERM, OnServeSignal);
