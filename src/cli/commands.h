@@ -156,6 +156,33 @@ struct MonitorDriftOptions {
 // state changes to the _alerts topic (and, with trigger_retrain, a retraining trigger).
 Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options);
 
+struct MonitorSkewOptions {
+  std::string model;        // empty: every model
+  size_t sample = 1000;     // requests per (model, version) at most. Default: 1000
+  uint64_t seed = 1;
+  bool from_start = false;  // the whole serving log (default: since the last check)
+  bool replay_only = false;  // recompute by replaying history, not from the offline changelog
+  int threads = 2;
+};
+// Training-serving skew (monitoring/skew.h): a sample of the requests served since the
+// last check, recomputed from the offline store at their ts and compared feature by
+// feature; one report per (model, version) to the _skew topic and stdout.
+Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options);
+
+struct MonitorPerformanceOptions {
+  std::string model;                 // REQUIRED
+  std::string labels;                // default: the model's labels.path
+  std::string id_column = "event_id";  // the label file's column the requests' id matches
+  std::string as_of;                 // now (default: the latest serving ts in the log)
+  int64_t window_ms = 86'400'000;    // Default: 1d
+  int64_t delay_ms = 86'400'000;     // judge a window this long after its end. Default: 1d
+  double max_drop = 0.1;             // alert below the trained roc_auc minus this
+  bool trigger_retrain = false;      // an alert asks the retraining loop for a round
+};
+// Performance over time (monitoring/performance.h): windows of the serving log judged
+// against the outcomes known, new ones to the _performance topic; alert changes to _alerts.
+Status MonitorPerformance(const std::string& project, const MonitorPerformanceOptions& options);
+
 // Scores labelled events with each given version and prints their metrics side by side.
 Status Evaluate(const std::string& project, const std::string& model, const EvaluateCommandOptions& options);
 

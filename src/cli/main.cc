@@ -182,6 +182,27 @@ int main(int argc, char** argv) {
   monitor_drift->add_flag("--from-start", drift_opts.from_start, "read the whole serving log again");
   monitor_drift->add_flag("--trigger-retrain", drift_opts.trigger_retrain, "ask the retraining loop for a round on an alert");
 
+  cli::MonitorSkewOptions skew_opts;
+  auto* monitor_skew = monitor->add_subcommand("skew", "served feature vectors against the offline store at the same instants");
+  monitor_skew->add_option("model", skew_opts.model, "model (default: every model)");
+  monitor_skew->add_option("--sample", skew_opts.sample, "requests per model version (default 1000)");
+  monitor_skew->add_option("--seed", skew_opts.seed, "sampling seed (default 1)");
+  monitor_skew->add_option("--threads", skew_opts.threads, "join threads (default 2)");
+  monitor_skew->add_flag("--from-start", skew_opts.from_start, "sample the whole serving log again");
+  monitor_skew->add_flag("--replay-only", skew_opts.replay_only, "recompute by replaying history");
+
+  cli::MonitorPerformanceOptions perf_opts;
+  std::string perf_window = "1d", perf_delay = "1d";
+  auto* monitor_perf = monitor->add_subcommand("performance", "measured AUC over time from labels that came later");
+  monitor_perf->add_option("model", perf_opts.model, "model")->required();
+  monitor_perf->add_option("--labels", perf_opts.labels, "label file (default: the model's labels.path)");
+  monitor_perf->add_option("--id-column", perf_opts.id_column, "label column the requests' id matches (default event_id)");
+  monitor_perf->add_option("--as-of", perf_opts.as_of, "now (default: the latest serving ts)");
+  monitor_perf->add_option("--window", perf_window, "window length (default 1d)");
+  monitor_perf->add_option("--delay", perf_delay, "judge a window this long after its end (default 1d)");
+  monitor_perf->add_option("--max-drop", perf_opts.max_drop, "alert below the trained roc_auc minus this (default 0.1)");
+  monitor_perf->add_flag("--trigger-retrain", perf_opts.trigger_retrain, "ask the retraining loop for a round on an alert");
+
   std::string work = "demo-run";
   int64_t demo_users = 6000;
   int demo_days = 35;
@@ -253,6 +274,20 @@ int main(int argc, char** argv) {
     } else {
       drift_opts.window_ms = *w;
       st = cli::MonitorDrift(project, drift_opts);
+    }
+  } else if (*monitor_skew) {
+    st = cli::MonitorSkew(project, skew_opts);
+  } else if (*monitor_perf) {
+    auto w = ParseDuration(perf_window);
+    auto d = ParseDuration(perf_delay);
+    if (!w.ok() || *w <= 0) {
+      st = Status::InvalidArgument("--window: want a positive duration like 1d");
+    } else if (!d.ok() || *d < 0) {
+      st = Status::InvalidArgument("--delay: want a duration like 1d");
+    } else {
+      perf_opts.window_ms = *w;
+      perf_opts.delay_ms = *d;
+      st = cli::MonitorPerformance(project, perf_opts);
     }
   } else if (*serve)
     st = cli::Serve(project, serve_opts);
