@@ -50,6 +50,10 @@
     return v === null || v === undefined || Number.isNaN(v) ? '–' : Number(v).toFixed(digits);
   }
   function pct(v) { return v === null || v === undefined ? '–' : (100 * v).toFixed(2) + '%'; }
+  // Who moved an alias: the command line that did it, without the project directory.
+  function who(command) {
+    return command ? command.replace(/\s--project\s+\S+/, '') : '–';
+  }
   function badge(text, cls) { return el('span', {class: 'badge ' + (cls || text)}, text); }
 
   function table(id, head, rows, empty) {
@@ -71,8 +75,15 @@
   // rebuilds the chart, the same key only swaps the data.
   function chart(id, key, series, data, opts) {
     const box = document.getElementById(id);
-    const width = Math.max(240, box.clientWidth);
     const c = charts[id];
+    // No point yet: no empty frame, the table beside says why.
+    box.style.display = data[0].length ? '' : 'none';
+    if (!data[0].length) {
+      if (c) c.plot.destroy();
+      delete charts[id];
+      return;
+    }
+    const width = Math.max(240, box.clientWidth);
     if (c && c.key === key) {
       c.plot.setData(data);
       if (Math.abs(c.plot.width - width) > 4) c.plot.setSize({width, height: c.plot.height});
@@ -161,13 +172,13 @@
             cells: [when(h.at_ms), h.alias,
                     (h.from_version ? 'v' + h.from_version : 'unset') + ' → ' + (h.to_version ? 'v' + h.to_version : 'unset') +
                         (h.rollback ? ' (rollback)' : ''),
-                    h.reason || '–', h.command || '–']})),
+                    h.reason || '–', el('span', {title: h.command || ''}, who(h.command))]})),
           'No alias has moved yet.');
-    table('decisions', ['when', 'trigger', 'champion', 'challenger', 'promoted', 'why'],
+    table('decisions', ['round at (event time)', 'trigger', 'champion', 'challenger', 'promoted', 'why'],
           (m.decisions || []).slice().reverse().map(x => ({
             wrap: 5,
             cls: x.promoted ? 'warn' : '',
-            cells: [when(x.at_ms), x.trigger,
+            cells: [when(x.event_time_ms), x.trigger,
                     x.champion_version ? 'v' + x.champion_version + ' ' + num(x.champion_score, 4) : '–',
                     x.challenger_version ? 'v' + x.challenger_version + ' ' + num(x.challenger_score, 4) : '–',
                     x.promoted ? 'yes' : 'no', x.reason || '–']})),
