@@ -3,8 +3,9 @@
 // versions -> promote the second -> one retraining round), `vigil serve` with scoring traffic in bursts, `vigil
 // monitor drift` over its serving log (the last burst with inflated amounts, so a feature
 // goes to alert), and a few _skew and _performance records appended through the Log API
-// in the shapes monitoring/monitor_topics.h documents (the commands that write them, `vigil
-// monitor skew` and the performance monitor, are being written alongside). Then
+// in the shapes monitoring/monitor_topics.h documents (`vigil monitor skew` and `vigil
+// monitor performance` write them in real use; their own tests cover them, and fixed
+// records let this one assert on exact values). Then
 // tools/node/dashboard_check.mjs drives headless Chromium (playwright-core) to the page,
 // waits for the charts and asserts on what it shows: model, versions, alias history, a
 // drifting feature, live QPS, the skew rate and an AUC value; that no request left
@@ -247,7 +248,7 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
   }
   ASSERT_GE(features.size(), 3u) << drift_records.back().payload.substr(0, 2000);
 
-  // What `vigil monitor skew` and the performance monitor will write (monitor_topics.h).
+  // What `vigil monitor skew` and `vigil monitor performance` write (monitor_topics.h).
   const int64_t now = wall_ms();
   for (int check = 0; check < 2; ++check) {
     json fs_ = json::array();
@@ -266,7 +267,7 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
   for (int w = 0; w < 3; ++w) {
     json perf = {{"model", "fraud"}, {"version", 2}, {"from", Day(15 + w)}, {"to", Day(16 + w)}, {"scored", 500},
                  {"labels", 480},   {"positives", 12}, {"roc_auc", aucs[w]}, {"pr_auc", 0.41 - 0.05 * w},
-                 {"log_loss", 0.08}};
+                 {"log_loss", 0.08}, {"baseline", 0.8043}, {"level", w == 2 ? "alert" : "none"}};
     AppendRecord(project_, kPerformanceTopic, perf.dump());
   }
   AppendRecord(project_, kAlertsTopic,

@@ -238,13 +238,13 @@
   async function refreshPerformance() {
     const d = await api('/v1/monitor/performance?model=' + encodeURIComponent(model));
     const t = d.windows.map(w => w.to / 1000);
-    chart('chart-auc', 'auc', [line('ROC AUC', 0), line('PR AUC', 4)],
-          [t, d.windows.map(w => w.roc_auc), d.windows.map(w => w.pr_auc)],
+    chart('chart-auc', 'auc', [line('ROC AUC', 0), line('PR AUC', 4), threshold('ROC AUC baseline', '#6b7785')],
+          [t, d.windows.map(w => w.roc_auc), d.windows.map(w => w.pr_auc), d.windows.map(w => w.baseline ?? null)],
           {scales: {y: {range: [0, 1]}}});
     const alertAt = new Set(d.alerts.filter(a => a.to === 'alert').map(a => a.at));
     table('auc-table', ['window', 'version', '#labels', '#positives', '#ROC AUC', '#PR AUC'],
           d.windows.slice().reverse().map(w => ({
-            cls: alertAt.has(w.to) ? 'alert' : '',
+            cls: alertAt.has(w.to) || w.level === 'alert' ? 'alert' : '',
             cells: [when(w.from) + ' → ' + when(w.to), 'v' + w.version, w.labels ?? '–', w.positives ?? '–',
                     num(w.roc_auc, 4), num(w.pr_auc, 4)]})),
           'No measured window yet: labels arrive after the scores.');

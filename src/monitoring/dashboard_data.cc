@@ -489,7 +489,8 @@ std::string MonitorHistory::PerformanceJson(const std::string& model) const {
     for (const char* key : {"model", "version", "from", "to", "scored", "labels", "positives"}) {
       w[key] = Field(*r, key);
     }
-    for (const char* key : {"roc_auc", "pr_auc", "log_loss"}) w[key] = NumOrNull(Num(*r, key));
+    for (const char* key : {"roc_auc", "pr_auc", "log_loss", "baseline"}) w[key] = NumOrNull(Num(*r, key));
+    w["level"] = Field(*r, "level");
     out_windows.push_back(std::move(w));
   }
   std::vector<const json*> changes;

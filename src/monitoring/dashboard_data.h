@@ -133,7 +133,8 @@ class MonitorHistory {
   //    "skipped": n}
   // PerformanceJson:
   //   {"windows": [{"model","version","from","to","scored","labels","positives",
-  //                 "roc_auc","pr_auc","log_loss"}...]   by "to",
+  //                 "roc_auc","pr_auc","log_loss","baseline","level"}...]   by "to"
+  //                 (baseline: the AUC the window is judged against; level: its alert level),
   //    "alerts": [performance AlertChange records (feature "__roc_auc__"), newest first],
   //    "skipped": n}
   std::string DriftJson(const std::string& model) const;

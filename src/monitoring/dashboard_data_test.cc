@@ -211,6 +211,7 @@ TEST_F(MonitorHistoryTest, SkewAndPerformanceInTheirDocumentedShapes) {
   json p = json::parse(h.PerformanceJson("fraud"));
   ASSERT_EQ(p["windows"].size(), 2u);
   EXPECT_EQ(p["windows"][0]["roc_auc"], 0.91);
+  EXPECT_TRUE(p["windows"][0]["baseline"].is_null());
   EXPECT_TRUE(p["windows"][1]["roc_auc"].is_null());
   EXPECT_TRUE(json::parse(h.PerformanceJson("other"))["windows"].empty());
 }

@@ -23,7 +23,7 @@
 //         check],"mismatches":[...],"compared":[...],"last_rate","max_rate"}...], "skipped"}
 //   /v1/monitor/performance[?model=M]  kApi MonitorHistory::PerformanceJson plus "model":
 //        {"model", "windows": [{"model","version","from","to","scored","labels",
-//         "positives","roc_auc","pr_auc","log_loss"}...], "alerts": [AUC alert changes,
+//         "positives","roc_auc","pr_auc","log_loss","baseline","level"}...], "alerts": [AUC alert changes,
 //         newest first], "skipped"}
 //   /v1/monitor/models             kApi     ModelsDashboardJson: {"root", "models": {"<m>":
 //        {"versions": [{"version","created_at_ms","cutoff_ms","data_fingerprint","command",
