@@ -1,11 +1,10 @@
 // The monitoring dashboard of `vigil serve` (issue 7, deliverable 5), end to end in
 // Debian's Chromium: a small fraud project (generate -> ingest -> stream -> train two
-// versions -> promote the second -> one retraining round), `vigil serve` with scoring traffic in bursts, `vigil
-// monitor drift` over its serving log (the last burst with inflated amounts, so a feature
-// goes to alert), and a few _skew and _performance records appended through the Log API
-// in the shapes monitoring/monitor_topics.h documents (`vigil monitor skew` and `vigil
-// monitor performance` write them in real use; their own tests cover them, and fixed
-// records let this one assert on exact values). Then
+// versions -> promote the second -> one retraining round), `vigil serve` with scoring traffic in bursts,
+// `vigil monitor drift` over its serving log (the last burst with inflated amounts, so a feature goes to
+// alert), and a few _skew and _performance records appended through the Log API in the shapes
+// monitoring/monitor_topics.h documents (`vigil monitor skew` and `vigil monitor performance` write them in
+// real use; their own tests cover them, and fixed records let this one assert on exact values). Then
 // tools/node/dashboard_check.mjs drives headless Chromium (playwright-core) to the page,
 // waits for the charts and asserts on what it shows: model, versions, alias history, a
 // drifting feature, live QPS, the skew rate and an AUC value; that no request left
@@ -46,7 +45,8 @@ using json = nlohmann::json;
 constexpr int kUsers = 400;
 constexpr int64_t kStart = 1767571200000;  // 2026-01-05, the generator's default
 int64_t Day(int d) { return kStart + d * kDay; }
-const std::vector<std::string> kSources = {"logins", "transactions", "withdrawals", "p2p_orders", "account_events"};
+const std::vector<std::string> kSources = {"logins", "transactions", "withdrawals", "p2p_orders",
+                                           "account_events"};
 constexpr char kChromium[] = "/usr/bin/chromium";
 
 struct HttpResult {
@@ -72,7 +72,8 @@ HttpResult Http(int port, const std::string& method, const std::string& target, 
   }
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-  if (method == "POST") req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  if (method == "POST")
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   for (size_t sent = 0; sent < req.size();) {
     ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
@@ -112,15 +113,16 @@ class DashboardTest : public ::testing::Test {
     project_ = dir_->Path("project");
     fs::create_directories(project_ + "/data");
     for (const auto& e : fs::directory_iterator(SourceDir() + "/examples/fraud")) {
-      if (e.path().extension() == ".yaml") fs::copy_file(e.path(), project_ + "/" + e.path().filename().string());
+      if (e.path().extension() == ".yaml")
+        fs::copy_file(e.path(), project_ + "/" + e.path().filename().string());
     }
     auto run = [](const std::vector<std::string>& args, int timeout = 600) {
       CommandResult r = RunVigil(project_, args, timeout);
       EXPECT_EQ(r.exit_code, 0) << ShellJoin(args) << ": " << r.Describe();
       return r;
     };
-    CommandResult gen = RunCommand(ShellJoin({VigilBinary(), "generate", "--users", std::to_string(kUsers), "--days",
-                                              "21", "--seed", "11", "--out", project_ + "/data"}));
+    CommandResult gen = RunCommand(ShellJoin({VigilBinary(), "generate", "--users", std::to_string(kUsers),
+                                              "--days", "21", "--seed", "11", "--out", project_ + "/data"}));
     ASSERT_EQ(gen.exit_code, 0) << gen.err;
     for (const auto& s : kSources) run({"ingest", s, project_ + "/data/" + s + ".jsonl"});
     run({"stream", "--until-caught-up"}, 900);
@@ -147,7 +149,8 @@ class DashboardTest : public ::testing::Test {
     static int n = 0;
     s.log = dir_->Path("serve" + std::to_string(++n) + ".log");
     if (!api_token.empty()) setenv("VIGIL_API_TOKEN", api_token.c_str(), 1);
-    s.process = std::make_unique<BackgroundVigil>(project_, std::vector<std::string>{"serve", "--port", "0"}, s.log);
+    s.process =
+        std::make_unique<BackgroundVigil>(project_, std::vector<std::string>{"serve", "--port", "0"}, s.log);
     unsetenv("VIGIL_API_TOKEN");
     std::regex re(R"(dashboard: (http://127\.0\.0\.1:(\d+)/dashboard))");
     for (int i = 0; i < 600 && s.port == 0; ++i) {
@@ -168,16 +171,20 @@ class DashboardTest : public ::testing::Test {
   static std::vector<std::string> ScoreBodies(size_t n, double inflate) {
     auto rows = ParseCsv(ReadFile(project_ + "/data/labels.csv"));
     const auto& h = rows[0];
-    auto col = [&](const char* name) { return static_cast<size_t>(std::find(h.begin(), h.end(), name) - h.begin()); };
+    auto col = [&](const char* name) {
+      return static_cast<size_t>(std::find(h.begin(), h.end(), name) - h.begin());
+    };
     std::vector<std::string> bodies;
     for (size_t i = 1; i < rows.size() && bodies.size() < n; ++i) {
       if (std::stoll(rows[i][col("ts")]) < Day(15)) continue;
-      json b = {{"model", "fraud"},
-                {"keys",
-                 {{"user_id", rows[i][col("user_id")]},
-                  {"device_id", rows[i][col("device_id")]},
-                  {"card_id", rows[i][col("card_id")]}}},
-                {"request", {{"amount", std::stod(rows[i][col("amount")]) * inflate}, {"source", rows[i][col("source")]}}}};
+      json b = {
+          {"model", "fraud"},
+          {"keys",
+           {{"user_id", rows[i][col("user_id")]},
+            {"device_id", rows[i][col("device_id")]},
+            {"card_id", rows[i][col("card_id")]}}},
+          {"request",
+           {{"amount", std::stod(rows[i][col("amount")]) * inflate}, {"source", rows[i][col("source")]}}}};
       bodies.push_back(b.dump());
     }
     EXPECT_EQ(bodies.size(), n) << "too few labelled events after day 15";
@@ -217,7 +224,8 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
   const std::vector<double> inflate = {1, 1, 50};
   size_t scored = 0;
   auto wall_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
   for (double f : inflate) {
@@ -254,25 +262,41 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
     json fs_ = json::array();
     for (size_t i = 0; i < features.size() && i < 5; ++i) {
       int mismatches = (check == 1 && i == 1) ? 3 : 0;
-      fs_.push_back({{"feature", features[i]}, {"compared", 80}, {"mismatches", mismatches},
+      fs_.push_back({{"feature", features[i]},
+                     {"compared", 80},
+                     {"mismatches", mismatches},
                      {"rate", mismatches / 80.0}});
     }
-    json skew = {{"ts", now - 60000 + check * 30000}, {"model", "fraud"}, {"version", 2},
-                 {"from", now - 120000},              {"to", now - 60000}, {"sampled", 80},
-                 {"mismatched_rows", check == 1 ? 3 : 0}, {"mismatch_rate", check == 1 ? 3 / 80.0 : 0.0},
+    json skew = {{"ts", now - 60000 + check * 30000},
+                 {"model", "fraud"},
+                 {"version", 2},
+                 {"from", now - 120000},
+                 {"to", now - 60000},
+                 {"sampled", 80},
+                 {"mismatched_rows", check == 1 ? 3 : 0},
+                 {"mismatch_rate", check == 1 ? 3 / 80.0 : 0.0},
                  {"features", fs_}};
     AppendRecord(project_, kSkewTopic, skew.dump());
   }
   const double aucs[] = {0.9123, 0.8871, 0.7342};
   for (int w = 0; w < 3; ++w) {
-    json perf = {{"model", "fraud"}, {"version", 2}, {"from", Day(15 + w)}, {"to", Day(16 + w)}, {"scored", 500},
-                 {"labels", 480},   {"positives", 12}, {"roc_auc", aucs[w]}, {"pr_auc", 0.41 - 0.05 * w},
-                 {"log_loss", 0.08}, {"baseline", 0.8043}, {"level", w == 2 ? "alert" : "none"}};
+    json perf = {{"model", "fraud"},  {"version", 2},       {"from", Day(15 + w)},
+                 {"to", Day(16 + w)}, {"scored", 500},      {"labels", 480},
+                 {"positives", 12},   {"roc_auc", aucs[w]}, {"pr_auc", 0.41 - 0.05 * w},
+                 {"log_loss", 0.08},  {"baseline", 0.8043}, {"level", w == 2 ? "alert" : "none"}};
     AppendRecord(project_, kPerformanceTopic, perf.dump());
   }
   AppendRecord(project_, kAlertsTopic,
-               json({{"at", Day(18)}, {"model", "fraud"}, {"version", 2}, {"feature", "__roc_auc__"}, {"from", "none"},
-                     {"to", "alert"}, {"psi", nullptr}, {"ks", nullptr}, {"js", nullptr}, {"roc_auc", 0.7342}})
+               json({{"at", Day(18)},
+                     {"model", "fraud"},
+                     {"version", 2},
+                     {"feature", "__roc_auc__"},
+                     {"from", "none"},
+                     {"to", "alert"},
+                     {"psi", nullptr},
+                     {"ks", nullptr},
+                     {"js", nullptr},
+                     {"roc_auc", 0.7342}})
                    .dump());
 
   // The documents, directly.
@@ -289,7 +313,8 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
   EXPECT_EQ(p["alerts"].size(), 1u);
   json m = json::parse(Http(server.port, "GET", "/v1/monitor/models").body);
   EXPECT_EQ(m["models"]["fraud"]["versions"].size(), 3u);
-  EXPECT_EQ(m["models"]["fraud"]["history"].size(), 2u + (m["models"]["fraud"]["aliases"]["champion"] == 3 ? 1 : 0));
+  EXPECT_EQ(m["models"]["fraud"]["history"].size(),
+            2u + (m["models"]["fraud"]["aliases"]["champion"] == 3 ? 1 : 0));
   EXPECT_EQ(m["models"]["fraud"]["decisions"].size(), 1u);
   EXPECT_TRUE(m["models"]["fraud"]["versions"][0]["holdout"]["roc_auc"].is_number());
   EXPECT_EQ(Http(server.port, "GET", "/v1/monitor/skew?model=No-Such").status, 400);
@@ -302,15 +327,16 @@ TEST_F(DashboardTest, ChromiumShowsTrafficDriftSkewModelsAndAuc) {
   fs::create_directories(ArtifactsDir());
   fs::remove(screenshot);
   json expect = {{"model", "fraud"},
-                 {"texts", {"v1", "v2", "v3", "champion", "dashboard test: the newer cut-off", "amount", features[1],
-                            "3.75%", "0.9123", "0.7342"}}};
+                 {"texts",
+                  {"v1", "v2", "v3", "champion", "dashboard test: the newer cut-off", "amount", features[1],
+                   "3.75%", "0.9123", "0.7342"}}};
   const auto start = std::chrono::steady_clock::now();
-  CommandResult check = RunCommand(
-      ShellJoin({"node", SourceDir() + "/tools/node/dashboard_check.mjs", server.dashboard_url, screenshot,
-                 expect.dump()}),
-      90);
+  CommandResult check = RunCommand(ShellJoin({"node", SourceDir() + "/tools/node/dashboard_check.mjs",
+                                              server.dashboard_url, screenshot, expect.dump()}),
+                                   90);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("dashboard_check.mjs: %.1f s; screenshot %s\n%s", seconds, screenshot.c_str(), check.out.c_str());
+  std::printf("dashboard_check.mjs: %.1f s; screenshot %s\n%s", seconds, screenshot.c_str(),
+              check.out.c_str());
   ASSERT_EQ(check.exit_code, 0) << check.Describe();
   EXPECT_NE(check.out.find("\"ok\":true"), std::string::npos) << check.out;
   EXPECT_TRUE(fs::exists(screenshot));

@@ -181,7 +181,8 @@ std::vector<LiveSample> LiveSampler::Samples() const {
 
 std::string LiveSampler::ToJson() const {
   const std::vector<LiveSample> samples = Samples();
-  json t = json::array(), qps = json::array(), errors = json::array(), p50 = json::array(), p99 = json::array();
+  json t = json::array(), qps = json::array(), errors = json::array(), p50 = json::array(),
+       p99 = json::array();
   auto ms = [](double seconds) { return std::isfinite(seconds) ? json(seconds * 1000) : json(nullptr); };
   for (const auto& s : samples) {
     t.push_back(s.at);
@@ -471,7 +472,8 @@ std::string MonitorHistory::SkewJson(const std::string& model) const {
                         {"last_rate", NumOrNull(s.last)},
                         {"max_rate", s.max < 0 ? json(nullptr) : NumOrNull(s.max)}});
   }
-  return json({{"checks", std::move(out_checks)}, {"features", std::move(features)}, {"skipped", skipped}}).dump();
+  return json({{"checks", std::move(out_checks)}, {"features", std::move(features)}, {"skipped", skipped}})
+      .dump();
 }
 
 std::string MonitorHistory::PerformanceJson(const std::string& model) const {

@@ -47,16 +47,16 @@ namespace vigil {
 // One sampling interval of the server's traffic. Latencies are NaN when no request
 // finished in the interval.
 struct LiveSample {
-  TimestampMs at = 0;        // wall clock at the end of the interval
-  double qps = 0;            // responses per second (every status code)
+  TimestampMs at = 0;            // wall clock at the end of the interval
+  double qps = 0;                // responses per second (every status code)
   double errors_per_second = 0;  // responses with a 5xx status, per second
   double p50_seconds = 0;
   double p99_seconds = 0;
 };
 
 struct LiveSamplerOptions {
-  std::chrono::milliseconds interval{1000};  // Default: 1 s. REQUIRES: > 0
-  size_t capacity = 900;                     // samples kept (15 min at 1 s). Default: 900
+  std::chrono::milliseconds interval{1000};             // Default: 1 s. REQUIRES: > 0
+  size_t capacity = 900;                                // samples kept (15 min at 1 s). Default: 900
   std::set<std::string> excluded_routes = {"metrics"};  // route label values left out
 };
 
@@ -145,7 +145,7 @@ class MonitorHistory {
   struct Topic;
   Log* log_;
   MonitorHistoryOptions options_;
-  mutable std::mutex mu_;  // serializes log reads and guards the topics
+  mutable std::mutex mu_;                       // serializes log reads and guards the topics
   std::vector<std::unique_ptr<Topic>> topics_;  // drift, alerts, skew, performance
 };
 

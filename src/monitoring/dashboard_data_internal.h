@@ -13,10 +13,10 @@ namespace vigil::dashboard_internal {
 // The HTTP server's totals summed over every route not in `excluded_routes`, read from a
 // Prometheus text exposition (MetricsRegistry::RenderText).
 struct HttpTotals {
-  uint64_t requests = 0;           // vigil_http_requests_total, every code
-  uint64_t errors = 0;             // the same with a 5xx code
-  std::vector<double> bounds;      // histogram le bounds, ascending, +Inf last
-  std::vector<uint64_t> buckets;   // cumulative counts per bound (as exposed)
+  uint64_t requests = 0;          // vigil_http_requests_total, every code
+  uint64_t errors = 0;            // the same with a 5xx code
+  std::vector<double> bounds;     // histogram le bounds, ascending, +Inf last
+  std::vector<uint64_t> buckets;  // cumulative counts per bound (as exposed)
 };
 // Lines that are not samples of those two families are ignored; so is a malformed line.
 HttpTotals ParseHttpTotals(std::string_view exposition, const std::set<std::string>& excluded_routes);

@@ -31,9 +31,11 @@ TEST(QuantileFromBucketsTest, InterpolatesWithinTheBucket) {
 
 TEST(QuantileFromBucketsTest, NoObservationsIsNaNAndTheInfBucketGivesTheLastBound) {
   const double inf = std::numeric_limits<double>::infinity();
-  EXPECT_TRUE(std::isnan(QuantileFromBuckets(std::vector<double>{0.1, inf}, std::vector<uint64_t>{0, 0}, 0.5)));
+  EXPECT_TRUE(
+      std::isnan(QuantileFromBuckets(std::vector<double>{0.1, inf}, std::vector<uint64_t>{0, 0}, 0.5)));
   EXPECT_TRUE(std::isnan(QuantileFromBuckets(std::vector<double>{}, std::vector<uint64_t>{}, 0.5)));
-  EXPECT_DOUBLE_EQ(QuantileFromBuckets(std::vector<double>{0.1, 1, inf}, std::vector<uint64_t>{0, 0, 5}, 0.99), 1);
+  EXPECT_DOUBLE_EQ(
+      QuantileFromBuckets(std::vector<double>{0.1, 1, inf}, std::vector<uint64_t>{0, 0, 5}, 0.99), 1);
 }
 
 TEST(ParseHttpTotalsTest, SumsRoutesButTheExcludedOnes) {
@@ -41,11 +43,14 @@ TEST(ParseHttpTotalsTest, SumsRoutesButTheExcludedOnes) {
   const char* help = "Responses.";
   r.AddCounter("vigil_http_requests_total", help, {{"route", "score"}, {"code", "200"}}).Increment(7);
   r.AddCounter("vigil_http_requests_total", help, {{"route", "score"}, {"code", "503"}}).Increment(2);
-  r.AddCounter("vigil_http_requests_total", help, {{"route", "dashboard_live"}, {"code", "200"}}).Increment(50);
+  r.AddCounter("vigil_http_requests_total", help, {{"route", "dashboard_live"}, {"code", "200"}})
+      .Increment(50);
   r.AddCounter("vigil_http_requests_total", help, {{"route", "we\"ird"}, {"code", "404"}}).Increment(1);
   std::vector<double> bounds = {0.001, 0.01};
-  auto& score = r.AddHistogram("vigil_http_request_duration_seconds", "Latency.", {{"route", "score"}}, bounds);
-  auto& live = r.AddHistogram("vigil_http_request_duration_seconds", "Latency.", {{"route", "dashboard_live"}}, bounds);
+  auto& score =
+      r.AddHistogram("vigil_http_request_duration_seconds", "Latency.", {{"route", "score"}}, bounds);
+  auto& live = r.AddHistogram("vigil_http_request_duration_seconds", "Latency.",
+                              {{"route", "dashboard_live"}}, bounds);
   score.Observe(0.0005);
   score.Observe(0.005);
   score.Observe(3);
@@ -68,10 +73,13 @@ TEST(ParseHttpTotalsTest, SumsRoutesButTheExcludedOnes) {
 
 TEST(LiveSamplerTest, RatesAndQuantilesComeFromTheDeltas) {
   MetricsRegistry r;
-  auto& requests = r.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}});
-  auto& metrics = r.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "metrics"}, {"code", "200"}});
+  auto& requests =
+      r.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}});
+  auto& metrics =
+      r.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "metrics"}, {"code", "200"}});
   std::vector<double> bounds(kLatencyBucketsSeconds.begin(), kLatencyBucketsSeconds.end());
-  auto& latency = r.AddHistogram("vigil_http_request_duration_seconds", "Latency.", {{"route", "score"}}, bounds);
+  auto& latency =
+      r.AddHistogram("vigil_http_request_duration_seconds", "Latency.", {{"route", "score"}}, bounds);
   requests.Increment(1000);  // before the sampler: not in any interval
   for (int i = 0; i < 1000; ++i) latency.Observe(0.2);
 
@@ -120,12 +128,18 @@ class MonitorHistoryTest : public ::testing::Test {
     ASSERT_TRUE((*w)->Append(key, payload).ok());
     ASSERT_TRUE((*w)->Flush(true).ok());
   }
-  static std::string Drift(const std::string& model, int version, int64_t to, double amount_psi, const char* level) {
+  static std::string Drift(const std::string& model, int version, int64_t to, double amount_psi,
+                           const char* level) {
     json amount = {{"feature", "amount"}, {"categorical", false}, {"psi", amount_psi}, {"level", level}};
     json score = {{"feature", "__score__"}, {"categorical", false}, {"psi", 0.01}, {"level", "none"}};
     json country = {{"feature", "country"}, {"categorical", true}, {"psi", nullptr}, {"level", "too_few"}};
-    return json({{"model", model}, {"version", version}, {"from", to - 1000}, {"to", to}, {"requests", 50},
-                 {"level", level}, {"results", {amount, score, country}}})
+    return json({{"model", model},
+                 {"version", version},
+                 {"from", to - 1000},
+                 {"to", to},
+                 {"requests", 50},
+                 {"level", level},
+                 {"results", {amount, score, country}}})
         .dump();
   }
 
@@ -151,10 +165,12 @@ TEST_F(MonitorHistoryTest, DriftSeriesPerFeatureWorstFirstAndAlertsNewestFirst) 
   Append(kDriftTopic, "fraud", Drift("fraud", 1, 2000, 0.02, "none"));
   Append(kDriftTopic, "other", Drift("other", 1, 2000, 0.9, "alert"));
   Append(kDriftTopic, "fraud", "not json");
-  Append(kAlertsTopic, "fraud",
-         R"({"at":3000,"model":"fraud","version":2,"feature":"amount","from":"none","to":"alert","psi":0.4,"ks":0.3,"js":null})");
-  Append(kAlertsTopic, "fraud",
-         R"({"at":9000,"model":"fraud","version":2,"feature":"__roc_auc__","from":"none","to":"alert","roc_auc":0.6})");
+  Append(
+      kAlertsTopic, "fraud",
+      R"({"at":3000,"model":"fraud","version":2,"feature":"amount","from":"none","to":"alert","psi":0.4,"ks":0.3,"js":null})");
+  Append(
+      kAlertsTopic, "fraud",
+      R"({"at":9000,"model":"fraud","version":2,"feature":"__roc_auc__","from":"none","to":"alert","roc_auc":0.6})");
   MonitorHistory h(log_.get(), {});
   ASSERT_TRUE(h.Refresh().ok());
   // A second window, appended after the first refresh: read incrementally.
@@ -195,9 +211,10 @@ TEST_F(MonitorHistoryTest, SkewAndPerformanceInTheirDocumentedShapes) {
   Append(kPerformanceTopic, "fraud",
          R"({"model":"fraud","version":2,"from":0,"to":86400000,"scored":900,"labels":800,"positives":40,)"
          R"("roc_auc":0.91,"pr_auc":0.5,"log_loss":0.12})");
-  Append(kPerformanceTopic, "fraud",
-         R"({"model":"fraud","version":2,"from":86400000,"to":172800000,"scored":10,"labels":10,"positives":0,)"
-         R"("roc_auc":null,"pr_auc":null,"log_loss":0.01})");
+  Append(
+      kPerformanceTopic, "fraud",
+      R"({"model":"fraud","version":2,"from":86400000,"to":172800000,"scored":10,"labels":10,"positives":0,)"
+      R"("roc_auc":null,"pr_auc":null,"log_loss":0.01})");
   MonitorHistory h(log_.get(), {});
   ASSERT_TRUE(h.Refresh().ok());
   json s = json::parse(h.SkewJson("fraud"));

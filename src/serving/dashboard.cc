@@ -17,7 +17,7 @@ constexpr char kContentSecurityPolicy[] =
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
 
 struct DashboardState {
-  DashboardState(const DashboardOptions& o)
+  explicit DashboardState(const DashboardOptions& o)
       : models_root(o.models_root), history(o.log, MonitorHistoryOptions{o.history}) {}
   std::string models_root;
   MonitorHistory history;
@@ -90,7 +90,7 @@ HttpResponse WithModel(const std::string& model, const std::string& document) {
 // A handler for one /v1/monitor/{drift,skew,performance} document.
 using DocumentOf = std::string (MonitorHistory::*)(const std::string&) const;
 std::function<HttpResponse(const HttpRequest&)> TopicDocument(std::shared_ptr<DashboardState> state,
-                                                               DocumentOf document) {
+                                                              DocumentOf document) {
   return [state = std::move(state), document](const HttpRequest& req) {
     auto model = ModelParameter(req.query);
     if (!model.ok()) return HttpResponse::Error(400, model.status().message());
@@ -122,8 +122,8 @@ std::vector<Route> DashboardRoutes(const DashboardOptions& options) {
     LiveSamplerOptions lo;
     lo.interval = options.sample_interval;
     lo.capacity = options.live_samples;
-    lo.excluded_routes = {"metrics",          "dashboard",       "dashboard_asset",      "dashboard_live",
-                          "dashboard_drift",  "dashboard_skew",  "dashboard_performance", "dashboard_models"};
+    lo.excluded_routes = {"metrics",         "dashboard",      "dashboard_asset",       "dashboard_live",
+                          "dashboard_drift", "dashboard_skew", "dashboard_performance", "dashboard_models"};
     state->sampler = std::make_unique<LiveSampler>(options.metrics, lo);
   }
   std::vector<Route> routes;
@@ -131,30 +131,31 @@ std::vector<Route> DashboardRoutes(const DashboardOptions& options) {
                     [](const HttpRequest&) { return Asset("dashboard.html"); }});
   routes.push_back({"GET", "/dashboard/{asset}", Access::kPublic, "dashboard_asset",
                     [](const HttpRequest& req) { return Asset(req.params.at("asset")); }});
-  routes.push_back({"GET", "/v1/monitor/live", Access::kApi, "dashboard_live", [state](const HttpRequest& req) {
-                      if (!req.query.empty()) return HttpResponse::Error(400, "/v1/monitor/live takes no parameters");
-                      std::string body = state->sampler
-                                             ? state->sampler->ToJson()
-                                             : R"({"interval_ms":1000,"t":[],"qps":[],"errors_per_second":[],)"
-                                               R"("p50_ms":[],"p99_ms":[]})";
-                      HttpResponse r = HttpResponse::Json(200, std::move(body));
-                      r.headers.emplace_back("Cache-Control", "no-store");
-                      return r;
-                    }});
+  routes.push_back(
+      {"GET", "/v1/monitor/live", Access::kApi, "dashboard_live", [state](const HttpRequest& req) {
+         if (!req.query.empty()) return HttpResponse::Error(400, "/v1/monitor/live takes no parameters");
+         std::string body = state->sampler ? state->sampler->ToJson()
+                                           : R"({"interval_ms":1000,"t":[],"qps":[],"errors_per_second":[],)"
+                                             R"("p50_ms":[],"p99_ms":[]})";
+         HttpResponse r = HttpResponse::Json(200, std::move(body));
+         r.headers.emplace_back("Cache-Control", "no-store");
+         return r;
+       }});
   routes.push_back({"GET", "/v1/monitor/drift", Access::kApi, "dashboard_drift",
                     TopicDocument(state, &MonitorHistory::DriftJson)});
   routes.push_back({"GET", "/v1/monitor/skew", Access::kApi, "dashboard_skew",
                     TopicDocument(state, &MonitorHistory::SkewJson)});
   routes.push_back({"GET", "/v1/monitor/performance", Access::kApi, "dashboard_performance",
                     TopicDocument(state, &MonitorHistory::PerformanceJson)});
-  routes.push_back({"GET", "/v1/monitor/models", Access::kApi, "dashboard_models", [state](const HttpRequest& req) {
-                      if (!req.query.empty()) return HttpResponse::Error(400, "/v1/monitor/models takes no parameters");
-                      auto doc = ModelsDashboardJson(state->models_root);
-                      if (!doc.ok()) return HttpResponse::Error(500, doc.status().ToString());
-                      HttpResponse r = HttpResponse::Json(200, std::move(doc).value());
-                      r.headers.emplace_back("Cache-Control", "no-store");
-                      return r;
-                    }});
+  routes.push_back(
+      {"GET", "/v1/monitor/models", Access::kApi, "dashboard_models", [state](const HttpRequest& req) {
+         if (!req.query.empty()) return HttpResponse::Error(400, "/v1/monitor/models takes no parameters");
+         auto doc = ModelsDashboardJson(state->models_root);
+         if (!doc.ok()) return HttpResponse::Error(500, doc.status().ToString());
+         HttpResponse r = HttpResponse::Json(200, std::move(doc).value());
+         r.headers.emplace_back("Cache-Control", "no-store");
+         return r;
+       }});
   return routes;
 }
 

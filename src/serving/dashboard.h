@@ -51,12 +51,12 @@
 namespace vigil {
 
 struct DashboardOptions {
-  Log* log = nullptr;               // monitoring topics are read from it. REQUIRED
-  std::string models_root;          // the model registry (<project>/models). REQUIRED
-  const MetricsRegistry* metrics = nullptr;  // the server's metrics; null: /live is empty
-  size_t history = 2000;            // records kept per monitoring topic. Default: 2000
+  Log* log = nullptr;                               // monitoring topics are read from it. REQUIRED
+  std::string models_root;                          // the model registry (<project>/models). REQUIRED
+  const MetricsRegistry* metrics = nullptr;         // the server's metrics; null: /live is empty
+  size_t history = 2000;                            // records kept per monitoring topic. Default: 2000
   std::chrono::milliseconds sample_interval{1000};  // live sampling. Default: 1 s
-  size_t live_samples = 900;        // live points kept. Default: 900 (15 min at 1 s)
+  size_t live_samples = 900;                        // live points kept. Default: 900 (15 min at 1 s)
 };
 
 // The routes above, for HttpServer::Start (append them to the service's). They share one

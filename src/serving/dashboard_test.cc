@@ -95,10 +95,13 @@ TEST_F(DashboardRoutesTest, DocumentsAreEmptyBeforeAnyMonitoringAndBadQueriesAre
 }
 
 TEST_F(DashboardRoutesTest, LiveCountsTrafficButNotTheDashboards) {
-  metrics_.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}}).Increment(0);
+  metrics_.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}})
+      .Increment(0);
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
-  metrics_.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}}).Increment(5);
-  metrics_.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "dashboard_live"}, {"code", "200"}})
+  metrics_.AddCounter("vigil_http_requests_total", "Responses.", {{"route", "score"}, {"code", "200"}})
+      .Increment(5);
+  metrics_
+      .AddCounter("vigil_http_requests_total", "Responses.", {{"route", "dashboard_live"}, {"code", "200"}})
       .Increment(500);
   json live;
   double total = 0;
