@@ -19,6 +19,8 @@
 //                stolen cards in minutes, half of the attempts declined or failed, then the
 //                approved sum is withdrawn. After: one card per fresh device, one card per
 //                session spread over a week, few declines, cash-out hours later.
+//   campaign     from the drift day on, 0.2% of the other users a day are ATO victims of
+//                the new tactics (kAtoCampaignRatePerDay): the ring scales up what works.
 //   p2p_scam     a fresh account that trades with many new counterparties, asks for
 //                reversible payment methods, and leaves disputes and cancellations behind
 //                (after the drift: fewer orders a day, fewer disputes, some old contacts).
@@ -53,6 +55,11 @@ enum Tag : uint64_t {
 constexpr double kAtoRate = 0.008;
 constexpr double kStolenCardRate = 0.005;
 constexpr double kP2pScamRate = 0.005;
+// From the drift day on, the ATO ring runs a campaign with its new tactics: this share of
+// the (otherwise untouched) users a day has its account taken over. Attackers who find a
+// blind spot scale it up; without the campaign the changed tactics would show in a
+// handful of events a day, too few to measure on generated data of test size.
+constexpr double kAtoCampaignRatePerDay = 0.002;
 
 double Cents(double usd) { return std::round(usd * 100.0) / 100.0; }
 double Clamp(double x, double lo, double hi) { return std::min(hi, std::max(lo, x)); }
@@ -570,7 +577,19 @@ User MakeUser(const World& w, uint32_t index) {
   u.server_ip = DatacenterIp(rng);
 
   const double f = rng.Uniform();
-  if (f >= kAtoRate + kStolenCardRate + kP2pScamRate) return u;
+  constexpr double kFraudRate = kAtoRate + kStolenCardRate + kP2pScamRate;
+  if (f >= kFraudRate) {
+    // A campaign victim (see kAtoCampaignRatePerDay): its days before the attack are
+    // exactly those of the same user without a drift.
+    const int campaign_days = w.drift_day >= 0 && w.drift_day < w.days ? w.days - w.drift_day : 0;
+    const double g = (f - kFraudRate) / (1 - kFraudRate);  // uniform in [0, 1)
+    if (g < kAtoCampaignRatePerDay * campaign_days) {
+      u.fraud = kAto;
+      u.attack_day = static_cast<int16_t>(w.drift_day + static_cast<int>(g / kAtoCampaignRatePerDay));
+      u.recovery_day = static_cast<int16_t>(u.attack_day + rng.Between(1, 3));
+    }
+    return u;
+  }
   u.attack_day = static_cast<int16_t>(rng.Below(w.days));
   if (f < kAtoRate) {
     u.fraud = kAto;  // a normal user with something worth stealing
