@@ -268,7 +268,12 @@ Result<DriftResult> CompareToReference(const FeatureReference& ref, const Featur
     return r;
   }
   r.level = LevelOf(r.psi, thresholds.psi_warn, thresholds.psi_alert);
-  if (r.count - r.missing >= thresholds.min_count) {
+  const auto distinct_quantiles = [&] {
+    int n = 0;
+    for (size_t i = 0; i < ref.quantiles.size(); ++i) n += i == 0 || ref.quantiles[i] != ref.quantiles[i - 1];
+    return n;
+  };
+  if (r.count - r.missing >= thresholds.min_count && distinct_quantiles() >= thresholds.min_distinct_quantiles_for_ks) {
     r.level = std::max(r.level, LevelOf(r.ks, thresholds.ks_warn, thresholds.ks_alert));
   }
   r.level = std::max(r.level, LevelOf(r.js, thresholds.js_warn, thresholds.js_alert));

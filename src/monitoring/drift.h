@@ -132,6 +132,12 @@ struct DriftThresholds {
   // A window with fewer values (missing included) is kTooFew; KS enters the level only
   // when the window has at least this many non-missing values. Default: 100.
   int64_t min_count = 100;
+  // KS enters the level only for a continuous feature: one whose reference quantiles
+  // q0..q100 hold at least this many distinct values. A count or a flag (few values,
+  // many ties) is judged by PSI over its value bins alone: KS has no meaningful scale on a
+  // step distribution, where moving a few percent of the mass across one step is the
+  // whole statistic. Its KS is still reported. Default: 20.
+  int min_distinct_quantiles_for_ks = 20;
 };
 
 // Ordered by severity kNone < kWarn < kAlert; kTooFew says the window is too small to
@@ -166,7 +172,8 @@ struct DriftResult {
 //   ks  = KsStatistic(ref, the window's sample sorted)            (numeric)
 //   js  = JensenShannon(ReferenceSlotFractions(ref), window.SlotFractions())  (categorical)
 // level: kTooFew when window.count() < max(1, min_count); otherwise the worst of the
-// levels of psi, ks (if the window has at least min_count non-missing values) and js.
+// levels of psi, ks (if the window has at least min_count non-missing values and the
+// feature is continuous: min_distinct_quantiles_for_ks) and js.
 // InvalidArgument, naming the feature, when the window was not built from a reference with
 // the same name, kind and bins (edges or category names).
 Result<DriftResult> CompareToReference(const FeatureReference& ref, const FeatureWindow& window,

@@ -535,5 +535,26 @@ TEST(DriftResultTest, ToJson) {
   EXPECT_STREQ(DriftLevelName(DriftLevel::kTooFew), "too_few");
 }
 
+// A count with few values: moving 20% of the mass from 1 to 0 is a KS of 0.2 (an alert on
+// a continuous feature) but only a PSI warning here: KS does not judge step distributions.
+TEST(CompareToReference, KsDoesNotJudgeACountWithFewValues) {
+  std::vector<double> ref_values, window_values;
+  for (int i = 0; i < 1000; ++i) ref_values.push_back(i < 300 ? 0 : i < 900 ? 1 : 2);
+  for (int i = 0; i < 1000; ++i) window_values.push_back(i < 500 ? 0 : i < 900 ? 1 : 2);
+  const FeatureReference ref = NumericReference("logins_1h", ref_values);
+  FeatureWindow w(ref);
+  for (double v : window_values) w.Add(v);
+  Result<DriftResult> r = CompareToReference(ref, w, DriftThresholds{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NEAR(r->ks, 0.2, 1e-9);
+  EXPECT_GT(r->psi, 0.1);
+  EXPECT_LT(r->psi, 0.25);
+  EXPECT_EQ(r->level, DriftLevel::kWarn);
+  // The same KS on a continuous feature alerts.
+  DriftThresholds strict;
+  strict.min_distinct_quantiles_for_ks = 1;
+  EXPECT_EQ(CompareToReference(ref, w, strict)->level, DriftLevel::kAlert);
+}
+
 }  // namespace
 }  // namespace vigil
