@@ -30,6 +30,8 @@
 #include "store/ingestion.h"
 #include "store/online_store.h"
 #include "store/sync.h"
+#include "serving/http_client.h"
+#include "training/trainer.h"
 
 namespace vigil::cli {
 namespace {
@@ -118,6 +120,18 @@ std::string DeadLetter(const RejectedRecord& r) {
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
+// What `vigil ingest` accepts of `source`'s events.
+DecodeOptions IngestDecodeOptions(const Project& p, const SourceDef& source) {
+  DecodeOptions opts;
+  opts.source = source.name;
+  opts.schema = source.schema;
+  opts.ts_field = source.ts_field;
+  opts.required = p.defs.RequiredFields(source.name);
+  opts.max_ts = WallClockMs() + source.max_future;
+  opts.forbidden_key_bytes = std::string(1, kKeySeparator);
+  return opts;
+}
+
 // Rows as CSV (DESIGN.md §7): the entity's key columns, ts, the features.
 Status WriteRowsCsv(const Definitions& defs, const FeatureViewDef& view, const std::vector<ChangelogRow>& rows,
                     const std::string& out_path) {
@@ -185,13 +199,7 @@ Status Ingest(const std::string& project, const std::string& source_name,
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadProject(project));
   const SourceDef* source = p.defs.FindSource(source_name);
   if (!source) return Status::InvalidArgument("unknown source '" + source_name + "'");
-  DecodeOptions opts;
-  opts.source = source->name;
-  opts.schema = source->schema;
-  opts.ts_field = source->ts_field;
-  opts.required = p.defs.RequiredFields(source->name);
-  opts.max_ts = WallClockMs() + source->max_future;
-  opts.forbidden_key_bytes = std::string(1, kKeySeparator);
+  const DecodeOptions opts = IngestDecodeOptions(p, *source);
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   VIGIL_ASSIGN_OR_RETURN(auto topic, log->OpenWriter(source->name));
   // Rejections are written at the end: the dead-letter topic is shared with the stream
@@ -748,6 +756,232 @@ Status Sync(const std::string& project, bool check) {
       std::printf("sync: %-24s %-16s %lld\n", view.c_str(), kind.c_str(), static_cast<long long>(n));
     }
   }
+  return Status::OK();
+}
+
+}  // namespace vigil::cli
+
+namespace vigil::cli {
+
+namespace {
+
+// One scoring request of the replay: its moment and its /v1/score body.
+struct ReplayRequest {
+  TimestampMs ts = 0;
+  std::string body;
+};
+
+// The model's labelled events in [from, until) as /v1/score bodies (keys, request fields,
+// ts, id), in ts order. Only the request side of a label row is sent: never its outcome.
+Result<std::vector<ReplayRequest>> ReplayRequests(const Project& p, const ModelDef& model, const std::string& path,
+                                                  TimestampMs from, TimestampMs until) {
+  VIGIL_ASSIGN_OR_RETURN(LabelTable t, ReadLabelTable(path, model.labels.ts_column));
+  std::vector<std::pair<size_t, std::string>> keys;
+  for (const auto& k : model.labels.keys) {
+    VIGIL_ASSIGN_OR_RETURN(size_t c, t.Column(k));
+    keys.emplace_back(c, k);
+  }
+  std::vector<std::pair<size_t, const Field*>> fields;
+  for (const auto& f : model.request.fields()) {
+    VIGIL_ASSIGN_OR_RETURN(size_t c, t.Column(f.name));
+    fields.emplace_back(c, &f);
+  }
+  auto id_col = t.Column("event_id");
+  std::vector<ReplayRequest> out;
+  for (size_t i = 0; i < t.rows.size(); ++i) {
+    if (t.ts[i] < from || t.ts[i] >= until) continue;
+    const auto& row = t.rows[i];
+    nlohmann::json keys_json = nlohmann::json::object(), request = nlohmann::json::object();
+    for (const auto& [c, name] : keys) {
+      if (!row[c].empty()) keys_json[name] = row[c];
+    }
+    for (const auto& [c, f] : fields) {
+      const std::string& cell = row[c];
+      if (cell.empty()) continue;
+      switch (f->type) {
+        case Type::kDouble:
+          request[f->name] = std::strtod(cell.c_str(), nullptr);
+          break;
+        case Type::kInt64:
+        case Type::kTimestamp:
+          request[f->name] = std::strtoll(cell.c_str(), nullptr, 10);
+          break;
+        case Type::kBool:
+          request[f->name] = cell == "true" || cell == "1";
+          break;
+        default:
+          request[f->name] = cell;
+      }
+    }
+    nlohmann::json body = {{"model", model.name}, {"keys", keys_json}, {"request", request}, {"ts", t.ts[i]}};
+    if (id_col.ok()) body["id"] = row[*id_col];
+    out.push_back({t.ts[i], body.dump()});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });
+  return out;
+}
+
+}  // namespace
+
+Status Replay(const std::string& project, const ReplayOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
+  const auto start = std::chrono::steady_clock::now();
+  // The events of [from, until), by source, as the topic records `ingest` would append.
+  struct Pending {
+    TimestampMs ts;
+    std::string key, payload;
+  };
+  std::map<std::string, std::vector<Pending>> pending;
+  std::map<std::string, int64_t> rejected;
+  int64_t outside = 0, events = 0;
+  for (const auto& [name, source] : p.defs.sources) {
+    std::string file;
+    for (const char* ext : {".jsonl", ".csv", ".parquet"}) {
+      if (std::filesystem::exists(options.data + "/" + name + ext)) {
+        file = options.data + "/" + name + ext;
+        break;
+      }
+    }
+    if (file.empty()) continue;
+    VIGIL_ASSIGN_OR_RETURN(InputFormat format, FormatFromPath(file));
+    auto& out = pending[name];
+    std::vector<std::pair<std::string, std::string>> rejections;
+    std::string payload;
+    VIGIL_RETURN_IF_ERROR(DecodeFile(
+        file, format, IngestDecodeOptions(p, source),
+        [&](Event&& ev, int64_t) -> Status {
+          if (ev.ts < options.from || ev.ts >= options.until) {
+            ++outside;
+            return Status::OK();
+          }
+          payload.clear();
+          EncodeEvent(ev, &payload);
+          out.push_back({ev.ts, SourceRecordKey(source, ev.fields), payload});
+          ++events;
+          return Status::OK();
+        },
+        [&](RejectedRecord&& r) -> Status {
+          rejections.emplace_back("reject:" + r.file + ":" + std::to_string(r.line), DeadLetter(r));
+          return Status::OK();
+        }));
+    std::stable_sort(out.begin(), out.end(), [](const Pending& a, const Pending& b) { return a.ts < b.ts; });
+    if (!rejections.empty()) {
+      rejected[name] = static_cast<int64_t>(rejections.size());
+      VIGIL_ASSIGN_OR_RETURN(auto dlq, OpenSharedWriter(log.get(), DeadLetterTopic(name), 60000));
+      for (const auto& [key, value] : rejections) VIGIL_RETURN_IF_ERROR(dlq->Append(key, value));
+      VIGIL_RETURN_IF_ERROR(dlq->Flush(true));
+    }
+  }
+  if (pending.empty()) return Status::InvalidArgument("no <source>.jsonl, .csv or .parquet file of any source in " + options.data);
+  TimestampMs first = kMaxTimestamp, last = kMinTimestamp;
+  for (const auto& [name, v] : pending) {
+    if (!v.empty()) first = std::min(first, v.front().ts), last = std::max(last, v.back().ts);
+  }
+  if (first == kMaxTimestamp) return Status::InvalidArgument("no event of " + options.data + " in the replayed period");
+
+  // Scoring: requests of the model's labelled events, against a running server.
+  std::unique_ptr<HttpClient> client;
+  std::vector<ReplayRequest> requests;
+  const std::string admin_token = std::getenv("VIGIL_ADMIN_TOKEN") ? std::getenv("VIGIL_ADMIN_TOKEN") : "";
+  const std::string api_token = std::getenv("VIGIL_API_TOKEN") ? std::getenv("VIGIL_API_TOKEN") : "";
+  if (!options.url.empty()) {
+    const ModelDef* model = p.defs.FindModel(options.model);
+    if (!model) return Status::InvalidArgument("--url needs --model: one of the definitions' models, not '" + options.model + "'");
+    std::string path = options.requests.empty() ? model->labels.path : options.requests;
+    VIGIL_ASSIGN_OR_RETURN(requests, ReplayRequests(p, *model, path, options.from, options.until));
+    VIGIL_ASSIGN_OR_RETURN(client, HttpClient::Connect(options.url));
+  }
+  auto catch_up_server = [&]() -> Status {
+    if (!client) return Status::OK();
+    VIGIL_ASSIGN_OR_RETURN(HttpClientResponse r, client->Request("POST", "/v1/admin/reload", "", admin_token));
+    if (r.status != 200) return Status::IOError("POST /v1/admin/reload: " + std::to_string(r.status) + " " + r.body);
+    return Status::OK();
+  };
+
+  // Compute and ingestion in this process, as `vigil stream` runs them.
+  StreamOptions sopts = MakeStreamOptions(p);
+  sopts.history = [&p, l = log.get()](const SourceDef& source) {
+    return ReadSourceHistoryWithArchive(source, l, p.settings.offline_dir);
+  };
+  VIGIL_ASSIGN_OR_RETURN(auto worker, StreamWorker::Open(p.defs, log.get(), sopts));
+  OnlineStoreOptions oopts;
+  oopts.shards = p.settings.online_shards;
+  VIGIL_ASSIGN_OR_RETURN(auto online, OnlineStore::Open(OnlineDir(p), oopts));
+  IngestionOptions iopts;
+  iopts.offline_dir = p.settings.offline_dir;
+  VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
+  std::map<std::string, std::unique_ptr<TopicWriter>> writers;
+  for (const auto& entry : pending) {
+    VIGIL_ASSIGN_OR_RETURN(writers[entry.first], log->OpenWriter(entry.first));
+  }
+  std::map<std::string, size_t> next;
+  size_t next_request = 0;
+  int64_t scored = 0, failed = 0;
+  std::string first_failure;
+  const DurationMs step = options.step_ms > 0 ? options.step_ms : (last - first + 1);
+  TimestampMs t = options.from == kMinTimestamp ? first : options.from;
+  int64_t steps = 0, appended_before = -1;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (t <= last && t < options.until && !g_stop) {
+    const TimestampMs end = std::min<TimestampMs>(t + step, options.until);
+    // 1. The requests of [t, end) see the features of what happened before t.
+    for (; next_request < requests.size() && requests[next_request].ts < end; ++next_request) {
+      VIGIL_ASSIGN_OR_RETURN(HttpClientResponse r,
+                             client->Request("POST", "/v1/score", requests[next_request].body, api_token));
+      if (r.status == 200) {
+        ++scored;
+      } else {
+        if (failed++ == 0) first_failure = std::to_string(r.status) + " " + r.body;
+      }
+    }
+    // 2. Then the events of [t, end) happen: appended, computed, ingested.
+    for (auto& [name, v] : pending) {
+      size_t& i = next[name];
+      for (; i < v.size() && v[i].ts < end; ++i) VIGIL_RETURN_IF_ERROR(writers[name]->Append(v[i].key, v[i].payload));
+      VIGIL_RETURN_IF_ERROR(writers[name]->Flush(false));
+    }
+    int64_t appended = 0;
+    for (auto& [name, v] : pending) appended += static_cast<int64_t>(next[name]);
+    if (appended != appended_before) {  // a step without events changes nothing downstream
+      appended_before = appended;
+      do {
+        VIGIL_RETURN_IF_ERROR(worker->Poll().status());
+        VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
+      } while (!worker->caught_up());
+      for (;;) {
+        VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
+        if (done) break;
+        VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
+      }
+      VIGIL_RETURN_IF_ERROR(catch_up_server());
+    }
+    ++steps;
+    if (options.progress && (end - (options.from == kMinTimestamp ? first : options.from)) % 86'400'000 == 0) {
+      std::printf("replay: to %s, %lld requests scored\n", FormatIsoTimestamp(end).c_str(), static_cast<long long>(scored));
+      std::fflush(stdout);
+    }
+    t = end;
+  }
+  for (auto& [name, w] : writers) VIGIL_RETURN_IF_ERROR(w->Flush(true));
+  VIGIL_RETURN_IF_ERROR(worker->Checkpoint());
+  VIGIL_RETURN_IF_ERROR(worker->Checkpoint());
+  for (;;) {
+    VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
+    if (done) break;
+    VIGIL_RETURN_IF_ERROR(ingestion->Poll(20).status());
+  }
+  VIGIL_RETURN_IF_ERROR(ingestion->Close());
+  VIGIL_RETURN_IF_ERROR(catch_up_server());
+  PrintCompute(worker->stats());
+  std::printf("replay: %lld events of [%s, %s] in %lld steps (%lld outside the period", static_cast<long long>(events),
+              FormatIsoTimestamp(first).c_str(), FormatIsoTimestamp(last).c_str(), static_cast<long long>(steps),
+              static_cast<long long>(outside));
+  for (const auto& [name, n] : rejected) std::printf(", %lld %s rejected to dlq", static_cast<long long>(n), name.c_str());
+  std::printf("); %lld requests scored, %lld failed, in %.2f s\n", static_cast<long long>(scored),
+              static_cast<long long>(failed), Since(start));
+  if (failed) return Status::IOError(std::to_string(failed) + " scoring requests failed; the first: " + first_failure);
   return Status::OK();
 }
 

@@ -37,6 +37,19 @@ int main(int argc, char** argv) {
   stream->add_option("--metrics-port", stream_opts.metrics_port, "serve Prometheus metrics on this port")
       ->check(CLI::Range(0, 65535));
 
+  cli::ReplayOptions replay_opts;
+  std::string replay_from, replay_until, replay_step = "1h";
+  auto* replay_cmd = app.add_subcommand(
+      "replay", "replay recorded events through stream, ingestion and (with --url) scoring, step by step in event time");
+  replay_cmd->add_option("--data", replay_opts.data, "directory of <source>.jsonl files (as `vigil generate` writes)")
+      ->required();
+  replay_cmd->add_option("--from", replay_from, "first event time replayed (earlier events: already ingested)");
+  replay_cmd->add_option("--until", replay_until, "events at or after this time are not replayed");
+  replay_cmd->add_option("--step", replay_step, "event time per step (default 1h; 0: one step)");
+  replay_cmd->add_option("--url", replay_opts.url, "a running `vigil serve` to score the model's labelled events through");
+  replay_cmd->add_option("--model", replay_opts.model, "the model scored (with --url)");
+  replay_cmd->add_option("--requests", replay_opts.requests, "label file whose rows are the requests (default: the model's)");
+
   cli::IngestWorkerOptions ingest_opts;
   auto* ingest_worker = app.add_subcommand("ingest-worker", "apply changelog topics to the online store");
   ingest_worker->add_flag("--until-caught-up", ingest_opts.until_caught_up, "stop once every changelog is applied");
@@ -171,6 +184,8 @@ int main(int argc, char** argv) {
   serve->add_option("--catch-up-ms", serve_opts.catch_up_ms,
                     "how often the online store catches up with the ingestion worker (default 200; 0: never, "
                     "serve the store as it was at start)");
+  serve->add_flag("!--no-monitoring", serve_opts.monitoring,
+                  "no serving log and no dashboard (to measure what monitoring costs)");
 
   cli::MonitorDriftOptions drift_opts;
   std::string drift_window = "1h";
@@ -200,7 +215,7 @@ int main(int argc, char** argv) {
   monitor_perf->add_option("--as-of", perf_opts.as_of, "now (default: the latest serving ts)");
   monitor_perf->add_option("--window", perf_window, "window length (default 1d)");
   monitor_perf->add_option("--delay", perf_delay, "judge a window this long after its end (default 1d)");
-  monitor_perf->add_option("--max-drop", perf_opts.max_drop, "alert below the trained roc_auc minus this (default 0.1)");
+  monitor_perf->add_option("--max-drop", perf_opts.max_drop, "alert below the trained roc_auc minus this (default 0.05)");
   monitor_perf->add_flag("--trigger-retrain", perf_opts.trigger_retrain, "ask the retraining loop for a round on an alert");
 
   std::string work = "demo-run";
@@ -240,6 +255,26 @@ int main(int argc, char** argv) {
     st = cli::Ingest(project, source, files);
   else if (*stream)
     st = cli::Stream(project, stream_opts);
+  else if (*replay_cmd) {
+    auto step = replay_step == "0" ? Result<DurationMs>(DurationMs{0}) : ParseDuration(replay_step);
+    if (!step.ok() || *step < 0) {
+      st = Status::InvalidArgument("--step: want a duration like 1h (0: one step)");
+    } else {
+      replay_opts.step_ms = *step;
+      st = Status::OK();
+      if (!replay_from.empty()) {
+        auto t = ParseTimestamp(replay_from);
+        st = t.ok() ? Status::OK() : Status::InvalidArgument("--from: " + t.status().message());
+        if (t.ok()) replay_opts.from = *t;
+      }
+      if (st.ok() && !replay_until.empty()) {
+        auto t = ParseTimestamp(replay_until);
+        st = t.ok() ? Status::OK() : Status::InvalidArgument("--until: " + t.status().message());
+        if (t.ok()) replay_opts.until = *t;
+      }
+      if (st.ok()) st = cli::Replay(project, replay_opts);
+    }
+  }
   else if (*ingest_worker)
     st = cli::IngestWorker(project, ingest_opts);
   else if (*archive)

@@ -206,7 +206,6 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
   VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(p)));
   // The outcomes: the model's label file (or --labels), by id.
   std::string path = options.labels.empty() ? model->labels.path : options.labels;
-  if (!path.empty() && path[0] != '/' && options.labels.empty()) path = project + "/" + path;
   std::vector<std::string> columns = {options.id_column, model->labels.target};
   if (!model->labels.known_at_column.empty()) columns.push_back(model->labels.known_at_column);
   VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(path, model->labels.ts_column, columns));

@@ -44,6 +44,7 @@ Status Serve(const std::string& project, const ServeCommandOptions& options) {
   sopts.models_root = ModelsRoot(p);
   sopts.reload_interval_ms = options.reload_ms;
   sopts.catch_up_interval_ms = options.catch_up_ms;
+  sopts.serving_log = options.monitoring;
   VIGIL_ASSIGN_OR_RETURN(auto service, ScoringService::Open(p.defs, store.get(), log.get(), &metrics, sopts));
   HttpServerOptions ho;
   ho.address = options.address;
@@ -55,14 +56,20 @@ Status Serve(const std::string& project, const ServeCommandOptions& options) {
   ho.admin_token = EnvOr("VIGIL_ADMIN_TOKEN");
   ho.metrics = &metrics;
   std::vector<Route> routes = service->Routes();
-  for (Route& r : DashboardRoutes({.log = log.get(), .models_root = sopts.models_root, .metrics = &metrics})) {
-    routes.push_back(std::move(r));
+  if (options.monitoring) {
+    for (Route& r : DashboardRoutes({.log = log.get(), .models_root = sopts.models_root, .metrics = &metrics})) {
+      routes.push_back(std::move(r));
+    }
   }
   VIGIL_ASSIGN_OR_RETURN(auto server, HttpServer::Start(std::move(routes), ho));
   std::printf("serving on http://%s:%d (models from %s; API token %s, admin token %s)\n", options.address.c_str(),
               server->port(), sopts.models_root.c_str(), ho.api_token.empty() ? "off" : "on",
               ho.admin_token.empty() ? "off" : "on");
-  std::printf("dashboard: http://%s:%d/dashboard\n", options.address.c_str(), server->port());
+  if (options.monitoring) {
+    std::printf("dashboard: http://%s:%d/dashboard\n", options.address.c_str(), server->port());
+  } else {
+    std::printf("monitoring off: no serving log, no dashboard\n");
+  }
   std::fflush(stdout);
   std::signal(SIGINT, OnServeSignal);
   std::signal(SIGTERM, OnServeSignal);

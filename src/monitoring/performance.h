@@ -39,7 +39,7 @@ struct PerformanceOptions {
   DurationMs delay = 86'400'000;   // judge a window this long after its end. Default: 1d
   int64_t min_positives = 5;       // fewer: measured, but never an alert. Default: 5
   int64_t min_negatives = 20;      // Default: 20
-  double max_drop = 0.1;           // alert below baseline - max_drop. Default: 0.1
+  double max_drop = 0.05;          // alert below baseline - max_drop. Default: 0.05
 };
 
 struct PerformanceWindow {

@@ -386,7 +386,7 @@ struct ScoringService::Impl {
       record["challenger_version"] = challenger_version;
       record["challenger_score"] = static_cast<double>(challenger_score);
     }
-    EnqueueLog(p.model, record.dump());
+    if (options.serving_log) EnqueueLog(p.model, record.dump());
     if (score_seconds) score_seconds->ObserveDuration(Clock::now() - start);
     return HttpResponse::Json(200, out.dump());
   }

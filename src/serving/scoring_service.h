@@ -67,6 +67,9 @@ struct ScoringOptions {
   size_t max_keys = 16;           // keys in one request. Default: 16
   size_t log_queue = 100'000;     // serving log records waiting at most. Default: 100k
   bool shadow = true;             // score the challenger in shadow. Default: true
+  // Write every scored request to the serving log, which monitoring reads (drift, skew,
+  // performance). Off only to measure what monitoring costs. Default: true
+  bool serving_log = true;
 };
 
 class ScoringService {
