@@ -86,6 +86,30 @@ Status WaitCommitted(Log* log, const std::string& group, const std::vector<std::
 // Attackers change tactics on this day of the demo's data.
 constexpr int kDemoDriftDay = 14;
 
+// The monitoring part serves its own deployment: two months of history, so that the
+// model's training window starts after 30 days (its 30-day features are warm), and the
+// attackers change tactics on day kServingDriftDay.
+constexpr int kServingUsers = 3000;
+constexpr int kServingDays = 61;
+constexpr int kServingDriftDay = 58;
+
+// Waits for `vigil serve` to print its address in `log_path`.
+Result<std::string> ServeAddress(pid_t pid, const std::string& log_path) {
+  for (int i = 0; i < 1200; ++i) {
+    std::ifstream f(log_path);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string mark = "serving on ";
+    if (size_t at = text.find(mark); at != std::string::npos) {
+      size_t end = text.find_first_of(" \n", at + mark.size());
+      return text.substr(at + mark.size(), end - at - mark.size());
+    }
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return Status::IOError("vigil serve stopped; see " + log_path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::IOError("vigil serve did not start in a minute; see " + log_path);
+}
+
 }  // namespace
 
 Status Demo(const std::string& project, const std::string& work_dir, int64_t users, int days) {
@@ -240,6 +264,91 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   eval.labels = labels;
   VIGIL_RETURN_IF_ERROR(Evaluate(p, "fraud", eval));
 
+  // Monitoring: a deployment serving the days around a drift, watched.
+  const std::string sp = (fs::path(work_dir) / "serving-project").string();
+  const fs::path sevents = fs::path(work_dir) / "serving-events";
+  fs::create_directories(sp, ec);
+  for (const auto& e : fs::directory_iterator(project, ec)) {
+    auto ext = e.path().extension();
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml") && e.path().filename() != "vigil.yaml")
+      fs::copy_file(e.path(), fs::path(sp) / e.path().filename());
+  }
+  auto day = [](int d) { return kDefaultGenerateStart + int64_t{d} * 86'400'000; };
+  Banner("serving deployment: " + std::to_string(kServingUsers) + " users x " + std::to_string(kServingDays) +
+         " days (attackers change tactics on day " + std::to_string(kServingDriftDay) + "), history replayed to day " +
+         std::to_string(kServingDriftDay - 1) + ", a model trained there");
+  GenerateOptions sgen;
+  sgen.users = kServingUsers;
+  sgen.days = kServingDays;
+  sgen.seed = 21;
+  sgen.drift_day = kServingDriftDay;
+  sgen.out_dir = sevents.string();
+  VIGIL_RETURN_IF_ERROR(cli::Generate(sgen));
+  ReplayOptions bulk;
+  bulk.data = sevents.string();
+  bulk.until = day(kServingDriftDay - 1);
+  bulk.step_ms = 0;
+  bulk.progress = false;
+  VIGIL_RETURN_IF_ERROR(Replay(sp, bulk));
+  const std::string slabels = (sevents / "labels.csv").string();
+  TrainCommandOptions strain;
+  strain.at = std::to_string(day(kServingDriftDay - 1));
+  strain.labels = slabels;
+  VIGIL_RETURN_IF_ERROR(Train(sp, "fraud", strain, "vigil demo: train fraud --at " + FormatIsoTimestamp(day(kServingDriftDay - 1))));
+
+  Banner("serve + replay: `vigil serve` scores every card purchase, withdrawal and P2P order of days " +
+         std::to_string(kServingDriftDay - 1) + "-" + std::to_string(kServingDriftDay) +
+         " as they happen (events replayed in 5-minute steps of event time)");
+  const std::string serve_log = (fs::path(work_dir) / "serve.log").string();
+  VIGIL_ASSIGN_OR_RETURN(pid_t server, SpawnWorker(sp, {"serve", "--port", "0"}, serve_log));
+  auto address = ServeAddress(server, serve_log);
+  if (!address.ok()) {
+    ::kill(server, SIGKILL);
+    return address.status();
+  }
+  std::printf("vigil serve pid %d on %s\n", static_cast<int>(server), address->c_str());
+  ReplayOptions live;
+  live.data = sevents.string();
+  live.from = day(kServingDriftDay - 1);
+  live.until = day(kServingDriftDay + 1);
+  live.step_ms = 5 * 60'000;
+  live.url = *address;
+  live.model = "fraud";
+  live.requests = slabels;
+  Status replayed = Replay(sp, live);
+  VIGIL_RETURN_IF_ERROR(StopWorker(server, "vigil serve", serve_log));
+  VIGIL_RETURN_IF_ERROR(replayed);
+
+  Banner("monitor performance: each day's AUC once two days of fraud reports are in; the drop after the drift "
+         "raises an alert, which asks the retraining loop for a round");
+  MonitorPerformanceOptions perf;
+  perf.model = "fraud";
+  perf.labels = slabels;
+  perf.delay_ms = 2 * 86'400'000;
+  perf.as_of = std::to_string(day(kServingDriftDay + 3));
+  perf.trigger_retrain = true;
+  VIGIL_RETURN_IF_ERROR(MonitorPerformance(sp, perf));
+  Banner("monitor drift: each day's served features and scores against the training reference");
+  MonitorDriftOptions drift_opts;
+  drift_opts.window_ms = 86'400'000;
+  VIGIL_RETURN_IF_ERROR(MonitorDrift(sp, drift_opts));
+  Banner("monitor skew: served vectors against the offline store at the same instants (the replay's 5-minute "
+         "steps make some short-window features stale: freshness skew)");
+  MonitorSkewOptions skew;
+  skew.sample = 500;
+  VIGIL_RETURN_IF_ERROR(MonitorSkew(sp, skew));
+  Banner("retrain: the round the alert asked for");
+  RetrainCommandOptions sretrain;
+  sretrain.loop = true;
+  sretrain.until_caught_up = true;
+  sretrain.labels = slabels;
+  VIGIL_RETURN_IF_ERROR(Retrain(sp, "fraud", sretrain, "vigil demo: retrain fraud --loop --until-caught-up"));
+  VIGIL_RETURN_IF_ERROR(ModelsShow(sp, "fraud", 0, false));
+
+  std::printf("\nThe dashboard (live QPS and latency, drift per feature, skew, model versions, alias history, AUC "
+              "over time):\n  build/vigil --project %s serve --port 8080\n  then open "
+              "http://127.0.0.1:8080/dashboard\n",
+              sp.c_str());
   std::printf("\ndone. Try: build/vigil --project %s get user_txn %s\n", p.c_str(),
               normal_user.empty() ? "<user_id>" : normal_user.c_str());
   std::printf("     build/vigil --project %s models show fraud\n", p.c_str());
