@@ -14,6 +14,10 @@
 //    independent count over the raw events strictly before each label's ts, while a leaky
 //    count (events up to and including ts: the labelled event itself) differs on every
 //    transaction label, so a join that leaked would be caught.
+//  - ReplayInPassesGivesTheSameMatrix: the training matrix is the same, bit for bit,
+//    whether the replay holds each source's labelled entities at once or in many passes
+//    of a few entities each, and equals the builder's vectors from whole input rows over
+//    the collected point-in-time join (the serving path's construction).
 //  - SameDataAndSeedGiveTheSameModelBytes: two trainings, identical model.json and data
 //    fingerprint; promote and rollback through the CLI move the champion and back.
 //  - ATriggerRunsOneRoundAtTheClock: `retrain --trigger` (what monitoring will call) makes
@@ -25,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include "e2e_util.h"
+#include "compute/entity_window.h"
 #include "log/log.h"
 #include "spec/definitions.h"
 #include "training/trainer.h"
@@ -294,6 +300,72 @@ TEST_F(TrainingE2eTest, TrainingRowsSeeOnlyEventsBeforeTheLabel) {
   }
   // The labelled transaction itself is at ts: a join that let it in would differ on every row.
   EXPECT_EQ(leaky_differs, rows.size());
+}
+
+TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
+  const std::string project = MakeProject("passes");
+  auto p = LoadProject(project);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto log = Log::Open(p->settings.log);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  const ModelDef& model = *p->defs.FindModel("fraud");
+  auto labels = ReadModelLabels(model, "");
+  ASSERT_TRUE(labels.ok()) << labels.status().ToString();
+  auto builder = FeatureLayout::FromModel(model).Bind(p->defs);
+  ASSERT_TRUE(builder.ok()) << builder.status().ToString();
+  // Labels of every source on days 10..13, newest first (the join takes rows in any order).
+  const auto& t = labels->table;
+  std::vector<uint32_t> rows;
+  for (uint32_t i = 0; i < t.rows.size(); ++i) {
+    if (t.ts[i] >= Day(10) && t.ts[i] < Day(13)) rows.push_back(i);
+  }
+  std::reverse(rows.begin(), rows.end());
+  ASSERT_GT(rows.size(), 1000u);
+  FeatureMatrixOptions mo;
+  mo.replay_only = true;
+  DatasetStats one_pass, passes;
+  auto a = BuildFeatureMatrix(p->defs, log->get(), **builder, *labels, rows, mo, &one_pass);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  mo.events_per_pass = 20000;  // the logins alone are over 10 passes
+  auto b = BuildFeatureMatrix(p->defs, log->get(), **builder, *labels, rows, mo, &passes);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(a->values.size(), b->values.size());
+  EXPECT_EQ(std::memcmp(a->values.data(), b->values.data(), a->values.size() * sizeof(float)), 0)
+      << "replaying in passes changed the matrix";
+  EXPECT_EQ(a->labels, b->labels);
+  EXPECT_EQ(one_pass.events_replayed, passes.events_replayed);
+  EXPECT_EQ(one_pass.from_replay, passes.from_replay);
+
+  // The matrix, filled column by column as the join streams, equals the vectors the
+  // builder makes from whole input rows (the serving path) over the collected join.
+  LabelTable part;
+  part.path = t.path;
+  part.header = t.header;
+  for (uint32_t r : rows) {
+    part.rows.push_back(t.rows[r]);
+    part.ts.push_back(t.ts[r]);
+  }
+  std::vector<const FeatureViewDef*> views;
+  for (const auto& v : (*builder)->layout().views()) views.push_back(p->defs.FindView(v));
+  DatasetStats stats;
+  auto tuples = JoinPointInTime(p->defs, log->get(), "", part, views, JoinOptions{}, &stats);
+  ASSERT_TRUE(tuples.ok()) << tuples.status().ToString();
+  const Schema& request = (*builder)->layout().request();
+  std::vector<float> vec((*builder)->size());
+  size_t differ = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Row input((*builder)->input_width());
+    for (size_t f = 0; f < request.size(); ++f) {
+      input[f] = *(*builder)->ParseRequestCell(f, part.rows[i][*part.Column(request.field(f).name)]);
+    }
+    for (size_t v = 0; v < views.size(); ++v) {
+      const Row& tuple = (*tuples)[v][i].empty() ? ViewPlan(*views[v]).empty_tuple() : (*tuples)[v][i];
+      std::copy(tuple.begin(), tuple.end(), input.begin() + static_cast<std::ptrdiff_t>((*builder)->view_offset(v)));
+    }
+    (*builder)->Build(input, vec.data());
+    differ += std::memcmp(vec.data(), &a->values[i * a->cols], vec.size() * sizeof(float)) != 0 ? 1 : 0;
+  }
+  EXPECT_EQ(differ, 0u) << "of " << rows.size() << " rows";
 }
 
 TEST_F(TrainingE2eTest, SameDataAndSeedGiveTheSameModelBytes) {

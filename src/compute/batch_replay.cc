@@ -1,6 +1,7 @@
 #include "compute/batch_replay.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <thread>
 #include <unordered_set>
@@ -9,6 +10,7 @@
 #include "compute/stream_worker.h"
 #include "compute/view_engine.h"
 #include "schema/row_codec.h"
+#include "spec/expr.h"
 
 namespace vigil {
 
@@ -102,12 +104,25 @@ void FinishHistory(const SourceDef& source, const std::vector<TimestampMs>& max_
 
 Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log) {
   SourceHistory h;
+  VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
+      source, log,
+      [&h](Event&& ev, uint64_t seq) {
+        h.events.push_back(std::move(ev));
+        h.seqs.push_back(seq);
+        return Status::OK();
+      },
+      &h));
+  return h;
+}
+
+Status ScanSourceHistory(const SourceDef& source, Log* log,
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h) {
   std::unordered_set<uint64_t> recorded;
   VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
   std::vector<TimestampMs> max_ts;
-  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, {}, recorded, &max_ts, &h));
-  FinishHistory(source, max_ts, &h);
-  return h;
+  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, {}, recorded, &max_ts, h, on_event));
+  FinishHistory(source, max_ts, h);
+  return Status::OK();
 }
 
 void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std::vector<int64_t>& until,
@@ -137,6 +152,44 @@ void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std:
   }
 }
 
+namespace {
+
+// Replays one entity's events (given in any order) and hands its changelog rows before
+// `bound` to on_entity.
+void ReplayEntity(const ViewPlan& plan, const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events,
+                  TimestampMs bound, Row* inputs,
+                  const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+  // Partitions interleave in no promised order: put the entity's events in (ts, seq)
+  // order so each Add appends.
+  std::sort(events->begin(), events->end(), [](const auto& a, const auto& b) {
+    return a.first->ts != b.first->ts ? a.first->ts < b.first->ts : a.second < b.second;
+  });
+  EntityWindow window(&plan, key);
+  for (const auto& [ev, seq] : *events) {
+    plan.Extract(*ev, inputs);
+    window.Add(ev->ts, seq, *inputs);
+  }
+  std::vector<ChangelogRow> rows;
+  window.AdvanceTo(bound, [&](ChangelogRow&& r) { rows.push_back(std::move(r)); });
+  on_entity(key, std::move(rows));
+}
+
+// Runs work(begin, step) over `threads` threads, or inline for few items.
+void RunSplit(int threads, size_t items, const std::function<void(size_t, size_t)>& work) {
+  threads = std::max(1, threads);
+  if (threads == 1 || items < 1024) {
+    work(0, 1);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
+  for (auto& t : pool) t.join();
+}
+
+constexpr size_t kCompactBlockBytes = size_t{64} << 20;
+
+}  // namespace
+
 void ReplayView(
     const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
     const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
@@ -154,36 +207,81 @@ void ReplayView(
     members[it->second].push_back(i);
   }
   ViewPlan plan(view);
-  auto work = [&](size_t begin, size_t step) mutable {
+  RunSplit(threads, keys.size(), [&](size_t begin, size_t step) {
     Row inputs;
+    std::vector<std::pair<const Event*, uint64_t>> events;
     for (size_t e = begin; e < keys.size(); e += step) {
-      EntityWindow window(&plan, keys[e]);
-      // Partitions interleave in no promised order: put the entity's events in (ts, seq)
-      // order so each Add appends.
-      auto& m = members[e];
-      std::sort(m.begin(), m.end(), [&](uint32_t a, uint32_t b) {
-        const auto& ea = history.events[a];
-        const auto& eb = history.events[b];
-        return ea.ts != eb.ts ? ea.ts < eb.ts : history.seqs[a] < history.seqs[b];
-      });
-      for (uint32_t i : m) {
-        plan.Extract(history.events[i], &inputs);
-        window.Add(history.events[i].ts, history.seqs[i], inputs);
-      }
-      std::vector<ChangelogRow> rows;
-      window.AdvanceTo(bound, [&](ChangelogRow&& r) { rows.push_back(std::move(r)); });
-      on_entity(keys[e], std::move(rows));
+      events.clear();
+      for (uint32_t i : members[e]) events.emplace_back(&history.events[i], history.seqs[i]);
+      ReplayEntity(plan, keys[e], &events, bound, &inputs, on_entity);
     }
-  };
-  threads = std::max(1, threads);
-  if (threads == 1 || keys.size() < 1024) {
-    work(0, 1);
-    return;
+  });
+}
+
+CompactHistory::CompactHistory(const FeatureViewDef& view, const SourceDef& source,
+                               std::span<const std::string> entities)
+    : schema_(&source.schema), keys_(entities) {
+  used_ = view.key_indexes;
+  for (const auto& f : view.features) {
+    if (f.field_index >= 0) used_.push_back(f.field_index);
+    if (f.where_expr) used_.insert(used_.end(), f.where_expr->inputs().begin(), f.where_expr->inputs().end());
   }
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
-  for (auto& t : pool) t.join();
+  std::sort(used_.begin(), used_.end());
+  used_.erase(std::unique(used_.begin(), used_.end()), used_.end());
+}
+
+void CompactHistory::Add(uint32_t entity, const Event& ev, uint64_t seq) {
+  scratch_.ts = ev.ts;
+  scratch_.fields.assign(ev.fields.size(), Value::Null());
+  for (int f : used_) {
+    if (static_cast<size_t>(f) < ev.fields.size()) scratch_.fields[f] = ev.fields[f];
+  }
+  encoded_.clear();
+  EncodeEvent(scratch_, &encoded_);
+  if (blocks_.empty() || blocks_.back().size() + encoded_.size() > blocks_.back().capacity()) {
+    blocks_.emplace_back();
+    blocks_.back().reserve(std::max(kCompactBlockBytes, encoded_.size()));
+  }
+  std::string& block = blocks_.back();
+  refs_.push_back(Ref{seq, entity, static_cast<uint32_t>(blocks_.size() - 1), static_cast<uint32_t>(block.size()),
+                      static_cast<uint32_t>(encoded_.size())});
+  block.append(encoded_);
+}
+
+void ReplayView(
+    const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound, int threads,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+  // Each entity's events, in the order added: a counting sort of the refs by entity.
+  const size_t entities = history.keys_.size();
+  std::vector<uint32_t> start(entities + 1, 0), members(history.refs_.size());
+  for (const auto& r : history.refs_) ++start[r.entity + 1];
+  for (size_t e = 0; e < entities; ++e) start[e + 1] += start[e];
+  {
+    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    for (uint32_t i = 0; i < history.refs_.size(); ++i) members[next[history.refs_[i].entity]++] = i;
+  }
+  ViewPlan plan(view);
+  RunSplit(threads, entities, [&](size_t begin, size_t step) {
+    Row inputs;
+    std::vector<Event> decoded;
+    std::vector<std::pair<const Event*, uint64_t>> events;
+    for (size_t e = begin; e < entities; e += step) {
+      const size_t n = start[e + 1] - start[e];
+      if (n == 0) continue;
+      if (decoded.size() < n) decoded.resize(n);
+      events.clear();
+      for (size_t j = 0; j < n; ++j) {
+        const auto& r = history.refs_[members[start[e] + j]];
+        std::string_view bytes(history.blocks_[r.block].data() + r.offset, r.size);
+        // Our own encoding of an event of this schema: it decodes.
+        Status st = DecodeEvent(bytes, *history.schema_, &decoded[j]);
+        assert(st.ok());
+        st.IgnoreError();
+        events.emplace_back(&decoded[j], r.seq);
+      }
+      ReplayEntity(plan, history.keys_[e], &events, bound, &inputs, on_entity);
+    }
+  });
 }
 
 }  // namespace vigil

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string_view>
 #include <unordered_set>
 #include <string>
@@ -32,6 +33,11 @@ struct SourceHistory {
 // Reads the whole history of `source` from the live log, and the dead-letter topic for
 // recorded decisions. (store/archive.h adds what the archive holds.)
 Result<SourceHistory> ReadSourceHistory(const SourceDef& source, Log* log);
+// The same history streamed: on_event gets every accepted event, in each partition's log
+// order, from the calling thread; *h gets the late and rejected counts and the watermark,
+// not the events. A caller that keeps only some entities' events holds only those.
+Status ScanSourceHistory(const SourceDef& source, Log* log,
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h);
 
 // The live part of a history: reads each partition p of `source` from from[p] (an empty
 // `from`: from each partition's start) to its end, appending accepted events to *h.
@@ -69,6 +75,47 @@ void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std:
 // different threads for different entities).
 void ReplayView(
     const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
+
+// One view's events of a source, held compactly for a batch replay that must keep many
+// (training sets over millions of labels): of each event only the fields the view reads
+// (its entity keys, its features' fields and `where`s) are kept, encoded as the log
+// stores them (schema/row_codec.h) with the other fields null, in large blocks; about 60
+// to 100 bytes an event where a decoded Event takes several hundred. The entities are
+// known up front (the caller looks each event's entity up once, in its own index). Not
+// safe for concurrent Add.
+class CompactHistory {
+ public:
+  // `entities`: the encoded keys (EncodeEntityKey) of the entities whose events may be
+  // added; Add names one by its index there. It must outlive the history.
+  CompactHistory(const FeatureViewDef& view, const SourceDef& source, std::span<const std::string> entities);
+  // Adds `ev` (an accepted event, EventSeq `seq`) of entities[entity].
+  void Add(uint32_t entity, const Event& ev, uint64_t seq);
+  int64_t events() const { return static_cast<int64_t>(refs_.size()); }
+
+ private:
+  friend void ReplayView(const FeatureViewDef&, const CompactHistory&, TimestampMs, int,
+                         const std::function<void(const std::string&, std::vector<ChangelogRow>&&)>&);
+  struct Ref {
+    uint64_t seq;
+    uint32_t entity;
+    uint32_t block;
+    uint32_t offset;
+    uint32_t size;
+  };
+  const Schema* schema_;
+  std::span<const std::string> keys_;
+  std::vector<int> used_;  // source fields the view reads, sorted
+  std::vector<Ref> refs_;
+  std::vector<std::string> blocks_;
+  Event scratch_;
+  std::string encoded_;
+};
+
+// ReplayView over a compact history: the same rows, the same calls (none for an entity
+// without events).
+void ReplayView(
+    const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound, int threads,
     const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
 
 }  // namespace vigil

@@ -46,8 +46,8 @@ struct TimedTuple {
 // rows of the labelled entities are gathered in shards by entity, then each shard's
 // entities are sorted by time and merged with their labels.
 Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
-                   const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads, std::vector<Row>* out,
-                   int64_t* rows_read) {
+                   const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads,
+                   const std::function<void(uint32_t, const Row&)>& out, int64_t* rows_read) {
   TimestampMs max_as_of = kMinTimestamp;
   for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, as_of[list.back()]);
   const size_t nk = view.key_indexes.size(), nf = view.features.size();
@@ -98,7 +98,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
         size_t r = 0;
         for (uint32_t li : list) {
           while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
-          if (r > 0) (*out)[li] = rows[r - 1].values;
+          if (r > 0) out(li, rows[r - 1].values);
         }
       }
     }
@@ -106,37 +106,64 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
   return Status::OK();
 }
 
-// Sets (*out)[label] for every label of `groups` by replaying the source history of
-// their entities.
+// Calls out(label, tuple) for every label of `groups` that has a tuple, by replaying the
+// source history of their entities. The history is streamed and only the labelled
+// entities' events are kept, compactly (compute/batch_replay.h CompactHistory). When the
+// source topic holds more than events_per_pass records, the entities are split into
+// shards by key hash and each pass over the source keeps and replays one shard (an
+// entity's changelog depends on its own events only).
 Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
-                  const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads, std::vector<Row>* out,
-                  int64_t* replayed) {
+                  const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads,
+                  int64_t events_per_pass, const std::function<void(uint32_t, const Row&)>& out, int64_t* replayed) {
   const SourceDef& source = *defs.FindSource(view.source);
-  SourceHistory all;
-  if (offline_dir.empty()) {
-    VIGIL_ASSIGN_OR_RETURN(all, ReadSourceHistory(source, log));
-  } else {
-    VIGIL_ASSIGN_OR_RETURN(all, ReadSourceHistoryWithArchive(source, log, offline_dir));
+  // Records archived and live: each partition's end offset (the archive holds the
+  // offsets below the live log's start).
+  int64_t records = 0;
+  if (auto ends = log->EndOffsets(source.name); ends.ok()) {
+    for (int64_t e : *ends) records += e;
   }
-  // Only the labelled entities' events.
-  SourceHistory h;
-  h.watermark = all.watermark;
-  for (size_t i = 0; i < all.events.size(); ++i) {
-    if (!groups.count(EncodeEntityKey(all.events[i].fields, view.key_indexes))) continue;
-    h.events.push_back(std::move(all.events[i]));
-    h.seqs.push_back(all.seqs[i]);
+  const int64_t per_pass = std::max<int64_t>(1, events_per_pass);
+  const size_t passes = static_cast<size_t>(std::max<int64_t>(1, (records + per_pass - 1) / per_pass));
+  // The labelled entities by id, and each one's pass.
+  std::vector<std::string> keys;
+  std::vector<const std::vector<uint32_t>*> lists;
+  std::unordered_map<std::string, uint32_t> ids;
+  keys.reserve(groups.size());
+  ids.reserve(groups.size());
+  for (const auto& [key, list] : groups) {
+    ids.emplace(key, static_cast<uint32_t>(keys.size()));
+    keys.push_back(key);
+    lists.push_back(&list);
   }
-  *replayed += static_cast<int64_t>(h.events.size());
-  std::mutex mu;
-  ReplayView(view, h, kMaxTimestamp, threads, [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
-    auto it = groups.find(key);
-    if (it == groups.end() || rows.empty()) return;
-    size_t r = 0;
-    for (uint32_t li : it->second) {
-      while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
-      if (r > 0) (*out)[li] = rows[r - 1].values;
+  std::vector<uint32_t> pass_of(keys.size(), 0);
+  if (passes > 1) {
+    std::hash<std::string> hasher;
+    for (size_t e = 0; e < keys.size(); ++e) pass_of[e] = static_cast<uint32_t>(hasher(keys[e]) % passes);
+  }
+  for (size_t pass = 0; pass < passes; ++pass) {
+    CompactHistory kept(view, source, keys);
+    SourceHistory counts;  // late and rejected counts, watermark: not needed here
+    auto keep = [&](Event&& ev, uint64_t seq) {
+      auto it = ids.find(EncodeEntityKey(ev.fields, view.key_indexes));
+      if (it != ids.end() && pass_of[it->second] == pass) kept.Add(it->second, ev, seq);
+      return Status::OK();
+    };
+    if (offline_dir.empty()) {
+      VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, keep, &counts));
+    } else {
+      VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, offline_dir, keep, &counts));
     }
-  });
+    *replayed += kept.events();
+    ReplayView(view, kept, kMaxTimestamp, threads, [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
+      auto it = groups.find(key);
+      if (it == groups.end() || rows.empty()) return;
+      size_t r = 0;
+      for (uint32_t li : it->second) {
+        while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
+        if (r > 0) out(li, rows[r - 1].values);
+      }
+    });
+  }
   return Status::OK();
 }
 
@@ -297,14 +324,11 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
   return labels;
 }
 
-Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, Log* log,
-                                                      const std::string& offline_dir, const LabelTable& labels,
-                                                      const std::vector<const FeatureViewDef*>& views,
-                                                      const JoinOptions& options, DatasetStats* stats) {
-  std::vector<TimestampMs> as_of(labels.ts.size());
-  for (size_t i = 0; i < as_of.size(); ++i) as_of[i] = labels.ts[i] - 1;
-  // values[v][label]: the view's tuple as of the label's time (empty: none).
-  std::vector<std::vector<Row>> values(views.size());
+Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& offline_dir, const LabelTable& labels,
+                       std::span<const uint32_t> rows, const std::vector<const FeatureViewDef*>& views,
+                       const JoinOptions& options, const TupleSink& sink, DatasetStats* stats) {
+  std::vector<TimestampMs> as_of(rows.size());
+  for (size_t i = 0; i < as_of.size(); ++i) as_of[i] = labels.ts[rows[i]] - 1;
   for (size_t vi = 0; vi < views.size(); ++vi) {
     const FeatureViewDef& view = *views[vi];
     const EntityDef& entity = *defs.FindEntity(view.entity);
@@ -324,11 +348,11 @@ Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, L
     // Labels by entity, split at the changelog's coverage; each list in time order.
     LabelGroups offline_groups, replay_groups;
     std::string key;
-    for (uint32_t i = 0; i < labels.rows.size(); ++i) {
+    for (uint32_t i = 0; i < rows.size(); ++i) {
       key.clear();
       bool empty = false;
       for (size_t k = 0; k < key_cols.size(); ++k) {
-        const std::string& cell = labels.rows[i][key_cols[k]];
+        const std::string& cell = labels.rows[rows[i]][key_cols[k]];
         empty |= cell.empty();
         if (k) key.push_back(kKeySeparator);
         key += cell;
@@ -342,17 +366,32 @@ Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, L
         (g == &offline_groups ? stats->from_offline : stats->from_replay) += static_cast<int64_t>(list.size());
       }
     }
-    values[vi].assign(labels.rows.size(), Row());
+    auto out = [&sink, vi](uint32_t label, const Row& tuple) { sink(vi, label, tuple); };
     if (!offline_groups.empty()) {
-      VIGIL_RETURN_IF_ERROR(JoinOffline(defs, view, offline_dir, as_of, offline_groups, options.threads,
-                                        &values[vi], &stats->changelog_rows)
-                                .WithContext("offline changelog of " + view.name));
+      VIGIL_RETURN_IF_ERROR(
+          JoinOffline(defs, view, offline_dir, as_of, offline_groups, options.threads, out, &stats->changelog_rows)
+              .WithContext("offline changelog of " + view.name));
     }
     if (!replay_groups.empty()) {
       VIGIL_RETURN_IF_ERROR(JoinReplay(defs, view, log, offline_dir, as_of, replay_groups, options.threads,
-                                       &values[vi], &stats->events_replayed));
+                                       options.events_per_pass, out, &stats->events_replayed));
     }
   }
+  return Status::OK();
+}
+
+Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, Log* log,
+                                                      const std::string& offline_dir, const LabelTable& labels,
+                                                      const std::vector<const FeatureViewDef*>& views,
+                                                      const JoinOptions& options, DatasetStats* stats) {
+  std::vector<uint32_t> rows(labels.rows.size());
+  for (uint32_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  // values[v][label]: the view's tuple as of the label's time (empty: none).
+  std::vector<std::vector<Row>> values(views.size());
+  for (auto& v : values) v.assign(labels.rows.size(), Row());
+  VIGIL_RETURN_IF_ERROR(JoinPointInTime(
+      defs, log, offline_dir, labels, rows, views, options,
+      [&values](size_t view, uint32_t label, const Row& tuple) { values[view][label] = tuple; }, stats));
   return values;
 }
 

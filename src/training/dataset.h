@@ -11,6 +11,9 @@
 // instant the tuple changes, and the replay is the stream's own computation.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,13 +44,37 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
 struct JoinOptions {
   int threads = 2;           // Default: 2
   bool replay_only = false;  // as DatasetOptions::replay_only. Default: false
+  // Source events a replay holds in memory at once, about. The replay keeps the events
+  // of the labelled entities compactly (compute/batch_replay.h CompactHistory, 60 to 100
+  // bytes an event). A view whose source topic has more records (archived and live) is
+  // replayed in passes: its labelled entities are split into shards by a hash of their
+  // key, and each pass reads the whole source and keeps one shard's events. Every entity
+  // is replayed whole in one pass, so the values do not depend on it; memory goes down
+  // and reading time up with the passes. Default: 16M (1 to 2 GiB).
+  int64_t events_per_pass = 16'000'000;
 };
 
-// The point-in-time join (DESIGN.md §4): out[v][i] is the tuple of views[v] as of
-// labels.ts[i] - 1 ms for the entity named by label i's key columns (named as the view's
-// entity keys), or an empty Row when there is none (the view's empty tuple applies:
-// ViewPlan::empty_tuple()). A label with an empty key cell matches no entity. Adds to
-// stats' from_offline, from_replay, changelog_rows and events_replayed.
+// Receives one label's as-of tuple for one view: `view` indexes the join's views,
+// `label` its label rows (see below), `tuple` holds the view's features in definition
+// order. Called at most once per (view, label); a label it is not called for has no
+// tuple (the view's empty tuple applies: ViewPlan::empty_tuple()). The views are joined
+// one after the other, but within a view the sink is called concurrently from several
+// threads, for different labels.
+using TupleSink = std::function<void(size_t view, uint32_t label, const Row& tuple)>;
+
+// The point-in-time join (DESIGN.md §4), streamed: for each i, sink(v, i, tuple) gets the
+// tuple of views[v] as of labels.ts[rows[i]] - 1 ms for the entity named by label row
+// rows[i]'s key columns (named as the view's entity keys). A label with an empty key cell
+// matches no entity. Holds the labels' keys and, for one view at a time, the labelled
+// entities' offline changelog rows or at most about options.events_per_pass source
+// events (compactly) to replay; nothing per label and view. Adds to stats' from_offline,
+// from_replay, changelog_rows and events_replayed.
+Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& offline_dir, const LabelTable& labels,
+                       std::span<const uint32_t> rows, const std::vector<const FeatureViewDef*>& views,
+                       const JoinOptions& options, const TupleSink& sink, struct DatasetStats* stats);
+
+// The same join for every label row, collected: out[v][i] is the tuple of views[v] for
+// label row i, or an empty Row when there is none.
 Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, Log* log,
                                                       const std::string& offline_dir, const LabelTable& labels,
                                                       const std::vector<const FeatureViewDef*>& views,

@@ -1,5 +1,6 @@
 #include "training/feature_vector.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -135,6 +136,8 @@ Result<std::shared_ptr<const FeatureVectorBuilder>> FeatureLayout::Bind(const De
                                        ", was " + std::string(TypeName(col.type)) + " when trained");
       }
       slot->expr = std::move(expr).value();
+      const auto& reads = slot->expr->inputs();
+      b->on_demand_inputs_.insert(b->on_demand_inputs_.end(), reads.begin(), reads.end());
     } else {
       auto it = names.find(col.name);
       if (it == names.end()) return Status::InvalidArgument(where + " is not defined any more");
@@ -147,8 +150,13 @@ Result<std::shared_ptr<const FeatureVectorBuilder>> FeatureLayout::Bind(const De
     for (size_t i = 0; i < col.vocabulary.size(); ++i) b->codes_[c].emplace(col.vocabulary[i], static_cast<int>(i));
     b->slots_.push_back(std::move(slot));
   }
+  auto& od = b->on_demand_inputs_;
+  std::sort(od.begin(), od.end());
+  od.erase(std::unique(od.begin(), od.end()), od.end());
   return std::shared_ptr<const FeatureVectorBuilder>(std::move(b));
 }
+
+int FeatureVectorBuilder::input_of(size_t c) const { return slots_[c]->expr ? -1 : slots_[c]->input; }
 
 Value FeatureVectorBuilder::Evaluate(size_t c, const Row& input) const {
   const Slot& s = *slots_[c];

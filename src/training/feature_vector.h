@@ -82,6 +82,13 @@ class FeatureVectorBuilder {
   size_t view_offset(size_t view) const { return view_offsets_[view]; }
   size_t view_width(size_t view) const { return view_widths_[view]; }
 
+  // The input-row index whose value column c holds (a request field or a view feature),
+  // or -1 for an on-demand column, which computes its value from on_demand_inputs().
+  int input_of(size_t c) const;
+  // The input-row indexes the on-demand columns read, sorted, without duplicates: all a
+  // caller that builds vectors column by column must keep of the input row.
+  const std::vector<int>& on_demand_inputs() const { return on_demand_inputs_; }
+
   // The value of column c for `input` (before encoding).
   Value Evaluate(size_t c, const Row& input) const;
   // Encodes a value of column c as the vector holds it (see the top of this file).
@@ -103,6 +110,7 @@ class FeatureVectorBuilder {
   std::vector<std::unordered_map<std::string, int>> codes_;  // per column: vocabulary index
   size_t input_width_ = 0;
   std::vector<size_t> view_offsets_, view_widths_;
+  std::vector<int> on_demand_inputs_;
 };
 
 }  // namespace vigil

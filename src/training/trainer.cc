@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <mutex>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -46,71 +51,166 @@ struct CategoryInterner {
   std::vector<std::vector<std::string>> values;           // per column: id -> value
 };
 
+// The values the on-demand columns read (FeatureVectorBuilder::on_demand_inputs()), kept
+// per matrix row while the views are joined one after the other: 16 bytes a cell, a
+// string as an id in a dictionary, where a Value takes 48 and a heap string. Set is safe
+// from several threads at once for different rows; Get once they are done.
+class OnDemandInputs {
+ public:
+  OnDemandInputs(size_t rows, size_t width) : width_(width), cells_(rows * width) {}
+  void Set(size_t row, size_t k, const Value& v) {
+    Cell& cell = cells_[row * width_ + k];
+    cell.type = v.type();
+    switch (v.type()) {
+      case Type::kNull:
+        cell.bits = 0;
+        break;
+      case Type::kDouble: {
+        const double d = v.dbl();
+        std::memcpy(&cell.bits, &d, sizeof d);
+        break;
+      }
+      case Type::kString: {
+        std::lock_guard l(mu_);
+        auto [it, fresh] = ids_.emplace(v.str(), static_cast<int64_t>(strings_.size()));
+        if (fresh) strings_.push_back(v.str());
+        cell.bits = it->second;
+        break;
+      }
+      default:  // int64, timestamp, bool (0 or 1)
+        cell.bits = v.int64();
+    }
+  }
+  Value Get(size_t row, size_t k) const {
+    const Cell& cell = cells_[row * width_ + k];
+    switch (cell.type) {
+      case Type::kNull:
+        return Value::Null();
+      case Type::kDouble: {
+        double d;
+        std::memcpy(&d, &cell.bits, sizeof d);
+        return Value::Double(d);
+      }
+      case Type::kString:
+        return Value::String(strings_[static_cast<size_t>(cell.bits)]);
+      case Type::kBool:
+        return Value::Bool(cell.bits != 0);
+      case Type::kTimestamp:
+        return Value::Timestamp(cell.bits);
+      default:
+        return Value::Int64(cell.bits);
+    }
+  }
+
+ private:
+  struct Cell {
+    int64_t bits = 0;
+    Type type = Type::kNull;
+  };
+  size_t width_;
+  std::vector<Cell> cells_;
+  std::mutex mu_;
+  std::unordered_map<std::string, int64_t> ids_;
+  std::vector<std::string> strings_;
+};
+
 // Shared by training (interner set: categorical columns get interned ids) and scoring
-// (interner null: the builder's vocabularies).
+// (interner null: the builder's vocabularies). Fills the matrix column by column, as the
+// join streams each view's tuples: a column that holds a request field or a view feature
+// is encoded as its value arrives; an on-demand column is computed at the end from the
+// inputs it reads, the only values kept. Row i of the matrix is label row rows[i].
 Result<DenseMatrix> BuildMatrix(const Definitions& defs, Log* log, const FeatureVectorBuilder& builder,
                                 const ModelLabels& labels, const std::vector<uint32_t>& rows,
                                 const FeatureMatrixOptions& options, CategoryInterner* interner,
                                 DatasetStats* stats) {
   const FeatureLayout& layout = builder.layout();
   const size_t cols = builder.size();
+  const size_t n = rows.size();
   DenseMatrix m;
-  m.rows = static_cast<int64_t>(rows.size());
+  m.rows = static_cast<int64_t>(n);
   m.cols = static_cast<int>(cols);
-  m.values.resize(rows.size() * cols);
-  m.labels.resize(rows.size());
+  m.values.resize(n * cols);
+  m.labels.resize(n);
   if (interner) {
     interner->ids.resize(cols);
     interner->values.resize(cols);
   }
   const std::vector<const FeatureViewDef*> views = LayoutViews(defs, builder);
-  std::vector<Row> empty;
-  for (const auto* v : views) empty.push_back(ViewPlan(*v).empty_tuple());
   // Request fields come from the label table's columns of the same names.
   std::vector<size_t> request_cols;
   for (const auto& f : layout.request().fields()) {
     VIGIL_ASSIGN_OR_RETURN(size_t c, labels.table.Column(f.name));
     request_cols.push_back(c);
   }
-  const size_t chunk = std::max<size_t>(1, options.chunk_rows);
-  Row input(builder.input_width());
-  for (size_t begin = 0; begin < rows.size(); begin += chunk) {
-    const size_t end = std::min(rows.size(), begin + chunk);
-    LabelTable part;
-    part.path = labels.table.path;
-    part.header = labels.table.header;
-    part.rows.reserve(end - begin);
-    part.ts.reserve(end - begin);
-    for (size_t i = begin; i < end; ++i) {
-      part.rows.push_back(labels.table.rows[rows[i]]);
-      part.ts.push_back(labels.table.ts[rows[i]]);
+  // Where each input-row value goes: the columns that hold it, and its place among the
+  // kept on-demand inputs (-1: not kept).
+  std::vector<std::vector<size_t>> columns_of(builder.input_width());
+  std::vector<size_t> on_demand_cols;
+  for (size_t c = 0; c < cols; ++c) {
+    const int in = builder.input_of(c);
+    if (in < 0) {
+      on_demand_cols.push_back(c);
+    } else {
+      columns_of[static_cast<size_t>(in)].push_back(c);
     }
-    VIGIL_ASSIGN_OR_RETURN(auto values,
-                           JoinPointInTime(defs, log, options.offline_dir, part, views,
-                                           JoinOptions{options.threads, options.replay_only}, stats));
-    for (size_t i = begin; i < end; ++i) {
-      const size_t pi = i - begin;
-      for (size_t f = 0; f < request_cols.size(); ++f) {
-        auto v = builder.ParseRequestCell(f, part.rows[pi][request_cols[f]]);
-        if (!v.ok()) return v.status().WithContext(labels.table.path + " row " + std::to_string(rows[i] + 2));
-        input[f] = std::move(v).value();
-      }
-      for (size_t vi = 0; vi < views.size(); ++vi) {
-        const Row& tuple = values[vi][pi].empty() ? empty[vi] : values[vi][pi];
-        std::copy(tuple.begin(), tuple.end(), input.begin() + static_cast<std::ptrdiff_t>(builder.view_offset(vi)));
-      }
-      float* out = &m.values[i * cols];
-      for (size_t c = 0; c < cols; ++c) {
-        Value v = builder.Evaluate(c, input);
-        if (interner && layout.columns()[c].categorical() && v.type() == Type::kString) {
-          auto [it, fresh] = interner->ids[c].emplace(v.str(), static_cast<int>(interner->values[c].size()));
-          if (fresh) interner->values[c].push_back(v.str());
-          out[c] = static_cast<float>(it->second);
-        } else {
-          out[c] = builder.Encode(c, v);
-        }
-      }
-      m.labels[i] = static_cast<float>(labels.target[rows[i]]);
+  }
+  const std::vector<int>& od_inputs = builder.on_demand_inputs();
+  std::vector<int> kept_at(builder.input_width(), -1);
+  for (size_t k = 0; k < od_inputs.size(); ++k) kept_at[static_cast<size_t>(od_inputs[k])] = static_cast<int>(k);
+  OnDemandInputs kept(on_demand_cols.empty() ? 0 : n, od_inputs.size());
+
+  std::mutex intern_mu;
+  // Encodes value v of column c in row i: an interned id for a category while training.
+  auto put = [&](size_t i, size_t c, const Value& v) {
+    float& cell = m.values[i * cols + c];
+    if (interner && layout.columns()[c].categorical() && v.type() == Type::kString) {
+      std::lock_guard l(intern_mu);
+      auto [it, fresh] = interner->ids[c].emplace(v.str(), static_cast<int>(interner->values[c].size()));
+      if (fresh) interner->values[c].push_back(v.str());
+      cell = static_cast<float>(it->second);
+    } else {
+      cell = builder.Encode(c, v);
+    }
+  };
+  auto store = [&](size_t i, size_t input, const Value& v) {
+    for (size_t c : columns_of[input]) put(i, c, v);
+    if (kept_at[input] >= 0 && !on_demand_cols.empty()) kept.Set(i, static_cast<size_t>(kept_at[input]), v);
+  };
+
+  for (size_t i = 0; i < n; ++i) {
+    const std::vector<std::string>& cells = labels.table.rows[rows[i]];
+    for (size_t f = 0; f < request_cols.size(); ++f) {
+      auto v = builder.ParseRequestCell(f, cells[request_cols[f]]);
+      if (!v.ok()) return v.status().WithContext(labels.table.path + " row " + std::to_string(rows[i] + 2));
+      store(i, f, *v);
+    }
+    m.labels[i] = static_cast<float>(labels.target[rows[i]]);
+  }
+  // Each view's empty tuple everywhere, then the joined tuples over it.
+  for (size_t vi = 0; vi < views.size(); ++vi) {
+    const Row empty = ViewPlan(*views[vi]).empty_tuple();
+    const size_t offset = builder.view_offset(vi);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < empty.size(); ++j) store(i, offset + j, empty[j]);
+    }
+  }
+  JoinOptions jo;
+  jo.threads = options.threads;
+  jo.replay_only = options.replay_only;
+  jo.events_per_pass = options.events_per_pass;
+  VIGIL_RETURN_IF_ERROR(JoinPointInTime(
+      defs, log, options.offline_dir, labels.table, rows, views, jo,
+      [&](size_t vi, uint32_t i, const Row& tuple) {
+        const size_t offset = builder.view_offset(vi);
+        const size_t width = std::min(tuple.size(), builder.view_width(vi));
+        for (size_t j = 0; j < width; ++j) store(i, offset + j, tuple[j]);
+      },
+      stats));
+  if (!on_demand_cols.empty()) {
+    Row input(builder.input_width());
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t k = 0; k < od_inputs.size(); ++k) input[static_cast<size_t>(od_inputs[k])] = kept.Get(i, k);
+      for (size_t c : on_demand_cols) put(i, c, builder.Evaluate(c, input));
     }
   }
   return m;
@@ -159,17 +259,15 @@ std::string PeriodText(TimestampMs from, TimestampMs to) {
   return "[" + FormatIsoTimestamp(from) + ", " + FormatIsoTimestamp(to) + ")";
 }
 
-DenseMatrix Concat(const DenseMatrix& a, const DenseMatrix& b) {
-  DenseMatrix m = a;
-  m.rows += b.rows;
-  m.values.insert(m.values.end(), b.values.begin(), b.values.end());
-  m.labels.insert(m.labels.end(), b.labels.begin(), b.labels.end());
-  return m;
-}
-
-std::vector<double> Column(const DenseMatrix& m, size_t c) {
-  std::vector<double> out(static_cast<size_t>(m.rows));
-  for (int64_t r = 0; r < m.rows; ++r) out[static_cast<size_t>(r)] = m.values[static_cast<size_t>(r) * m.cols + c];
+// Column c of the matrices' rows, one matrix after the other.
+std::vector<double> Column(std::initializer_list<const DenseMatrix*> matrices, size_t c) {
+  std::vector<double> out;
+  int64_t rows = 0;
+  for (const DenseMatrix* m : matrices) rows += m->rows;
+  out.reserve(static_cast<size_t>(rows));
+  for (const DenseMatrix* m : matrices) {
+    for (int64_t r = 0; r < m->rows; ++r) out.push_back(m->values[static_cast<size_t>(r) * m->cols + c]);
+  }
   return out;
 }
 
@@ -288,6 +386,9 @@ Result<TrainResult> TrainModel(const Definitions& defs, Log* log, const ModelDef
   const auto t_data = std::chrono::steady_clock::now();
   VIGIL_ASSIGN_OR_RETURN(DenseMatrix whole, BuildMatrix(defs, log, *builder0, labels, all, mo, &interner, &res.dataset));
   res.dataset_seconds = Since(t_data);
+  // Past the join only the matrix is needed: the label table goes before the booster.
+  labels = ModelLabels();
+  std::vector<uint32_t>().swap(all);
   auto slice = [&](size_t from, size_t n) {
     DenseMatrix m;
     m.rows = static_cast<int64_t>(n);
@@ -302,6 +403,12 @@ Result<TrainResult> TrainModel(const Definitions& defs, Log* log, const ModelDef
   DenseMatrix es = slice(fit_rows.size(), es_rows.size());
   DenseMatrix holdout = slice(fit_rows.size() + es_rows.size(), holdout_rows.size());
   whole = DenseMatrix();
+  // The join's many small allocations (label cells, decoded events, tuples) are free by
+  // now, but glibc keeps freed heap pages: hand them back before the booster allocates
+  // its own (2 GiB of peak RSS at 5M labels, docs/benchmarks.md).
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
   FinishVocabularies(interner, fit, &layout, {&fit, &es, &holdout});
   VIGIL_ASSIGN_OR_RETURN(auto builder, layout.Bind(defs));
 
@@ -332,10 +439,9 @@ Result<TrainResult> TrainModel(const Definitions& defs, Log* log, const ModelDef
 
   std::vector<FeatureReference> refs;
   {
-    DenseMatrix every = Concat(Concat(fit, es), holdout);
     for (size_t c = 0; c < layout.columns().size(); ++c) {
       const FeatureColumn& col = layout.columns()[c];
-      std::vector<double> values = Column(every, c);
+      std::vector<double> values = Column({&fit, &es, &holdout}, c);
       refs.push_back(col.categorical() ? CategoricalReference(col.name, values, col.vocabulary)
                                        : NumericReference(col.name, values));
     }

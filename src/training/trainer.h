@@ -53,8 +53,10 @@ struct FeatureMatrixOptions {
   std::string offline_dir;   // empty: replay only
   int threads = 2;           // Default: 2
   bool replay_only = false;  // Default: false
-  // Label rows joined at once; bounds memory. Default: 1M.
-  size_t chunk_rows = 1'000'000;
+  // As JoinOptions::events_per_pass: bounds the source events a replay holds. (The
+  // matrix is filled as the join streams, so nothing else grows with labels x views.)
+  // Default: JoinOptions'.
+  int64_t events_per_pass = JoinOptions().events_per_pass;
 };
 Result<DenseMatrix> BuildFeatureMatrix(const Definitions& defs, Log* log, const FeatureVectorBuilder& builder,
                                        const ModelLabels& labels, const std::vector<uint32_t>& rows,
