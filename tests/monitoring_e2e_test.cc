@@ -1,12 +1,12 @@
 // Monitoring through the live path, across seeds (issue 7): generated events are replayed
-// step by step in event time through stream, ingestion and `vigil serve` (vigil replay),
-// with and without the generator's drift (--drift-day), and the monitors judge the
-// serving log.
+// in event time through stream, ingestion and the scoring service (`vigil replay --model`:
+// each request scored with every event before it computed and ingested), with and without
+// the generator's drift (--drift-day), and the monitors judge the serving log.
 //
-// Per seed: 62 days are generated twice, with the drift at day 58 and without (the days
-// before it are identical); the first 57 are ingested and the model is trained at day 57
-// (its 21-day window starts after 30 days of history, so the 30-day features are warm).
-// Each variant then serves days 57 and 58 (5-minute steps). `vigil monitor performance`
+// Per seed: 61 days are generated twice, with the drift at day 58 and without (the days
+// before it are identical); the first 57 are replayed and the model is trained at day 57
+// (its 21-day window starts after 30 days of history, so the 30-day features are warm);
+// day 57 is served once, then each variant serves its day 58. `vigil monitor performance`
 // judges each day once two days of outcomes have come in; `vigil monitor drift` compares
 // each day's served features and scores with the training reference.
 //   drift:      day 57 (before the drift) no alert, day 58 (its first day) an AUC alert.
@@ -15,8 +15,6 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <regex>
-#include <thread>
 
 #include "e2e_util.h"
 #include "fraud_pipeline_util.h"
@@ -38,27 +36,19 @@ struct Judged {
   std::vector<json> alerts;       // _alerts records
 };
 
-// Serves days 57 and 58 of `data` through `project` and runs both monitors.
-Judged ServeAndJudge(const TempDir& dir, const std::string& project, const std::string& data, const std::string& name) {
-  Judged out;
-  const std::string log = dir.Path(name + ".serve.log");
-  BackgroundVigil serve(project, {"serve", "--port", "0"}, log);
-  std::regex re(R"(serving on (http://127\.0\.0\.1:\d+))");
-  std::string url;
-  for (int i = 0; i < 600 && url.empty() && serve.running(); ++i) {
-    std::smatch m;
-    std::string text = ReadFile(log);
-    if (std::regex_search(text, m, re)) url = m[1];
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_FALSE(url.empty()) << ReadFile(log);
-  if (url.empty()) return out;
-  CommandResult r = RunVigil(project, {"replay", "--data", data, "--from", std::to_string(Day(kDriftDay - 1)), "--until",
-                                       std::to_string(Day(kDriftDay + 1)), "--step", "5m", "--url", url, "--model",
-                                       "fraud", "--requests", data + "/labels.csv"},
-                             600);
+// Scores the requests of [from, until) of `data` through `project`.
+void Serve(const std::string& project, const std::string& data, int from, int until) {
+  CommandResult r = RunVigil(project, {"replay", "--data", data, "--from", std::to_string(Day(from)), "--until",
+                                       std::to_string(Day(until)), "--model", "fraud", "--requests",
+                                       data + "/labels.csv"},
+                             900);
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  EXPECT_EQ(serve.Kill(SIGTERM), 0) << ReadFile(log);
+}
+
+// Serves day 58 of `data` through `project` and runs both monitors.
+Judged ServeAndJudge(const std::string& project, const std::string& data, const std::string& name) {
+  Judged out;
+  Serve(project, data, kDriftDay, kDriftDay + 1);
   CommandResult perf = RunVigil(project, {"monitor", "performance", "fraud", "--labels", data + "/labels.csv",
                                           "--delay", "2d", "--as-of", std::to_string(Day(kDriftDay + 3))});
   EXPECT_EQ(perf.exit_code, 0) << perf.Describe();
@@ -92,12 +82,13 @@ TEST_P(MonitoringAcrossSeeds, TheDriftIsCaughtInItsFirstWindowAndStationaryDataR
   CommandResult train = RunVigil(base, {"train", "fraud", "--at", std::to_string(Day(kDriftDay - 1)), "--labels",
                                         drifted + "/labels.csv"}, 600);
   ASSERT_EQ(train.exit_code, 0) << train.Describe();
+  Serve(base, drifted, kDriftDay - 1, kDriftDay);  // the day before the drift, the same in both
   const std::string p_drift = dir.Path("p_drift"), p_still = dir.Path("p_still");
   fs::copy(base, p_drift, fs::copy_options::recursive);
   fs::copy(base, p_still, fs::copy_options::recursive);
 
-  const Judged d = ServeAndJudge(dir, p_drift, drifted, "seed " + std::to_string(seed) + " drift");
-  const Judged s = ServeAndJudge(dir, p_still, stationary, "seed " + std::to_string(seed) + " stationary");
+  const Judged d = ServeAndJudge(p_drift, drifted, "seed " + std::to_string(seed) + " drift");
+  const Judged s = ServeAndJudge(p_still, stationary, "seed " + std::to_string(seed) + " stationary");
 
   // Performance: one judged window per day, the day before the drift fine, its first day not.
   auto auc_of = [](const Judged& j, int day) {

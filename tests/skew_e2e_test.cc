@@ -191,6 +191,42 @@ TEST(SkewE2e, ACorrectServerShowsNoSkewAndAStuckFollowerIsCaught) {
   json clean = LastSkew(project);
   EXPECT_EQ(clean["sampled"], static_cast<int64_t>(bodies.size()));
   EXPECT_EQ(clean["mismatched_rows"], 0) << clean.dump();
+
+  // The same check, periodically, inside `vigil monitor run`, with its figures as metrics.
+  const std::string run_log = dir.Path("monitor-run.log");
+  BackgroundVigil monitor(project, {"monitor", "run", "--every", "1s", "--window", "1d", "--metrics-port", "0"}, run_log);
+  std::string metrics_url;
+  for (int i = 0; i < 200 && metrics_url.empty() && monitor.running(); ++i) {
+    std::smatch m;
+    std::string text = ReadFile(run_log);
+    if (std::regex_search(text, m, std::regex(R"(metrics: (http://127\.0\.0\.1:\d+))"))) metrics_url = m[1];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(metrics_url.empty()) << ReadFile(run_log);
+  score_all(good);
+  auto scraper = HttpClient::Connect(metrics_url);
+  ASSERT_TRUE(scraper.ok()) << scraper.status().ToString();
+  std::string text;
+  for (int i = 0; i < 300; ++i) {
+    auto r = (*scraper)->Request("GET", "/metrics", "");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    text = r->body;
+    if (text.find("vigil_skew_mismatch_ratio{model=\"fraud\",version=\"1\"} 0") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(text.find("vigil_skew_mismatch_ratio{model=\"fraud\",version=\"1\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_skew_feature_mismatch_ratio{feature=\"amount\",model=\"fraud\",version=\"1\"} 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_monitor_rounds_total"), std::string::npos);
+  EXPECT_NE(text.find("process_resident_memory_bytes"), std::string::npos);
+  if (RunCommand("command -v promtool", 10).exit_code == 0) {
+    WriteFile(dir.Path("monitor.prom"), text);
+    CommandResult lint = RunCommand("promtool check metrics < " + ShellQuote(dir.Path("monitor.prom")), 60);
+    EXPECT_EQ(lint.exit_code, 0) << lint.Describe();
+  }
+  EXPECT_EQ(monitor.Kill(SIGTERM), 0) << ReadFile(run_log);
+  EXPECT_NE(ReadFile(run_log).find("skew fraud v1: 0 of 300"), std::string::npos) << ReadFile(run_log);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "store/online_store.h"
 #include "store/sync.h"
 #include "serving/http_client.h"
+#include "serving/scoring_service.h"
 #include "training/trainer.h"
 
 namespace vigil::cli {
@@ -885,12 +886,14 @@ Status Replay(const std::string& project, const ReplayOptions& options) {
   std::vector<ReplayRequest> requests;
   const std::string admin_token = std::getenv("VIGIL_ADMIN_TOKEN") ? std::getenv("VIGIL_ADMIN_TOKEN") : "";
   const std::string api_token = std::getenv("VIGIL_API_TOKEN") ? std::getenv("VIGIL_API_TOKEN") : "";
-  if (!options.url.empty()) {
+  if (!options.url.empty() || !options.model.empty()) {
     const ModelDef* model = p.defs.FindModel(options.model);
-    if (!model) return Status::InvalidArgument("--url needs --model: one of the definitions' models, not '" + options.model + "'");
+    if (!model) return Status::InvalidArgument("--model: not a model of the definitions: '" + options.model + "'");
     std::string path = options.requests.empty() ? model->labels.path : options.requests;
     VIGIL_ASSIGN_OR_RETURN(requests, ReplayRequests(p, *model, path, options.from, options.until));
-    VIGIL_ASSIGN_OR_RETURN(client, HttpClient::Connect(options.url));
+    if (!options.url.empty()) {
+      VIGIL_ASSIGN_OR_RETURN(client, HttpClient::Connect(options.url));
+    }
   }
   auto catch_up_server = [&]() -> Status {
     if (!client) return Status::OK();
@@ -911,58 +914,100 @@ Status Replay(const std::string& project, const ReplayOptions& options) {
   IngestionOptions iopts;
   iopts.offline_dir = p.settings.offline_dir;
   VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
+  // Without --url, the model is scored in this process by the scoring service itself,
+  // reading the online store this process writes.
+  std::unique_ptr<ScoringService> service;
+  if (!client && !requests.empty()) {
+    ScoringOptions so;
+    so.models_root = ModelsRoot(p);
+    VIGIL_ASSIGN_OR_RETURN(service, ScoringService::Open(p.defs, online.get(), log.get(), nullptr, so));
+  }
   std::map<std::string, std::unique_ptr<TopicWriter>> writers;
   for (const auto& entry : pending) {
     VIGIL_ASSIGN_OR_RETURN(writers[entry.first], log->OpenWriter(entry.first));
   }
   std::map<std::string, size_t> next;
-  size_t next_request = 0;
-  int64_t scored = 0, failed = 0;
+  int64_t scored = 0, failed = 0, steps = 0, rounds = 0;
   std::string first_failure;
-  const DurationMs step = options.step_ms > 0 ? options.step_ms : (last - first + 1);
-  TimestampMs t = options.from == kMinTimestamp ? first : options.from;
-  int64_t steps = 0, appended_before = -1;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  while (t <= last && t < options.until && !g_stop) {
-    const TimestampMs end = std::min<TimestampMs>(t + step, options.until);
-    // 1. The requests of [t, end) see the features of what happened before t.
-    for (; next_request < requests.size() && requests[next_request].ts < end; ++next_request) {
-      VIGIL_ASSIGN_OR_RETURN(HttpClientResponse r,
-                             client->Request("POST", "/v1/score", requests[next_request].body, api_token));
-      if (r.status == 200) {
-        ++scored;
-      } else {
-        if (failed++ == 0) first_failure = std::to_string(r.status) + " " + r.body;
-      }
-    }
-    // 2. Then the events of [t, end) happen: appended, computed, ingested.
+  // Appends the events before `end` not appended yet; true if there were any.
+  auto append_before = [&](TimestampMs end) -> Result<bool> {
+    bool any = false;
     for (auto& [name, v] : pending) {
       size_t& i = next[name];
+      const size_t was = i;
       for (; i < v.size() && v[i].ts < end; ++i) VIGIL_RETURN_IF_ERROR(writers[name]->Append(v[i].key, v[i].payload));
-      VIGIL_RETURN_IF_ERROR(writers[name]->Flush(false));
-    }
-    int64_t appended = 0;
-    for (auto& [name, v] : pending) appended += static_cast<int64_t>(next[name]);
-    if (appended != appended_before) {  // a step without events changes nothing downstream
-      appended_before = appended;
-      do {
-        VIGIL_RETURN_IF_ERROR(worker->Poll().status());
-        VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
-      } while (!worker->caught_up());
-      for (;;) {
-        VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
-        if (done) break;
-        VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
+      if (i != was) {
+        any = true;
+        VIGIL_RETURN_IF_ERROR(writers[name]->Flush(false));
       }
-      VIGIL_RETURN_IF_ERROR(catch_up_server());
     }
-    ++steps;
-    if (options.progress && (end - (options.from == kMinTimestamp ? first : options.from)) % 86'400'000 == 0) {
-      std::printf("replay: to %s, %lld requests scored\n", FormatIsoTimestamp(end).c_str(), static_cast<long long>(scored));
-      std::fflush(stdout);
+    return any;
+  };
+  // Computes and ingests what was appended, then lets the server see it.
+  auto run_pipeline = [&]() -> Status {
+    ++rounds;
+    do {
+      VIGIL_RETURN_IF_ERROR(worker->Poll().status());
+      VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
+    } while (!worker->caught_up());
+    for (;;) {
+      VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
+      if (done) break;
+      VIGIL_RETURN_IF_ERROR(ingestion->Poll(0).status());
     }
-    t = end;
+    return catch_up_server();
+  };
+  auto score = [&](const ReplayRequest& r) -> Status {
+    int status = 0;
+    std::string body;
+    if (service) {
+      HttpResponse res = service->Score(r.body);
+      status = res.status;
+      body = std::move(res.body);
+    } else {
+      VIGIL_ASSIGN_OR_RETURN(HttpClientResponse res, client->Request("POST", "/v1/score", r.body, api_token));
+      status = res.status;
+      body = std::move(res.body);
+    }
+    if (status == 200) {
+      ++scored;
+    } else if (failed++ == 0) {
+      first_failure = std::to_string(status) + " " + body;
+    }
+    return Status::OK();
+  };
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  if (service) {
+    // In process: every request sees every event before its moment (no lag).
+    for (const auto& r : requests) {
+      if (g_stop) break;
+      VIGIL_ASSIGN_OR_RETURN(bool any, append_before(r.ts));
+      if (any) VIGIL_RETURN_IF_ERROR(run_pipeline());
+      VIGIL_RETURN_IF_ERROR(score(r));
+    }
+    VIGIL_ASSIGN_OR_RETURN(bool any, append_before(options.until));
+    if (any) VIGIL_RETURN_IF_ERROR(run_pipeline());
+    service->Stop();  // flushes the serving log
+  } else {
+    const DurationMs step = options.step_ms > 0 ? options.step_ms : (last - first + 1);
+    size_t next_request = 0;
+    for (TimestampMs t = options.from == kMinTimestamp ? first : options.from; t <= last && t < options.until && !g_stop;) {
+      const TimestampMs end = std::min<TimestampMs>(t + step, options.until);
+      // 1. The requests of [t, end) see the features of what happened before t.
+      for (; next_request < requests.size() && requests[next_request].ts < end; ++next_request) {
+        VIGIL_RETURN_IF_ERROR(score(requests[next_request]));
+      }
+      // 2. Then the events of [t, end) happen: appended, computed, ingested.
+      VIGIL_ASSIGN_OR_RETURN(bool any, append_before(end));
+      if (any) VIGIL_RETURN_IF_ERROR(run_pipeline());  // a step without events changes nothing
+      ++steps;
+      if (options.progress && (end - (options.from == kMinTimestamp ? first : options.from)) % 86'400'000 == 0) {
+        std::printf("replay: to %s, %lld requests scored\n", FormatIsoTimestamp(end).c_str(), static_cast<long long>(scored));
+        std::fflush(stdout);
+      }
+      t = end;
+    }
   }
   for (auto& [name, w] : writers) VIGIL_RETURN_IF_ERROR(w->Flush(true));
   VIGIL_RETURN_IF_ERROR(worker->Checkpoint());
@@ -975,9 +1020,9 @@ Status Replay(const std::string& project, const ReplayOptions& options) {
   VIGIL_RETURN_IF_ERROR(ingestion->Close());
   VIGIL_RETURN_IF_ERROR(catch_up_server());
   PrintCompute(worker->stats());
-  std::printf("replay: %lld events of [%s, %s] in %lld steps (%lld outside the period", static_cast<long long>(events),
-              FormatIsoTimestamp(first).c_str(), FormatIsoTimestamp(last).c_str(), static_cast<long long>(steps),
-              static_cast<long long>(outside));
+  std::printf("replay: %lld events of [%s, %s] in %lld steps, %lld pipeline rounds (%lld outside the period",
+              static_cast<long long>(events), FormatIsoTimestamp(first).c_str(), FormatIsoTimestamp(last).c_str(),
+              static_cast<long long>(steps), static_cast<long long>(rounds), static_cast<long long>(outside));
   for (const auto& [name, n] : rejected) std::printf(", %lld %s rejected to dlq", static_cast<long long>(n), name.c_str());
   std::printf("); %lld requests scored, %lld failed, in %.2f s\n", static_cast<long long>(scored),
               static_cast<long long>(failed), Since(start));

@@ -33,19 +33,24 @@ struct ReplayOptions {
   TimestampMs from = kMinTimestamp;      // events before: skipped (already ingested)
   TimestampMs until = kMaxTimestamp;     // events at or after: skipped
   DurationMs step_ms = 3'600'000;        // event time per step; 0: one step. Default: 1h
-  std::string url;                       // a running `vigil serve` to score through ("": no scoring)
-  std::string model;                     // the model scored (with url)
+  std::string url;                       // a running `vigil serve` to score through
+  std::string model;                     // the model scored ("": no scoring)
   std::string requests;                  // label file whose rows are the requests (default: the model's)
   bool progress = true;                  // a line per replayed day
 };
-// Event-time replay of recorded events through the live path, in steps: for each step
-// [t, t + step), first the model's labelled events of the step are scored through the
-// server at `url` (their keys, request fields, ts and event_id; never their outcome), then
-// the step's events are appended to their source topics as `ingest` would, computed and
-// ingested in this process as `vigil stream` would, and the server is told to catch up
-// (POST /v1/admin/reload, VIGIL_ADMIN_TOKEN). So every request sees the features of what
-// happened before its step, as in production, and the serving log holds a realistic
-// history for monitoring. No `vigil stream` may run on the project meanwhile.
+// Event-time replay of recorded events through the live path. The events are appended to
+// their source topics as `ingest` would, computed and ingested in this process as `vigil
+// stream` would; the model's labelled events are the scoring requests (their keys, request
+// fields, ts and event_id; never their outcome), and every scored request goes to the
+// serving log, a realistic history for monitoring. No `vigil stream` may run on the
+// project meanwhile.
+//   with url:    in steps of event time [t, t + step): the step's requests are scored
+//                through the server at `url`, then the step's events happen and the server
+//                is told to catch up (POST /v1/admin/reload, VIGIL_ADMIN_TOKEN): requests
+//                see what happened before their step (a lag of up to one step).
+//   with model only: the scoring service runs in this process on the store it writes, and
+//                each request sees every event before its moment (no lag), as production
+//                with fresh features.
 Status Replay(const std::string& project, const ReplayOptions& options);
 
 struct StreamCommandOptions {
@@ -204,6 +209,22 @@ struct MonitorPerformanceOptions {
 // Performance over time (monitoring/performance.h): windows of the serving log judged
 // against the outcomes known, new ones to the _performance topic; alert changes to _alerts.
 Status MonitorPerformance(const std::string& project, const MonitorPerformanceOptions& options);
+
+struct MonitorRunOptions {
+  int64_t every_ms = 60'000;   // a round of every check this often. Default: 1m
+  int metrics_port = -1;       // serve the results as Prometheus metrics (0: any free port)
+  bool once = false;           // one round, then exit
+  MonitorDriftOptions drift;   // drift.model limits every check to one model
+  MonitorSkewOptions skew;
+  MonitorPerformanceOptions performance;  // for every model with a label file
+};
+// The monitors as a long-running process: every `every_ms`, a drift round (windows kept
+// open across rounds), a skew check of the requests served since the last round, and the
+// performance windows that came due, each to its topic, with the latest figures as
+// metrics (vigil_drift_psi/ks/js/level{model,version,feature}, vigil_skew_mismatch_ratio,
+// vigil_skew_feature_mismatch_ratio, vigil_model_roc_auc, vigil_monitor_alert_changes_total,
+// vigil_monitor_rounds_total, ...). Stops on SIGINT or SIGTERM.
+Status MonitorRun(const std::string& project, const MonitorRunOptions& options);
 
 // Scores labelled events with each given version and prints their metrics side by side.
 Status Evaluate(const std::string& project, const std::string& model, const EvaluateCommandOptions& options);

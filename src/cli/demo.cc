@@ -93,23 +93,6 @@ constexpr int kServingUsers = 3000;
 constexpr int kServingDays = 61;
 constexpr int kServingDriftDay = 58;
 
-// Waits for `vigil serve` to print its address in `log_path`.
-Result<std::string> ServeAddress(pid_t pid, const std::string& log_path) {
-  for (int i = 0; i < 1200; ++i) {
-    std::ifstream f(log_path);
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    const std::string mark = "serving on ";
-    if (size_t at = text.find(mark); at != std::string::npos) {
-      size_t end = text.find_first_of(" \n", at + mark.size());
-      return text.substr(at + mark.size(), end - at - mark.size());
-    }
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return Status::IOError("vigil serve stopped; see " + log_path);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return Status::IOError("vigil serve did not start in a minute; see " + log_path);
-}
-
 }  // namespace
 
 Status Demo(const std::string& project, const std::string& work_dir, int64_t users, int days) {
@@ -296,28 +279,16 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   strain.labels = slabels;
   VIGIL_RETURN_IF_ERROR(Train(sp, "fraud", strain, "vigil demo: train fraud --at " + FormatIsoTimestamp(day(kServingDriftDay - 1))));
 
-  Banner("serve + replay: `vigil serve` scores every card purchase, withdrawal and P2P order of days " +
-         std::to_string(kServingDriftDay - 1) + "-" + std::to_string(kServingDriftDay) +
-         " as they happen (events replayed in 5-minute steps of event time)");
-  const std::string serve_log = (fs::path(work_dir) / "serve.log").string();
-  VIGIL_ASSIGN_OR_RETURN(pid_t server, SpawnWorker(sp, {"serve", "--port", "0"}, serve_log));
-  auto address = ServeAddress(server, serve_log);
-  if (!address.ok()) {
-    ::kill(server, SIGKILL);
-    return address.status();
-  }
-  std::printf("vigil serve pid %d on %s\n", static_cast<int>(server), address->c_str());
+  Banner("replay: days " + std::to_string(kServingDriftDay - 1) + "-" + std::to_string(kServingDriftDay) +
+         " happen: every card purchase, withdrawal and P2P order is scored by the scoring service (the code "
+         "of `vigil serve`) with every event before it computed and ingested");
   ReplayOptions live;
   live.data = sevents.string();
   live.from = day(kServingDriftDay - 1);
   live.until = day(kServingDriftDay + 1);
-  live.step_ms = 5 * 60'000;
-  live.url = *address;
   live.model = "fraud";
   live.requests = slabels;
-  Status replayed = Replay(sp, live);
-  VIGIL_RETURN_IF_ERROR(StopWorker(server, "vigil serve", serve_log));
-  VIGIL_RETURN_IF_ERROR(replayed);
+  VIGIL_RETURN_IF_ERROR(Replay(sp, live));
 
   Banner("monitor performance: each day's AUC once two days of fraud reports are in; the drop after the drift "
          "raises an alert, which asks the retraining loop for a round");
@@ -332,8 +303,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   MonitorDriftOptions drift_opts;
   drift_opts.window_ms = 86'400'000;
   VIGIL_RETURN_IF_ERROR(MonitorDrift(sp, drift_opts));
-  Banner("monitor skew: served vectors against the offline store at the same instants (the replay's 5-minute "
-         "steps make some short-window features stale: freshness skew)");
+  Banner("monitor skew: served vectors against the offline store at the same instants");
   MonitorSkewOptions skew;
   skew.sample = 500;
   VIGIL_RETURN_IF_ERROR(MonitorSkew(sp, skew));

@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--until", replay_until, "events at or after this time are not replayed");
   replay_cmd->add_option("--step", replay_step, "event time per step (default 1h; 0: one step)");
   replay_cmd->add_option("--url", replay_opts.url, "a running `vigil serve` to score the model's labelled events through");
-  replay_cmd->add_option("--model", replay_opts.model, "the model scored (with --url)");
+  replay_cmd->add_option("--model", replay_opts.model, "the model to score: through --url, or in this process (no lag)");
   replay_cmd->add_option("--requests", replay_opts.requests, "label file whose rows are the requests (default: the model's)");
 
   cli::IngestWorkerOptions ingest_opts;
@@ -218,6 +218,19 @@ int main(int argc, char** argv) {
   monitor_perf->add_option("--max-drop", perf_opts.max_drop, "alert below the trained roc_auc minus this (default 0.05)");
   monitor_perf->add_flag("--trigger-retrain", perf_opts.trigger_retrain, "ask the retraining loop for a round on an alert");
 
+  cli::MonitorRunOptions run_opts;
+  std::string run_every = "1m", run_drift_window = "1h";
+  auto* monitor_run = monitor->add_subcommand("run", "every check, periodically, with the results as Prometheus metrics");
+  monitor_run->add_option("model", run_opts.drift.model, "model (default: every model)");
+  monitor_run->add_option("--every", run_every, "a round of every check this often (default 1m)");
+  monitor_run->add_option("--window", run_drift_window, "drift window length (default 1h)");
+  monitor_run->add_option("--sample", run_opts.skew.sample, "skew: requests per model version and round (default 1000)");
+  monitor_run->add_option("--metrics-port", run_opts.metrics_port, "serve Prometheus metrics on this port")
+      ->check(CLI::Range(0, 65535));
+  monitor_run->add_flag("--once", run_opts.once, "one round, then exit");
+  monitor_run->add_flag("--trigger-retrain", run_opts.drift.trigger_retrain,
+                        "ask the retraining loop for a round on a drift or performance alert");
+
   std::string work = "demo-run";
   int64_t demo_users = 6000;
   int demo_days = 35;
@@ -309,6 +322,20 @@ int main(int argc, char** argv) {
     } else {
       drift_opts.window_ms = *w;
       st = cli::MonitorDrift(project, drift_opts);
+    }
+  } else if (*monitor_run) {
+    auto every = ParseDuration(run_every);
+    auto window = ParseDuration(run_drift_window);
+    if (!every.ok() || *every <= 0) {
+      st = Status::InvalidArgument("--every: want a positive duration like 1m");
+    } else if (!window.ok() || *window <= 0) {
+      st = Status::InvalidArgument("--window: want a positive duration like 1h");
+    } else {
+      run_opts.every_ms = *every;
+      run_opts.drift.window_ms = *window;
+      run_opts.skew.model = run_opts.drift.model;
+      run_opts.performance.trigger_retrain = run_opts.drift.trigger_retrain;
+      st = cli::MonitorRun(project, run_opts);
     }
   } else if (*monitor_skew) {
     st = cli::MonitorSkew(project, skew_opts);

@@ -1,10 +1,17 @@
-// `vigil monitor drift` (commands.h): the serving log against the models' references.
+// `vigil monitor drift | skew | performance | run` (commands.h): the serving log against
+// the models' references, the offline store and the outcomes that came later. Each check
+// is a round over what the log holds now; `run` repeats them and keeps their results as
+// Prometheus metrics.
 #include <cstdio>
 #include <filesystem>
+#include <csignal>
 #include <set>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common/files.h"
+#include "common/metrics.h"
+#include "monitoring/metrics_server.h"
 #include "monitoring/drift_monitor.h"
 #include "monitoring/monitor_topics.h"
 #include "monitoring/performance.h"
@@ -54,17 +61,27 @@ Result<FeatureLayout> VersionLayout(const ModelRegistry& registry, const std::st
   return FeatureLayout::FromJson(layout_json);
 }
 
-}  // namespace
+// What every round needs, opened once.
+struct Monitoring {
+  Project p;
+  std::unique_ptr<Log> log;
+  std::unique_ptr<ModelRegistry> registry;
+  MetricsRegistry* metrics = nullptr;  // `monitor run` only
+};
 
-Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
-  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  const std::string root = ModelsRoot(p);
-  VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(root));
-  VersionLoader loader = [&](const std::string& model, int version) -> Result<MonitoredVersion> {
-    VIGIL_ASSIGN_OR_RETURN(ModelVersionInfo info, registry.Version(model, version));
-    VIGIL_ASSIGN_OR_RETURN(std::string layout_json, ReadWholeFile(info.dir + "/layout.json"));
-    VIGIL_ASSIGN_OR_RETURN(FeatureLayout layout, FeatureLayout::FromJson(layout_json));
+Result<std::unique_ptr<Monitoring>> OpenMonitoring(const std::string& project) {
+  auto m = std::make_unique<Monitoring>();
+  VIGIL_ASSIGN_OR_RETURN(m->p, LoadVersionedProject(project));
+  VIGIL_ASSIGN_OR_RETURN(m->log, OpenLog(m->p));
+  VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(m->p)));
+  m->registry = std::make_unique<ModelRegistry>(std::move(registry));
+  return m;
+}
+
+std::unique_ptr<DriftMonitor> NewDriftMonitor(Monitoring& m, DurationMs window) {
+  VersionLoader loader = [&m](const std::string& model, int version) -> Result<MonitoredVersion> {
+    VIGIL_ASSIGN_OR_RETURN(ModelVersionInfo info, m.registry->Version(model, version));
+    VIGIL_ASSIGN_OR_RETURN(FeatureLayout layout, VersionLayout(*m.registry, model, version));
     VIGIL_ASSIGN_OR_RETURN(std::string refs_json, ReadWholeFile(info.dir + "/reference.json"));
     VIGIL_ASSIGN_OR_RETURN(std::vector<FeatureReference> refs, ReferencesFromJson(refs_json));
     MonitoredVersion mv;
@@ -79,42 +96,35 @@ Status MonitorDrift(const std::string& project, const MonitorDriftOptions& optio
     return mv;
   };
   DriftMonitorOptions mo;
-  mo.window = options.window_ms;
-  DriftMonitor monitor(loader, mo);
-  // Where this monitor left off (its own consumer offsets), or the start.
-  const std::string group = "vigil-monitor-drift";
-  VIGIL_RETURN_IF_ERROR(log->CreateTopic(kServingLogTopic, log->options().partitions));
-  VIGIL_ASSIGN_OR_RETURN(auto ends, log->EndOffsets(kServingLogTopic));
-  VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(kServingLogTopic));
-  std::vector<int64_t> next(ends.size(), 0);
-  if (!options.from_start) {
-    VIGIL_ASSIGN_OR_RETURN(next, log->Committed(group, kServingLogTopic));
-    next.resize(ends.size(), 0);
-  }
-  VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(kServingLogTopic));
-  for (size_t i = 0; i < ends.size(); ++i) {
-    next[i] = std::max(next[i], starts[i]);
-    VIGIL_RETURN_IF_ERROR(reader->Seek(static_cast<int>(i), next[i]));
-  }
+  mo.window = window;
+  return std::make_unique<DriftMonitor>(loader, mo);
+}
+
+double LevelValue(DriftLevel l) { return l == DriftLevel::kAlert ? 2 : l == DriftLevel::kWarn ? 1 : 0; }
+
+// Drift over the serving log records since the last round (consumer group
+// vigil-monitor-drift, unless from_start): closed windows to _drift, level changes to
+// _alerts (and a retrain trigger on an alert when asked); `flush` closes the open windows
+// too (a one-shot run). A long-running monitor commits records of still-open windows:
+// after a restart those windows start again from there.
+Status DriftRound(Monitoring& m, DriftMonitor& monitor, const MonitorDriftOptions& options, bool flush) {
+  Log* log = m.log.get();
   std::vector<DriftWindowReport> closed;
   std::vector<AlertChange> changes;
   int64_t records = 0, bad = 0;
-  LogRecord rec;
-  for (;;) {
-    VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
-    if (!more) break;
-    if (rec.offset >= ends[rec.partition]) continue;
-    next[rec.partition] = rec.offset + 1;
+  const std::string group = "vigil-monitor-drift";
+  Status failed;
+  VIGIL_ASSIGN_OR_RETURN(auto next, ReadServingLog(log, group, options.from_start, [&](const LogRecord& rec) {
     ++records;
-    if (!options.model.empty() && rec.key != options.model) continue;
+    if (!options.model.empty() && rec.key != options.model) return Status::OK();
     Status s = monitor.Add(rec.payload, &closed, &changes);
     if (s.IsInvalidArgument()) {
       ++bad;
-      continue;
+      return Status::OK();
     }
-    VIGIL_RETURN_IF_ERROR(s);
-  }
-  monitor.Flush(&closed, &changes);
+    return s;
+  }));
+  if (flush) monitor.Flush(&closed, &changes);
   VIGIL_ASSIGN_OR_RETURN(auto drift_writer, log->OpenWriter(kDriftTopic));
   for (const auto& w : closed) {
     VIGIL_RETURN_IF_ERROR(drift_writer->Append(w.model, w.ToJson()));
@@ -126,6 +136,21 @@ Status MonitorDrift(const std::string& project, const MonitorDriftOptions& optio
         std::printf("  %-40s %-5s psi %.3f ks %.3f js %.3f\n", r.feature.c_str(), DriftLevelName(r.level),
                     r.psi, r.ks, r.js);
       }
+      if (m.metrics) {
+        const Labels labels = {{"model", w.model}, {"version", std::to_string(w.version)}, {"feature", r.feature}};
+        m.metrics->AddGauge("vigil_drift_psi", "PSI of the last closed drift window against the training reference.", labels)
+            .Set(r.psi);
+        m.metrics->AddGauge("vigil_drift_ks", "KS of the last closed drift window (numeric features).", labels).Set(r.ks);
+        m.metrics->AddGauge("vigil_drift_js", "Jensen-Shannon of the last closed drift window (categorical features).", labels)
+            .Set(r.js);
+        m.metrics->AddGauge("vigil_drift_level", "Drift level of the last closed window: 0 none, 1 warn, 2 alert.", labels)
+            .Set(LevelValue(r.level));
+      }
+    }
+    if (m.metrics) {
+      m.metrics->AddGauge("vigil_drift_window_end_seconds", "End of the last closed drift window (serving time).",
+                          {{"model", w.model}})
+          .Set(static_cast<double>(w.to) / 1000.0);
     }
   }
   VIGIL_RETURN_IF_ERROR(drift_writer->Flush(true));
@@ -135,33 +160,35 @@ Status MonitorDrift(const std::string& project, const MonitorDriftOptions& optio
     VIGIL_RETURN_IF_ERROR(alert_writer->Append(c.model, c.ToJson()));
     std::printf("alert %s %s: %s -> %s at %s (psi %.3f)\n", c.model.c_str(), c.feature.c_str(),
                 DriftLevelName(c.from), DriftLevelName(c.to), FormatIsoTimestamp(c.at).c_str(), c.psi);
+    if (m.metrics) {
+      m.metrics->AddCounter("vigil_monitor_alert_changes_total", "Alert state changes written to _alerts.",
+                            {{"kind", "drift"}, {"to", DriftLevelName(c.to)}})
+          .Increment();
+    }
     if (c.to == DriftLevel::kAlert) retrain.insert(c.model);
   }
   VIGIL_RETURN_IF_ERROR(alert_writer->Flush(true));
   if (options.trigger_retrain) {
-    for (const auto& m : retrain) {
-      VIGIL_RETURN_IF_ERROR(RequestRetrain(log.get(), m, "drift alert"));
-      std::printf("retraining of %s requested: drift alert\n", m.c_str());
+    for (const auto& model : retrain) {
+      VIGIL_RETURN_IF_ERROR(RequestRetrain(log, model, "drift alert"));
+      std::printf("retraining of %s requested: drift alert\n", model.c_str());
     }
   }
   if (!options.from_start) VIGIL_RETURN_IF_ERROR(log->Commit(group, kServingLogTopic, next));
-  std::printf("monitor: %lld serving log records, %lld not records, %zu windows, %zu alert changes\n",
+  std::printf("monitor drift: %lld serving log records, %lld not records, %zu windows, %zu alert changes\n",
               static_cast<long long>(records), static_cast<long long>(bad), closed.size(), changes.size());
   return Status::OK();
 }
 
-}  // namespace vigil::cli
-
-namespace vigil::cli {
-
-Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
-  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(p)));
+// A skew check of a sample of the requests served since the last round (monitoring/skew.h).
+Status SkewRound(Monitoring& m, const MonitorSkewOptions& options) {
+  const Project& p = m.p;
+  Log* log_ptr = m.log.get();
+  ModelRegistry& registry = *m.registry;
   SkewSampler sampler(options.sample, options.seed);
   int64_t records = 0, bad = 0;
   const std::string group = "vigil-monitor-skew";
-  VIGIL_ASSIGN_OR_RETURN(auto next, ReadServingLog(log.get(), group, options.from_start, [&](const LogRecord& rec) {
+  VIGIL_ASSIGN_OR_RETURN(auto next, ReadServingLog(log_ptr, group, options.from_start, [&](const LogRecord& rec) {
     ++records;
     if (!options.model.empty() && rec.key != options.model) return Status::OK();
     if (sampler.Add(rec.payload).IsInvalidArgument()) ++bad;
@@ -171,11 +198,22 @@ Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options
   so.offline_dir = options.replay_only ? "" : p.settings.offline_dir;
   so.join.threads = options.threads;
   so.join.replay_only = options.replay_only;
-  VIGIL_ASSIGN_OR_RETURN(auto writer, log->OpenWriter(kSkewTopic));
+  VIGIL_ASSIGN_OR_RETURN(auto writer, log_ptr->OpenWriter(kSkewTopic));
   for (const auto& [key, sample] : sampler.Take()) {
     VIGIL_ASSIGN_OR_RETURN(FeatureLayout layout, VersionLayout(registry, key.first, key.second));
-    VIGIL_ASSIGN_OR_RETURN(SkewReport r, CheckSkew(p.defs, log.get(), key.first, key.second, layout, sample, so));
+    VIGIL_ASSIGN_OR_RETURN(SkewReport r, CheckSkew(p.defs, log_ptr, key.first, key.second, layout, sample, so));
     VIGIL_RETURN_IF_ERROR(writer->Append(r.model, r.ToJson()));
+    if (m.metrics) {
+      const std::string version = std::to_string(r.version);
+      m.metrics->AddGauge("vigil_skew_mismatch_ratio", "Share of the last skew check's sampled requests with any feature differing.",
+                          {{"model", r.model}, {"version", version}})
+          .Set(r.mismatch_rate());
+      for (const auto& f : r.features) {
+        m.metrics->AddGauge("vigil_skew_feature_mismatch_ratio", "Share of the last skew check's sampled requests whose feature differs.",
+                            {{"model", r.model}, {"version", version}, {"feature", f.feature}})
+            .Set(f.rate());
+      }
+    }
     std::printf("skew %s v%d: %lld of %lld sampled requests [%s, %s] differ from the offline recomputation (%.2f%%)\n",
                 r.model.c_str(), r.version, static_cast<long long>(r.mismatched_rows),
                 static_cast<long long>(r.sampled), FormatIsoTimestamp(r.from).c_str(),
@@ -192,18 +230,19 @@ Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options
     }
   }
   VIGIL_RETURN_IF_ERROR(writer->Flush(true));
-  if (!options.from_start) VIGIL_RETURN_IF_ERROR(log->Commit(group, kServingLogTopic, next));
+  if (!options.from_start) VIGIL_RETURN_IF_ERROR(log_ptr->Commit(group, kServingLogTopic, next));
   std::printf("monitor skew: %lld serving log records read, %lld not records\n", static_cast<long long>(records),
               static_cast<long long>(bad));
   return Status::OK();
 }
 
-Status MonitorPerformance(const std::string& project, const MonitorPerformanceOptions& options) {
-  VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
+// Judges the windows of the serving log that are due (monitoring/performance.h).
+Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options) {
+  const Project& p = m.p;
   const ModelDef* model = p.defs.FindModel(options.model);
   if (!model) return Status::InvalidArgument("unknown model '" + options.model + "'");
-  VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  VIGIL_ASSIGN_OR_RETURN(ModelRegistry registry, ModelRegistry::Open(ModelsRoot(p)));
+  Log* log_ptr = m.log.get();
+  ModelRegistry& registry = *m.registry;
   // The outcomes: the model's label file (or --labels), by id.
   std::string path = options.labels.empty() ? model->labels.path : options.labels;
   std::vector<std::string> columns = {options.id_column, model->labels.target};
@@ -227,7 +266,7 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
   std::vector<ServedRecord> records;
   TimestampMs latest = kMinTimestamp;
   int64_t bad = 0;
-  VIGIL_RETURN_IF_ERROR(ReadServingLog(log.get(), "", true, [&](const LogRecord& rec) {
+  VIGIL_RETURN_IF_ERROR(ReadServingLog(log_ptr, "", true, [&](const LogRecord& rec) {
                           if (rec.key != options.model) return Status::OK();
                           auto r = ParseServedRecord(rec.payload);
                           if (!r.ok()) {
@@ -250,10 +289,10 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
   }
   // What earlier runs judged already: the last window end and level per version.
   std::map<std::pair<std::string, int>, std::pair<TimestampMs, bool>> done;
-  VIGIL_RETURN_IF_ERROR(log->CreateTopic(kPerformanceTopic, log->options().partitions));
+  VIGIL_RETURN_IF_ERROR(log_ptr->CreateTopic(kPerformanceTopic, log_ptr->options().partitions));
   {
-    VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(kPerformanceTopic));
-    VIGIL_ASSIGN_OR_RETURN(auto ends, log->EndOffsets(kPerformanceTopic));
+    VIGIL_ASSIGN_OR_RETURN(auto reader, log_ptr->OpenReader(kPerformanceTopic));
+    VIGIL_ASSIGN_OR_RETURN(auto ends, log_ptr->EndOffsets(kPerformanceTopic));
     LogRecord rec;
     for (;;) {
       VIGIL_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
@@ -270,8 +309,8 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
   po.delay = options.delay_ms;
   po.max_drop = options.max_drop;
   auto windows = JudgeWindows(records, outcomes, baseline, as_of, po);
-  VIGIL_ASSIGN_OR_RETURN(auto perf_writer, log->OpenWriter(kPerformanceTopic));
-  VIGIL_ASSIGN_OR_RETURN(auto alert_writer, log->OpenWriter(kAlertsTopic));
+  VIGIL_ASSIGN_OR_RETURN(auto perf_writer, log_ptr->OpenWriter(kPerformanceTopic));
+  VIGIL_ASSIGN_OR_RETURN(auto alert_writer, log_ptr->OpenWriter(kAlertsTopic));
   bool raised = false;
   int64_t judged = 0;
   for (const auto& w : windows) {
@@ -279,6 +318,13 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
     if (w.to <= d.first) continue;  // judged by an earlier run
     ++judged;
     VIGIL_RETURN_IF_ERROR(perf_writer->Append(w.model, w.ToJson()));
+    if (m.metrics) {
+      const Labels labels = {{"model", w.model}, {"version", std::to_string(w.version)}};
+      m.metrics->AddGauge("vigil_model_roc_auc", "ROC AUC of the last judged window, from the outcomes known.", labels)
+          .Set(w.roc_auc);
+      m.metrics->AddGauge("vigil_model_roc_auc_window_end_seconds", "End of the last judged window (serving time).", labels)
+          .Set(static_cast<double>(w.to) / 1000.0);
+    }
     std::printf("performance %s v%d [%s, %s): %lld scored, %lld labelled, %lld frauds known; roc_auc %.4f "
                 "(trained %.4f)%s\n",
                 w.model.c_str(), w.version, FormatIsoTimestamp(w.from).c_str(), FormatIsoTimestamp(w.to).c_str(),
@@ -290,6 +336,11 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
                                {"from", d.second ? "alert" : "none"}, {"to", w.alert ? "alert" : "none"},
                                {"roc_auc", w.roc_auc},     {"baseline", w.baseline}};
       VIGIL_RETURN_IF_ERROR(alert_writer->Append(w.model, change.dump()));
+      if (m.metrics) {
+        m.metrics->AddCounter("vigil_monitor_alert_changes_total", "Alert state changes written to _alerts.",
+                              {{"kind", "performance"}, {"to", w.alert ? "alert" : "none"}})
+            .Increment();
+      }
       std::printf("alert %s roc_auc: %s -> %s (%.4f against %.4f trained)\n", w.model.c_str(),
                   d.second ? "alert" : "none", w.alert ? "alert" : "none", w.roc_auc, w.baseline);
       raised |= w.alert;
@@ -299,12 +350,82 @@ Status MonitorPerformance(const std::string& project, const MonitorPerformanceOp
   VIGIL_RETURN_IF_ERROR(perf_writer->Flush(true));
   VIGIL_RETURN_IF_ERROR(alert_writer->Flush(true));
   if (raised && options.trigger_retrain) {
-    VIGIL_RETURN_IF_ERROR(RequestRetrain(log.get(), options.model, "performance alert"));
+    VIGIL_RETURN_IF_ERROR(RequestRetrain(log_ptr, options.model, "performance alert"));
     std::printf("retraining of %s requested: performance alert\n", options.model.c_str());
   }
   std::printf("monitor performance: %zu records of %s, %lld not records, %zu outcomes; %lld windows judged as of %s\n",
               records.size(), options.model.c_str(), static_cast<long long>(bad), outcomes.size(),
               static_cast<long long>(judged), as_of == kMinTimestamp ? "-" : FormatIsoTimestamp(as_of).c_str());
+  return Status::OK();
+}
+
+}  // namespace
+
+Status MonitorDrift(const std::string& project, const MonitorDriftOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(auto m, OpenMonitoring(project));
+  auto monitor = NewDriftMonitor(*m, options.window_ms);
+  return DriftRound(*m, *monitor, options, /*flush=*/true);
+}
+
+Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(auto m, OpenMonitoring(project));
+  return SkewRound(*m, options);
+}
+
+Status MonitorPerformance(const std::string& project, const MonitorPerformanceOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(auto m, OpenMonitoring(project));
+  return PerformanceRound(*m, options);
+}
+
+namespace {
+volatile std::sig_atomic_t g_monitor_stop = 0;
+void OnMonitorSignal(int) { g_monitor_stop = 1; }
+}  // namespace
+
+Status MonitorRun(const std::string& project, const MonitorRunOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(auto m, OpenMonitoring(project));
+  MetricsRegistry registry;
+  std::unique_ptr<MetricsServer> server;
+  if (options.metrics_port >= 0) {
+    RegisterProcessMetrics(registry);
+    MetricsServerOptions o;
+    o.port = options.metrics_port;
+    VIGIL_ASSIGN_OR_RETURN(server, MetricsServer::Start(&registry, o));
+    std::printf("metrics: http://127.0.0.1:%d/metrics\n", server->port());
+    std::fflush(stdout);
+  }
+  m->metrics = &registry;
+  Counter& rounds = registry.AddCounter("vigil_monitor_rounds_total", "Monitoring rounds run.");
+  Counter& round_errors = registry.AddCounter("vigil_monitor_round_errors_total", "Monitoring checks that failed.");
+  Histogram& round_seconds = registry.AddHistogram("vigil_monitor_round_seconds", "Time of one round of every check.", {},
+                                                   kLatencyBucketsSeconds);
+  auto drift = NewDriftMonitor(*m, options.drift.window_ms);
+  std::signal(SIGINT, OnMonitorSignal);
+  std::signal(SIGTERM, OnMonitorSignal);
+  // A check that fails is reported and counted; the next round tries again.
+  auto check = [&](const char* what, const Status& s) {
+    if (s.ok()) return;
+    round_errors.Increment();
+    std::fprintf(stderr, "vigil monitor run: %s: %s\n", what, s.message().c_str());
+  };
+  while (!g_monitor_stop) {
+    const auto start = std::chrono::steady_clock::now();
+    check("drift", DriftRound(*m, *drift, options.drift, /*flush=*/false));
+    check("skew", SkewRound(*m, options.skew));
+    for (const auto& [name, def] : m->p.defs.models) {
+      if (!options.drift.model.empty() && name != options.drift.model) continue;
+      MonitorPerformanceOptions perf = options.performance;
+      perf.model = name;
+      check("performance", PerformanceRound(*m, perf));
+    }
+    rounds.Increment();
+    round_seconds.ObserveDuration(std::chrono::steady_clock::now() - start);
+    std::fflush(stdout);
+    if (options.once) break;
+    for (int64_t waited = 0; waited < options.every_ms && !g_monitor_stop; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   return Status::OK();
 }
 
