@@ -11,6 +11,9 @@
 
 namespace vigil::e2e {
 
+// Midnight UTC of day `d` of data from `vigil generate` (its default start, 2026-01-05).
+inline int64_t GeneratedDay(int d) { return 1767571200000 + int64_t{d} * kDay; }
+
 inline const std::vector<std::string> kSources = {"logins", "transactions", "withdrawals", "p2p_orders",
                                            "account_events"};
 

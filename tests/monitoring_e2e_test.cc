@@ -25,8 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr int64_t kStart = 1767571200000;  // 2026-01-05, the generator's default
-int64_t Day(int d) { return kStart + d * kDay; }
+int64_t Day(int d) { return GeneratedDay(d); }
 constexpr int kUsers = 3000;
 constexpr int kDriftDay = 58;
 

@@ -27,8 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr int64_t kStart = 1767571200000;  // 2026-01-05, the generator's default
-int64_t Day(int d) { return kStart + d * kDay; }
+int64_t Day(int d) { return GeneratedDay(d); }
 
 // Writes the events of `source` with from <= ts < to, then 64 heartbeat copies of its last
 // event at `heartbeat` (every key-like field "hb-i"), to `out`.

@@ -83,6 +83,32 @@ Status WaitCommitted(Log* log, const std::string& group, const std::vector<std::
   }
 }
 
+// Copies the definitions (every .yaml but vigil.yaml) of `from` into `to`.
+Status CopyDefinitions(const std::string& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Status::IOError("create " + to.string() + ": " + ec.message());
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    auto ext = e.path().extension();
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml") && e.path().filename() != "vigil.yaml") {
+      fs::copy_file(e.path(), to / e.path().filename(), ec);
+      if (ec) return Status::IOError("copy " + e.path().string() + ": " + ec.message());
+    }
+  }
+  return Status::OK();
+}
+
+// Generated exchange events (`vigil generate`) for the demo.
+Status GenerateEvents(int64_t users, int days, uint64_t seed, int drift_day, const fs::path& out) {
+  GenerateOptions gen;
+  gen.users = users;
+  gen.days = days;
+  gen.seed = seed;
+  gen.drift_day = drift_day;
+  gen.out_dir = out.string();
+  return cli::Generate(gen);
+}
+
 // Attackers change tactics on this day of the demo's data.
 constexpr int kDemoDriftDay = 14;
 
@@ -105,13 +131,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   fs::remove_all(work_dir, ec);
   fs::path proj = fs::path(work_dir) / "project";
   fs::path events = fs::path(work_dir) / "events";
-  fs::create_directories(proj, ec);
-  if (ec) return Status::IOError("create " + proj.string() + ": " + ec.message());
-  for (const auto& e : fs::directory_iterator(project, ec)) {
-    auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml"))
-      fs::copy_file(e.path(), proj / e.path().filename());
-  }
+  VIGIL_RETURN_IF_ERROR(CopyDefinitions(project, proj));
   std::string p = proj.string();
   std::printf("vigil demo: definitions from %s, data under %s\n", project.c_str(), work_dir.c_str());
 
@@ -119,13 +139,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   VIGIL_RETURN_IF_ERROR(Validate(p));
 
   Banner("generate: synthetic exchange events with injected fraud");
-  GenerateOptions gen;
-  gen.users = users;
-  gen.days = days;
-  gen.seed = 7;
-  gen.drift_day = kDemoDriftDay;
-  gen.out_dir = events.string();
-  VIGIL_RETURN_IF_ERROR(cli::Generate(gen));
+  VIGIL_RETURN_IF_ERROR(GenerateEvents(users, days, 7, kDemoDriftDay, events));
 
   Banner("workers: compute and ingestion start as separate processes, decoupled by the log");
   std::string compute_log = (fs::path(work_dir) / "compute.log").string();
@@ -250,23 +264,12 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   // Monitoring: a deployment serving the days around a drift, watched.
   const std::string sp = (fs::path(work_dir) / "serving-project").string();
   const fs::path sevents = fs::path(work_dir) / "serving-events";
-  fs::create_directories(sp, ec);
-  for (const auto& e : fs::directory_iterator(project, ec)) {
-    auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml") && e.path().filename() != "vigil.yaml")
-      fs::copy_file(e.path(), fs::path(sp) / e.path().filename());
-  }
+  VIGIL_RETURN_IF_ERROR(CopyDefinitions(project, sp));
   auto day = [](int d) { return kDefaultGenerateStart + int64_t{d} * 86'400'000; };
   Banner("serving deployment: " + std::to_string(kServingUsers) + " users x " + std::to_string(kServingDays) +
          " days (attackers change tactics on day " + std::to_string(kServingDriftDay) + "), history replayed to day " +
          std::to_string(kServingDriftDay - 1) + ", a model trained there");
-  GenerateOptions sgen;
-  sgen.users = kServingUsers;
-  sgen.days = kServingDays;
-  sgen.seed = 21;
-  sgen.drift_day = kServingDriftDay;
-  sgen.out_dir = sevents.string();
-  VIGIL_RETURN_IF_ERROR(cli::Generate(sgen));
+  VIGIL_RETURN_IF_ERROR(GenerateEvents(kServingUsers, kServingDays, 21, kServingDriftDay, sevents));
   ReplayOptions bulk;
   bulk.data = sevents.string();
   bulk.until = day(kServingDriftDay - 1);
