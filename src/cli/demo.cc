@@ -265,6 +265,14 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
   const std::string sp = (fs::path(work_dir) / "serving-project").string();
   const fs::path sevents = fs::path(work_dir) / "serving-events";
   VIGIL_RETURN_IF_ERROR(CopyDefinitions(project, sp));
+  {
+    // A deployment of this volume (a few events a second) runs one partition per source:
+    // with more, the quietest partition holds each source's watermark back, and serving
+    // would miss the session's login that training sees.
+    std::ofstream f(fs::path(sp) / "vigil.yaml");
+    f << "# Written by the demo: one partition per source at this volume.\nlog: {partitions: 1}\n";
+    if (!f.flush()) return Status::IOError("write " + sp + "/vigil.yaml");
+  }
   auto day = [](int d) { return kDefaultGenerateStart + int64_t{d} * 86'400'000; };
   Banner("serving deployment: " + std::to_string(kServingUsers) + " users x " + std::to_string(kServingDays) +
          " days (attackers change tactics on day " + std::to_string(kServingDriftDay) + "), history replayed to day " +
