@@ -346,7 +346,11 @@ TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
     part.ts.push_back(t.ts[r]);
   }
   std::vector<const FeatureViewDef*> views;
-  for (const auto& v : (*builder)->layout().views()) views.push_back(p->defs.FindView(v));
+  std::vector<Row> empty;
+  for (const auto& v : (*builder)->layout().views()) {
+    views.push_back(p->defs.FindView(v));
+    empty.push_back(ViewPlan(*views.back()).empty_tuple());
+  }
   DatasetStats stats;
   auto tuples = JoinPointInTime(p->defs, log->get(), "", part, views, JoinOptions{}, &stats);
   ASSERT_TRUE(tuples.ok()) << tuples.status().ToString();
@@ -359,7 +363,7 @@ TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
       input[f] = *(*builder)->ParseRequestCell(f, part.rows[i][*part.Column(request.field(f).name)]);
     }
     for (size_t v = 0; v < views.size(); ++v) {
-      const Row& tuple = (*tuples)[v][i].empty() ? ViewPlan(*views[v]).empty_tuple() : (*tuples)[v][i];
+      const Row& tuple = (*tuples)[v][i].empty() ? empty[v] : (*tuples)[v][i];
       std::copy(tuple.begin(), tuple.end(), input.begin() + static_cast<std::ptrdiff_t>((*builder)->view_offset(v)));
     }
     (*builder)->Build(input, vec.data());
