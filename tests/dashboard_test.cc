@@ -49,51 +49,6 @@ const std::vector<std::string> kSources = {"logins", "transactions", "withdrawal
                                            "account_events"};
 constexpr char kChromium[] = "/usr/bin/chromium";
 
-struct HttpResult {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// One HTTP/1.1 request on a fresh loopback connection.
-HttpResult Http(int port, const std::string& method, const std::string& target, const std::string& body = "",
-                const std::string& token = "") {
-  HttpResult r;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-  if (method == "POST")
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
-  for (size_t sent = 0; sent < req.size();) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string in;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    in.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  size_t head_end = in.find("\r\n\r\n");
-  if (in.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return r;
-  r.status = std::atoi(in.c_str() + 9);
-  r.body = in.substr(head_end + 4);
-  return r;
-}
 
 std::string ReadFileQuiet(const std::string& path) {
   std::ifstream f(path);
