@@ -105,9 +105,9 @@ Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport
     const int c = slot->column_of[w];
     double v = std::numeric_limits<double>::quiet_NaN();
     if (c < 0) {
-      v = r["score"].get<double>();
+      v = static_cast<float>(r["score"].get<double>());  // logged as the floats the model saw
     } else if (static_cast<size_t>(c) < f.size() && f[c].is_number()) {
-      v = f[c].get<double>();
+      v = static_cast<float>(f[c].get<double>());
     }
     slot->windows[w].Add(v);
   }

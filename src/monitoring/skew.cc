@@ -51,7 +51,7 @@ Result<ServedRecord> ParseServedRecord(std::string_view payload) {
   s.model = r["model"].get<std::string>();
   s.version = r["version"].get<int>();
   s.ts = r["ts"].get<int64_t>();
-  s.score = r["score"].get<double>();
+  s.score = static_cast<float>(r["score"].get<double>());  // logged as the float scored
   if (has("id") && r["id"].is_string()) s.id = r["id"].get<std::string>();
   s.keys = has("keys") ? r["keys"] : json::object();
   s.request = has("request") ? r["request"] : json::object();

@@ -26,6 +26,10 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The serving log's writer takes its queue this often, or sooner once this many records wait.
+constexpr int kLogWriteIntervalMs = 20;
+constexpr size_t kLogWakeRecords = 4096;
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -77,8 +81,13 @@ std::string EntityKeyOf(const Definitions& defs, const FeatureViewDef& view,
 
 }  // namespace
 
-// A number as JSON: the shortest text that reads back as the same double; NaN as null.
-void AppendJsonNumber(double v, std::string* out) {
+const json& EmptyObject() {
+  static const json empty = json::object();
+  return empty;
+}
+
+// A float as JSON: the shortest text that reads back as the same float; NaN as null.
+void AppendJsonFloat(float v, std::string* out) {
   if (!std::isfinite(v)) {
     *out += "null";
     return;
@@ -101,7 +110,7 @@ struct ScoringService::Impl {
   // The serving log's queue and writer.
   std::mutex log_mu;
   std::condition_variable log_cv;
-  std::deque<std::pair<std::string, std::string>> log_queue;
+  std::vector<std::pair<std::string, std::string>> log_queue;
   std::atomic<uint64_t> log_dropped{0}, log_written{0};
 
   std::atomic<bool> stopping{false};
@@ -193,7 +202,11 @@ struct ScoringService::Impl {
     return changes;
   }
 
+  // Hands a record to the writer without waking it: the writer takes the queue every
+  // kLogWriteIntervalMs, or at once when kLogWakeRecords are waiting, so a request pays a
+  // lock and a move, and the log a write(2) per batch rather than per request.
   void EnqueueLog(const std::string& model, std::string payload) {
+    size_t waiting;
     {
       std::lock_guard lock(log_mu);
       if (log_queue.size() >= options.log_queue) {
@@ -201,8 +214,9 @@ struct ScoringService::Impl {
         return;
       }
       log_queue.emplace_back(model, std::move(payload));
+      waiting = log_queue.size();
     }
-    log_cv.notify_one();
+    if (waiting == kLogWakeRecords) log_cv.notify_one();
   }
 
   void LogWriter() {
@@ -211,11 +225,12 @@ struct ScoringService::Impl {
       std::fprintf(stderr, "vigil serve: serving log disabled: %s\n", writer.status().message().c_str());
       return;
     }
-    std::deque<std::pair<std::string, std::string>> batch;
+    std::vector<std::pair<std::string, std::string>> batch;
     for (;;) {
       {
         std::unique_lock lock(log_mu);
-        log_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return !log_queue.empty() || stopping; });
+        log_cv.wait_for(lock, std::chrono::milliseconds(kLogWriteIntervalMs),
+                        [&] { return log_queue.size() >= kLogWakeRecords || stopping; });
         batch.swap(log_queue);
       }
       for (const auto& [key, payload] : batch) {
@@ -235,7 +250,9 @@ struct ScoringService::Impl {
   struct Parsed {
     std::string model;
     std::map<std::string, std::string> keys;
-    json keys_json = json::object(), request_json = json::object();
+    // The body's keys and request objects (pointing into the parsed body, which outlives Parsed).
+    const json* keys_json = &EmptyObject();
+    const json* request_json = &EmptyObject();
     bool features = false;
     std::optional<TimestampMs> ts;  // the moment scored (event time); default: now
     std::string id;                 // the caller's id of the scored event, for labels
@@ -257,16 +274,16 @@ struct ScoringService::Impl {
     r += ",\"version\":";
     r += std::to_string(version);
     r += ",\"keys\":";
-    r += p.keys_json.dump();
+    r += p.keys_json->dump();
     r += ",\"request\":";
-    r += p.request_json.dump();
+    r += p.request_json->dump();
     r += ",\"features\":[";
     for (size_t i = 0; i < vec.size(); ++i) {
       if (i) r += ',';
-      AppendJsonNumber(static_cast<double>(vec[i]), &r);
+      AppendJsonFloat(vec[i], &r);
     }
     r += "],\"score\":";
-    AppendJsonNumber(static_cast<double>(score), &r);
+    AppendJsonFloat(score, &r);
     if (!p.id.empty()) {
       r += ",\"id\":";
       AppendJsonString(p.id, &r);
@@ -275,7 +292,7 @@ struct ScoringService::Impl {
       r += ",\"challenger_version\":";
       r += std::to_string(challenger_version);
       r += ",\"challenger_score\":";
-      AppendJsonNumber(static_cast<double>(challenger_score), &r);
+      AppendJsonFloat(challenger_score, &r);
     }
     r += '}';
     return r;
@@ -300,10 +317,10 @@ struct ScoringService::Impl {
         auto keys = RequestKeysFromJson(*it, options.max_keys);
         if (!keys.ok()) return HttpResponse::Error(400, keys.status().message());
         p.keys = std::move(keys).value();
-        p.keys_json = *it;
+        p.keys_json = &*it;
       } else if (k == "request") {
         if (!it->is_object()) return HttpResponse::Error(400, "request must be an object of request fields");
-        p.request_json = *it;
+        p.request_json = &*it;
       } else if (k == "features") {
         if (!it->is_boolean()) return HttpResponse::Error(400, "features must be true or false");
         p.features = it->get<bool>();
@@ -355,7 +372,7 @@ struct ScoringService::Impl {
     // Request fields, typed by the champion's layout.
     const Schema& schema = champion.builder->layout().request();
     Row request(schema.size());
-    for (auto it = p.request_json.begin(); it != p.request_json.end(); ++it) {
+    for (auto it = p.request_json->begin(); it != p.request_json->end(); ++it) {
       int idx = schema.IndexOf(it.key());
       if (idx < 0) {
         std::string list;

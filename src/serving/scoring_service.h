@@ -35,7 +35,9 @@
 // serving log only. Serving log: every scored request is appended to kServingLogTopic
 // (key: the model) as one JSON object {ts, served_at, id, model, version, keys, request,
 // features, score, challenger_version, challenger_score} (ts: the request's ts, else the
-// wall clock when served; served_at: the wall clock; id only when sent) by a background writer; if the writer
+// wall clock when served; served_at: the wall clock; id only when sent; features and
+// scores as the shortest text that reads back as the same float) by a background writer
+// that appends in batches every 20 ms (records reach the topic within that); if the writer
 // falls behind by more than log_queue records, records are dropped and counted
 // (vigil_serving_log_dropped_total), never blocking a request.
 #pragma once
