@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <vector>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -97,18 +97,6 @@ void AppendJsonFloat(float v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
-// One scored request as the request thread hands it to the serving log's writer, which
-// formats it (ServingLogRecord): the request pays for two moves, not for the text.
-struct Served {
-  nlohmann::json body;  // the parsed request body: its keys and request objects are logged
-  std::string model, id;
-  bool has_id = false;
-  int64_t ts = 0, served_at = 0;
-  int version = 0, challenger_version = 0;
-  std::vector<float> features;
-  float score = 0, challenger_score = 0;
-};
-
 struct ScoringService::Impl {
   const Definitions& defs;
   OnlineStore* store;
@@ -122,7 +110,7 @@ struct ScoringService::Impl {
   // The serving log's queue and writer.
   std::mutex log_mu;
   std::condition_variable log_cv;
-  std::vector<Served> log_queue;
+  std::vector<std::pair<std::string, std::string>> log_queue;
   std::atomic<uint64_t> log_dropped{0}, log_written{0};
 
   std::atomic<bool> stopping{false};
@@ -217,7 +205,7 @@ struct ScoringService::Impl {
   // Hands a record to the writer without waking it: the writer takes the queue every
   // kLogWriteIntervalMs, or at once when kLogWakeRecords are waiting, so a request pays a
   // lock and a move, and the log a write(2) per batch rather than per request.
-  void EnqueueLog(Served served) {
+  void EnqueueLog(const std::string& model, std::string payload) {
     size_t waiting;
     {
       std::lock_guard lock(log_mu);
@@ -225,7 +213,7 @@ struct ScoringService::Impl {
         ++log_dropped;
         return;
       }
-      log_queue.push_back(std::move(served));
+      log_queue.emplace_back(model, std::move(payload));
       waiting = log_queue.size();
     }
     if (waiting == kLogWakeRecords) log_cv.notify_one();
@@ -237,8 +225,7 @@ struct ScoringService::Impl {
       std::fprintf(stderr, "vigil serve: serving log disabled: %s\n", writer.status().message().c_str());
       return;
     }
-    std::vector<Served> batch;
-    std::string record;
+    std::vector<std::pair<std::string, std::string>> batch;
     for (;;) {
       {
         std::unique_lock lock(log_mu);
@@ -246,9 +233,8 @@ struct ScoringService::Impl {
                         [&] { return log_queue.size() >= kLogWakeRecords || stopping; });
         batch.swap(log_queue);
       }
-      for (const Served& served : batch) {
-        ServingLogRecord(served, &record);
-        if ((*writer)->Append(served.model, record).ok()) ++log_written;
+      for (const auto& [key, payload] : batch) {
+        if ((*writer)->Append(key, payload).ok()) ++log_written;
       }
       // Flushed to the OS now, fsynced at the end; a failed flush shows as records missing from the topic.
       if (!batch.empty()) (*writer)->Flush(false).IgnoreError();
@@ -264,49 +250,52 @@ struct ScoringService::Impl {
   struct Parsed {
     std::string model;
     std::map<std::string, std::string> keys;
-    // The body's request object (pointing into the parsed body).
+    // The body's keys and request objects (pointing into the parsed body, which outlives Parsed).
+    const json* keys_json = &EmptyObject();
     const json* request_json = &EmptyObject();
     bool features = false;
     std::optional<TimestampMs> ts;  // the moment scored (event time); default: now
     std::string id;                 // the caller's id of the scored event, for labels
   };
 
-  // The serving log's record of one scored request (scoring_service.h), written by hand
-  // into *r: a JSON document of 80 numbers costs more than the rest of the logging.
-  static void ServingLogRecord(const Served& s, std::string* r) {
-    r->clear();
-    *r += "{\"ts\":";
-    *r += std::to_string(s.ts);
-    *r += ",\"served_at\":";
-    *r += std::to_string(s.served_at);
-    *r += ",\"model\":";
-    AppendJsonString(s.model, r);
-    *r += ",\"version\":";
-    *r += std::to_string(s.version);
-    *r += ",\"keys\":";
-    auto keys = s.body.find("keys");
-    *r += keys == s.body.end() ? "{}" : keys->dump();
-    *r += ",\"request\":";
-    auto request = s.body.find("request");
-    *r += request == s.body.end() ? "{}" : request->dump();
-    *r += ",\"features\":[";
-    for (size_t i = 0; i < s.features.size(); ++i) {
-      if (i) *r += ',';
-      AppendJsonFloat(s.features[i], r);
+  // The serving log's record of one scored request (scoring_service.h), written by hand:
+  // it is built for every request, and a JSON document of 80 numbers costs more than the
+  // rest of the logging.
+  static std::string ServingLogRecord(const Parsed& p, int64_t now, int version, const std::vector<float>& vec,
+                                      float score, int challenger_version, float challenger_score) {
+    std::string r;
+    r.reserve(320 + vec.size() * 14);
+    r += "{\"ts\":";
+    r += std::to_string(p.ts.value_or(now));
+    r += ",\"served_at\":";
+    r += std::to_string(now);
+    r += ",\"model\":";
+    AppendJsonString(p.model, &r);
+    r += ",\"version\":";
+    r += std::to_string(version);
+    r += ",\"keys\":";
+    r += p.keys_json->dump();
+    r += ",\"request\":";
+    r += p.request_json->dump();
+    r += ",\"features\":[";
+    for (size_t i = 0; i < vec.size(); ++i) {
+      if (i) r += ',';
+      AppendJsonFloat(vec[i], &r);
     }
-    *r += "],\"score\":";
-    AppendJsonFloat(s.score, r);
-    if (s.has_id) {
-      *r += ",\"id\":";
-      AppendJsonString(s.id, r);
+    r += "],\"score\":";
+    AppendJsonFloat(score, &r);
+    if (!p.id.empty()) {
+      r += ",\"id\":";
+      AppendJsonString(p.id, &r);
     }
-    if (s.challenger_version) {
-      *r += ",\"challenger_version\":";
-      *r += std::to_string(s.challenger_version);
-      *r += ",\"challenger_score\":";
-      AppendJsonFloat(s.challenger_score, r);
+    if (challenger_version) {
+      r += ",\"challenger_version\":";
+      r += std::to_string(challenger_version);
+      r += ",\"challenger_score\":";
+      AppendJsonFloat(challenger_score, &r);
     }
-    *r += '}';
+    r += '}';
+    return r;
   }
 
   HttpResponse Score(const std::string& body, Clock::time_point deadline) {
@@ -328,6 +317,7 @@ struct ScoringService::Impl {
         auto keys = RequestKeysFromJson(*it, options.max_keys);
         if (!keys.ok()) return HttpResponse::Error(400, keys.status().message());
         p.keys = std::move(keys).value();
+        p.keys_json = &*it;
       } else if (k == "request") {
         if (!it->is_object()) return HttpResponse::Error(400, "request must be an object of request fields");
         p.request_json = &*it;
@@ -453,19 +443,9 @@ struct ScoringService::Impl {
       out["features"] = std::move(named);
     }
     if (options.serving_log) {
-      Served served;
-      served.served_at = WallMs();
-      served.ts = p.ts.value_or(served.served_at);
-      served.model = p.model;
-      served.has_id = !p.id.empty();
-      served.id = std::move(p.id);
-      served.version = champion.version;
-      served.features = std::move(vec);
-      served.score = score;
-      served.challenger_version = challenger_version;
-      served.challenger_score = challenger_score;
-      served.body = std::move(j);  // p.request_json points into it: unused from here on
-      EnqueueLog(std::move(served));
+      const int64_t now = WallMs();
+      EnqueueLog(p.model, ServingLogRecord(p, now, champion.version, vec, score, challenger_version,
+                                           challenger_score));
     }
     if (score_seconds) score_seconds->ObserveDuration(Clock::now() - start);
     return HttpResponse::Json(200, out.dump());
