@@ -79,8 +79,6 @@ std::string EntityKeyOf(const Definitions& defs, const FeatureViewDef& view,
   return key;
 }
 
-}  // namespace
-
 const json& EmptyObject() {
   static const json empty = json::object();
   return empty;
@@ -96,6 +94,8 @@ void AppendJsonFloat(float v, std::string* out) {
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out->append(buf, r.ptr);
 }
+
+}  // namespace
 
 struct ScoringService::Impl {
   const Definitions& defs;
