@@ -4,8 +4,8 @@
 #include <cassert>
 #include <charconv>
 #include <thread>
-#include <unordered_set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "compute/stream_worker.h"
 #include "compute/view_engine.h"
@@ -66,9 +66,9 @@ Status ReadLiveHistory(const SourceDef& source, Log* log, const std::vector<int6
   VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(source.name));
   for (int p = 0; p < parts && !from.empty(); ++p) {
     if (from[p] < starts[p]) {
-      return Status::Corruption("history of " + source.name + ":" + std::to_string(p) + " has a gap: offsets " +
-                                std::to_string(from[p]) + ".." + std::to_string(starts[p] - 1) +
-                                " are neither archived nor in the live log");
+      return Status::Corruption("history of " + source.name + ":" + std::to_string(p) +
+                                " has a gap: offsets " + std::to_string(from[p]) + ".." +
+                                std::to_string(starts[p] - 1) + " are neither archived nor in the live log");
     }
     VIGIL_RETURN_IF_ERROR(reader->Seek(p, from[p]));
   }
@@ -135,7 +135,6 @@ void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std:
     if (!until.empty() && (p >= until.size() || off >= until[p])) continue;
     members[EncodeEntityKey(history.events[i].fields, plan.view().key_indexes)].push_back(i);
   }
-  Row inputs;
   for (auto& [key, m] : members) {
     std::sort(m.begin(), m.end(), [&](uint32_t a, uint32_t b) {
       const auto& ea = history.events[a];
@@ -143,10 +142,7 @@ void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std:
       return ea.ts != eb.ts ? ea.ts < eb.ts : history.seqs[a] < history.seqs[b];
     });
     EntityWindow window(&plan, key);
-    for (uint32_t i : m) {
-      plan.Extract(history.events[i], &inputs);
-      window.Add(history.events[i].ts, history.seqs[i], inputs);
-    }
+    for (uint32_t i : m) window.AddEvent(history.events[i], history.seqs[i]);
     window.EmitUntil(bound, [](const ChangelogRow&) {});
     if (!window.Idle()) fn(std::move(window));
   }
@@ -156,19 +152,17 @@ namespace {
 
 // Replays one entity's events (given in any order) and hands its changelog rows before
 // `bound` to on_entity.
-void ReplayEntity(const ViewPlan& plan, const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events,
-                  TimestampMs bound, Row* inputs,
-                  const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+void ReplayEntity(
+    const ViewPlan& plan, const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events,
+    TimestampMs bound,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
   // Partitions interleave in no promised order: put the entity's events in (ts, seq)
   // order so each Add appends.
   std::sort(events->begin(), events->end(), [](const auto& a, const auto& b) {
     return a.first->ts != b.first->ts ? a.first->ts < b.first->ts : a.second < b.second;
   });
   EntityWindow window(&plan, key);
-  for (const auto& [ev, seq] : *events) {
-    plan.Extract(*ev, inputs);
-    window.Add(ev->ts, seq, *inputs);
-  }
+  for (const auto& [ev, seq] : *events) window.AddEvent(*ev, seq);
   std::vector<ChangelogRow> rows;
   window.AdvanceTo(bound, [&](ChangelogRow&& r) { rows.push_back(std::move(r)); });
   on_entity(key, std::move(rows));
@@ -182,7 +176,8 @@ void RunSplit(int threads, size_t items, const std::function<void(size_t, size_t
     return;
   }
   std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back(work, static_cast<size_t>(t), static_cast<size_t>(threads));
   for (auto& t : pool) t.join();
 }
 
@@ -208,12 +203,11 @@ void ReplayView(
   }
   ViewPlan plan(view);
   RunSplit(threads, keys.size(), [&](size_t begin, size_t step) {
-    Row inputs;
     std::vector<std::pair<const Event*, uint64_t>> events;
     for (size_t e = begin; e < keys.size(); e += step) {
       events.clear();
       for (uint32_t i : members[e]) events.emplace_back(&history.events[i], history.seqs[i]);
-      ReplayEntity(plan, keys[e], &events, bound, &inputs, on_entity);
+      ReplayEntity(plan, keys[e], &events, bound, on_entity);
     }
   });
 }
@@ -243,8 +237,8 @@ void CompactHistory::Add(uint32_t entity, const Event& ev, uint64_t seq) {
     blocks_.back().reserve(std::max(kCompactBlockBytes, encoded_.size()));
   }
   std::string& block = blocks_.back();
-  refs_.push_back(Ref{seq, entity, static_cast<uint32_t>(blocks_.size() - 1), static_cast<uint32_t>(block.size()),
-                      static_cast<uint32_t>(encoded_.size())});
+  refs_.push_back(Ref{seq, entity, static_cast<uint32_t>(blocks_.size() - 1),
+                      static_cast<uint32_t>(block.size()), static_cast<uint32_t>(encoded_.size())});
   block.append(encoded_);
 }
 
@@ -262,7 +256,6 @@ void ReplayView(
   }
   ViewPlan plan(view);
   RunSplit(threads, entities, [&](size_t begin, size_t step) {
-    Row inputs;
     std::vector<Event> decoded;
     std::vector<std::pair<const Event*, uint64_t>> events;
     for (size_t e = begin; e < entities; e += step) {
@@ -279,7 +272,7 @@ void ReplayView(
         st.IgnoreError();
         events.emplace_back(&decoded[j], r.seq);
       }
-      ReplayEntity(plan, history.keys_[e], &events, bound, &inputs, on_entity);
+      ReplayEntity(plan, history.keys_[e], &events, bound, on_entity);
     }
   });
 }

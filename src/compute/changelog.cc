@@ -4,18 +4,26 @@
 
 namespace vigil {
 
-std::string EncodeEntityKey(const Row& fields, const std::vector<int>& key_indexes) {
-  if (key_indexes.size() == 1) {
-    const Value& v = fields[key_indexes[0]];
-    return v.type() == Type::kString ? v.str() : v.ToCsvText();
+std::string_view EntityKeyView(const Row& fields, const std::vector<int>& key_indexes, std::string* buf) {
+  if (key_indexes.size() == 1 && fields[key_indexes[0]].type() == Type::kString) {
+    return fields[key_indexes[0]].str();
   }
-  std::string key;
+  buf->clear();
   for (size_t i = 0; i < key_indexes.size(); ++i) {
-    if (i > 0) key.push_back(kKeySeparator);
+    if (i > 0) buf->push_back(kKeySeparator);
     const Value& v = fields[key_indexes[i]];
-    key.append(v.type() == Type::kString ? v.str() : v.ToCsvText());
+    if (v.type() == Type::kString) {
+      buf->append(v.str());
+    } else {
+      buf->append(v.ToCsvText());
+    }
   }
-  return key;
+  return *buf;
+}
+
+std::string EncodeEntityKey(const Row& fields, const std::vector<int>& key_indexes) {
+  std::string buf;
+  return std::string(EntityKeyView(fields, key_indexes, &buf));
 }
 
 std::vector<std::string> SplitEntityKey(std::string_view key) {

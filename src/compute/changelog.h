@@ -29,6 +29,9 @@ inline constexpr char kKeySeparator = '\x1f';
 // The entity key of an event: the text form of each key field, joined by kKeySeparator.
 // REQUIRES: every key field is non-null.
 std::string EncodeEntityKey(const Row& fields, const std::vector<int>& key_indexes);
+// The same key without a copy where possible: the field's own string when the key is one
+// string field, else the key built in *buf. Valid while `fields` and *buf are.
+std::string_view EntityKeyView(const Row& fields, const std::vector<int>& key_indexes, std::string* buf);
 // Splits an encoded key into its parts.
 std::vector<std::string> SplitEntityKey(std::string_view key);
 // "a,b" for display.

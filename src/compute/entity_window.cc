@@ -146,6 +146,11 @@ ViewPlan::ViewPlan(const FeatureViewDef& view) : view_(&view) {
 }
 
 void ViewPlan::Extract(const Event& ev, Row* inputs) const {
+  inputs->resize(view_->features.size());
+  Extract(ev, inputs->data());
+}
+
+void ViewPlan::Extract(const Event& ev, Value* inputs) const {
   // Evaluate each distinct where once: 0 false, 1 true.
   char pass[64];
   std::vector<char> pass_big;
@@ -156,10 +161,9 @@ void ViewPlan::Extract(const Event& ev, Row* inputs) const {
   }
   for (size_t i = 0; i < wheres_.size(); ++i) p[i] = wheres_[i]->Matches(ev.fields) ? 1 : 0;
   const auto& features = view_->features;
-  inputs->resize(features.size());
   for (size_t i = 0; i < features.size(); ++i) {
     const FeatureDef& f = features[i];
-    Value& in = (*inputs)[i];
+    Value& in = inputs[i];
     if (where_slot_[i] >= 0 && !p[where_slot_[i]]) {
       in = Value::Null();
     } else if (f.field_index < 0) {
@@ -178,17 +182,28 @@ EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
 EntityWindow::~EntityWindow() = default;
 EntityWindow::EntityWindow(EntityWindow&&) noexcept = default;
 
-void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
-  // Events arrive nearly in order: insert from the back.
-  Pending p{ts, seq, std::move(inputs)};
-  auto it = pending_.end();
-  while (it != pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_)) {
-    auto prev = it - 1;
-    if (prev->ts < ts || (prev->ts == ts && prev->seq < seq)) break;
-    it = prev;
+Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
+  // Events arrive nearly in order: find the place from the back.
+  size_t pos = pending_.size();
+  while (pos > pending_head_) {
+    const Pending& prev = pending_[pos - 1];
+    if (prev.ts < ts || (prev.ts == ts && prev.seq < seq)) break;
+    --pos;
   }
-  pending_.insert(it, std::move(p));
+  pending_.insert(pending_.begin() + static_cast<std::ptrdiff_t>(pos), Pending{ts, seq});
+  const size_t n = features_.size();
+  if (inputs_.size() < pending_.size() * n) inputs_.resize(pending_.size() * n);
+  // Shift the later events' inputs one place back (moves keep the string buffers).
+  std::move_backward(inputs_.begin() + static_cast<std::ptrdiff_t>(pos * n),
+                     inputs_.begin() + static_cast<std::ptrdiff_t>((pending_.size() - 1) * n),
+                     inputs_.begin() + static_cast<std::ptrdiff_t>(pending_.size() * n));
   next_ = std::min(next_, ts);  // the only new instant
+  return InputsOf(pos);
+}
+
+void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
+  Value* in = NewPending(ts, seq);
+  for (size_t i = 0; i < features_.size(); ++i) in[i] = std::move(inputs[i]);
 }
 
 TimestampMs EntityWindow::ComputeNextInstant() const {
@@ -200,6 +215,23 @@ TimestampMs EntityWindow::ComputeNextInstant() const {
   return t;
 }
 
+void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
+  if (stage == 0) {
+    __builtin_prefetch(expiry_.data());
+    __builtin_prefetch(features_.data());
+    __builtin_prefetch(row_.values.data());
+    if (pending_head_ < pending_.size()) {
+      __builtin_prefetch(&pending_[pending_head_]);
+      __builtin_prefetch(InputsOf(pending_head_));
+    }
+    return;
+  }
+  const bool arrivals = pending_head_ < pending_.size() && pending_[pending_head_].ts < bound;
+  for (size_t i = 0; i < features_.size(); ++i) {
+    if (arrivals || expiry_[i] < bound) __builtin_prefetch(features_[i].get());
+  }
+}
+
 bool EntityWindow::Idle() const { return !alive_ && pending_head_ == pending_.size(); }
 
 void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit) {
@@ -208,10 +240,18 @@ void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(Changel
 
 void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
   for (TimestampMs t = NextInstant(); t < bound; t = NextInstant()) ProcessInstant(t, visit);
+  const size_t n = features_.size();
   if (pending_head_ == pending_.size()) {
     pending_.clear();
     pending_head_ = 0;
+    // Spare inputs for a few events are worth keeping; a burst's are not.
+    if (inputs_.size() > kSparePending * n) {
+      inputs_.clear();
+      inputs_.shrink_to_fit();
+    }
   } else if (pending_head_ > 64 && pending_head_ * 2 > pending_.size()) {
+    std::move(inputs_.begin() + static_cast<std::ptrdiff_t>(pending_head_ * n),
+              inputs_.begin() + static_cast<std::ptrdiff_t>(pending_.size() * n), inputs_.begin());
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
     pending_head_ = 0;
   }
@@ -232,7 +272,7 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
     dirty = ~0ULL;
   }
   while (pending_head_ < pending_.size() && pending_[pending_head_].ts == t) {
-    const Row& in = pending_[pending_head_].inputs;
+    const Value* in = InputsOf(pending_head_);
     for (size_t i = 0; i < n; ++i) {
       if (!in[i].is_null()) {
         features_[i]->Push(t, in[i]);
@@ -279,7 +319,7 @@ void EntityWindow::Save(std::string* out) const {
       PutZigZag(out, static_cast<int64_t>(p.seq - prev_seq));
     }
     prev_seq = p.seq;
-    for (size_t j = 0; j < n; ++j) EncodeValue(p.inputs[j], out);
+    for (size_t j = 0; j < n; ++j) EncodeValue(InputsOf(i)[j], out);
   }
   for (const auto& f : features_) f->Save(last_event_, out);
 }
@@ -309,6 +349,7 @@ Status EntityWindow::Load(std::string_view* in) {
   compute_internal::TsReader ts(last_event_);
   uint64_t seq = 0;
   pending_.reserve(count);
+  inputs_.resize(count * n);
   for (size_t i = 0; i < count; ++i) {
     Pending p;
     VIGIL_RETURN_IF_ERROR(ts.Next(in, &p.ts));
@@ -319,9 +360,10 @@ Status EntityWindow::Load(std::string_view* in) {
       seq += static_cast<uint64_t>(d);
     }
     p.seq = seq;
-    p.inputs.resize(n);
-    for (Value& v : p.inputs) VIGIL_RETURN_IF_ERROR(DecodeValue(in, &v).WithContext("pending event"));
-    pending_.push_back(std::move(p));
+    for (size_t j = 0; j < n; ++j) {
+      VIGIL_RETURN_IF_ERROR(DecodeValue(in, &InputsOf(i)[j]).WithContext("pending event"));
+    }
+    pending_.push_back(p);
   }
 
   for (size_t i = 0; i < n; ++i) {

@@ -31,6 +31,9 @@ class ViewPlan {
   // contribute (where false or null, or a null field), else the field value (or true
   // for count without field).
   void Extract(const Event& ev, Row* inputs) const;
+  // The same into inputs[0..num_features()), assigning over the values there, so that
+  // their strings' buffers are reused.
+  void Extract(const Event& ev, Value* inputs) const;
   // The tuple of an entity with no state.
   const Row& empty_tuple() const { return empty_; }
 
@@ -61,6 +64,9 @@ class EntityWindow {
   // Queues an accepted event. REQUIRES: ts >= every bound passed to AdvanceTo so far;
   // `seq` increases in log order (ties of equal ts keep log order).
   void Add(TimestampMs ts, uint64_t seq, Row inputs);
+  // The same for an event of the view's source: its inputs are extracted (plan's
+  // Extract) straight into the window's queue, without a Row of their own.
+  void AddEvent(const Event& ev, uint64_t seq) { plan_->Extract(ev, NewPending(ev.ts, seq)); }
   // The next instant at which the tuple may change, or kMaxTimestamp. O(1): kept
   // up to date by Add and by each processed instant.
   TimestampMs NextInstant() const { return next_; }
@@ -69,6 +75,10 @@ class EntityWindow {
   void EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit);
   // The same, handing each row over as a copy the caller keeps.
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
+  // Asks the CPU to fetch what EmitUntil(bound) reads first (a hint: no effect on
+  // results). Stage 0 fetches the window's arrays; stage 1, once they have arrived,
+  // what they point to: the due features' states and the first pending event's inputs.
+  void Prefetch(TimestampMs bound, int stage) const;
   // True when the entity holds no state and nothing is pending: it may be dropped.
   bool Idle() const;
 
@@ -147,8 +157,14 @@ class EntityWindow {
   struct Pending {
     TimestampMs ts;
     uint64_t seq;
-    Row inputs;
   };
+  // Spare inputs kept after the queue empties, in events.
+  static constexpr size_t kSparePending = 16;
+  // Queues a pending event at its place in (ts, seq) order and returns where its
+  // num_features() inputs go.
+  Value* NewPending(TimestampMs ts, uint64_t seq);
+  Value* InputsOf(size_t k) { return inputs_.data() + k * features_.size(); }
+  const Value* InputsOf(size_t k) const { return inputs_.data() + k * features_.size(); }
   void ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit);
   TimestampMs ComputeNextInstant() const;
   // Decodes Save's bytes into this fresh window; Restore adds the entity to the message.
@@ -157,6 +173,9 @@ class EntityWindow {
   const ViewPlan* plan_;
   std::vector<Pending> pending_;  // sorted by (ts, seq); consumed from pending_head_
   size_t pending_head_ = 0;
+  // pending_[k]'s inputs are InputsOf(k). Values past pending_.size() events are spare:
+  // kept, so that the next events' strings reuse their buffers instead of allocating.
+  std::vector<Value> inputs_;
   std::vector<std::unique_ptr<compute_internal::FeatureState>> features_;
   // features_[i]->NextExpiry(), kept beside the tuple so that finding the next instant
   // and the features due at it reads one array instead of every feature's state.

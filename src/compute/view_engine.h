@@ -3,12 +3,12 @@
 
 #include <functional>
 #include <memory>
-#include <queue>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "compute/entity_index.h"
 #include "compute/entity_window.h"
+#include "compute/timer_queue.h"
 #include "spec/definitions.h"
 
 namespace vigil {
@@ -64,14 +64,8 @@ class ViewEngine {
   void Restore(EntityWindow&& window, bool dirty = false);
 
  private:
-  struct Timer {
-    TimestampMs at;
-    uint32_t slot;
-    uint32_t gen;
-    bool operator>(const Timer& o) const { return at != o.at ? at > o.at : slot > o.slot; }
-  };
   void Schedule(uint32_t slot);
-  uint32_t NewSlot(std::string key, std::unique_ptr<EntityWindow> window);
+  uint32_t NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window);
   void MarkDirty(uint32_t slot) {
     if (track_ && !dirty_[slot]) {
       dirty_[slot] = 1;
@@ -80,17 +74,18 @@ class ViewEngine {
   }
 
   ViewPlan plan_;
-  Row scratch_;
   std::vector<std::unique_ptr<EntityWindow>> slots_;
   std::vector<uint32_t> gens_;
   std::vector<TimestampMs> scheduled_;
   std::vector<uint32_t> free_;
-  std::unordered_map<std::string, uint32_t> index_;
+  EntityIndex index_;    // entity key -> slot
+  std::string key_buf_;  // a composite key, built per event
   bool track_ = false;
-  std::vector<uint8_t> dirty_;           // per slot: changed since the last TakeChanges
-  std::vector<uint32_t> dirty_slots_;    // may repeat a slot; dirty_ decides
-  std::vector<std::string> dropped_;     // keys dropped since the last TakeChanges
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  std::vector<uint8_t> dirty_;         // per slot: changed since the last TakeChanges
+  std::vector<uint32_t> dirty_slots_;  // may repeat a slot; dirty_ decides
+  std::vector<std::string> dropped_;   // keys dropped since the last TakeChanges
+  std::vector<uint32_t> due_;          // EmitUntil's entities, reused
+  TimerQueue timers_;                  // per slot: the next instant; stale when its gen is not the slot's
 };
 
 }  // namespace vigil
