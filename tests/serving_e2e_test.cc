@@ -40,6 +40,7 @@
 #include "compute/entity_window.h"
 #include "e2e_util.h"
 #include "log/log.h"
+#include "monitoring/skew.h"
 #include "serving/compiled_model.h"
 #include "serving/scoring_service.h"
 #include "spec/definitions.h"
@@ -274,15 +275,28 @@ TEST_F(ServingE2eTest, EveryEndpointAndErrorPath) {
   auto reader = (*log)->OpenReader(kServingLogTopic);
   ASSERT_TRUE(reader.ok());
   LogRecord rec;
-  int records = 0;
+  int records = 0, with_scored_vector = 0;
   while (*(*reader)->Next(&rec)) {
     json r = json::parse(rec.payload);
     EXPECT_EQ(r["model"], "fraud");
-    EXPECT_TRUE(r["features"].is_array());
+    // The vector as base64 of its float32 bytes (scoring_service.h), which the monitors read.
+    EXPECT_TRUE(r["features_f32le"].is_string()) << rec.payload.substr(0, 500);
+    EXPECT_FALSE(r.contains("features"));
     EXPECT_TRUE(r.contains("score") && r.contains("ts") && r.contains("keys") && r.contains("version"));
+    auto served = ParseServedRecord(rec.payload);
+    ASSERT_TRUE(served.ok()) << served.status().ToString();
+    ASSERT_EQ(served->features.size(), names.size());
+    bool same = true;
+    for (size_t c = 0; c < names.size(); ++c) {
+      const json& want = f["features"][names[c].get<std::string>()];
+      const float got = served->features[c];
+      same &= want.is_null() ? std::isnan(got) : !std::isnan(got) && got == want.get<float>();
+    }
+    with_scored_vector += same;
     ++records;
   }
   EXPECT_GE(records, 4);
+  EXPECT_GE(with_scored_vector, 1) << "no record holds the vector /v1/score returned with features: true";
 }
 
 TEST_F(ServingE2eTest, ServingMatchesTraining) {

@@ -5,6 +5,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "monitoring/serving_log_internal.h"
+
 namespace vigil {
 namespace {
 
@@ -62,9 +64,12 @@ Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport
   json r = json::parse(payload, nullptr, false);
   if (!r.is_object() || !r.contains("model") || !r["model"].is_string() || !r.contains("version") ||
       !r["version"].is_number_integer() || !r.contains("ts") || !r["ts"].is_number_integer() ||
-      !r.contains("features") || !r["features"].is_array() || !r.contains("score") ||
-      !r["score"].is_number()) {
+      !r.contains("score") || !r["score"].is_number()) {
     return Status::InvalidArgument("not a serving log record: " + std::string(payload.substr(0, 200)));
+  }
+  if (Status s = ReadServedFeatures(r, &features_); !s.ok()) {
+    return Status::InvalidArgument("not a serving log record: " + s.message() + ": " +
+                                   std::string(payload.substr(0, 200)));
   }
   const std::string model = r["model"].get<std::string>();
   const int version = r["version"].get<int>();
@@ -100,14 +105,13 @@ Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport
       slot->refs.push_back(&s->second);
     }
   }
-  const json& f = r["features"];
   for (size_t w = 0; w < slot->windows.size(); ++w) {
     const int c = slot->column_of[w];
-    double v = std::numeric_limits<double>::quiet_NaN();
+    double v = std::numeric_limits<double>::quiet_NaN();  // a column the vector lacks: missing
     if (c < 0) {
-      v = static_cast<float>(r["score"].get<double>());  // logged as the floats the model saw
-    } else if (static_cast<size_t>(c) < f.size() && f[c].is_number()) {
-      v = static_cast<float>(f[c].get<double>());
+      v = static_cast<float>(r["score"].get<double>());  // logged as the float the model gave
+    } else if (static_cast<size_t>(c) < features_.size()) {
+      v = features_[c];
     }
     slot->windows[w].Add(v);
   }

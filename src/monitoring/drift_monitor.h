@@ -66,10 +66,12 @@ class DriftMonitor {
   DriftMonitor(VersionLoader loader, DriftMonitorOptions options);
   ~DriftMonitor();
 
-  // Feeds one serving log record. Appends to *closed the windows it closed and to
-  // *changes their alert state changes. A record that is not such a JSON object is
-  // InvalidArgument (the caller counts it and goes on); a version the loader cannot load
-  // is its Status (with the model and version).
+  // Feeds one serving log record, its vector in either form the log holds
+  // (serving_log_internal.h). Appends to *closed the windows it closed and to *changes
+  // their alert state changes. A record that is not such a JSON object, or whose vector
+  // field is malformed (the message names the field), is InvalidArgument (the caller
+  // counts it and goes on); a version the loader cannot load is its Status (with the
+  // model and version). A vector shorter than the version's columns leaves the rest missing.
   Status Add(std::string_view payload, std::vector<DriftWindowReport>* closed,
              std::vector<AlertChange>* changes);
 
@@ -86,6 +88,7 @@ class DriftMonitor {
   std::map<std::pair<std::string, int>, std::unique_ptr<Open>> open_;
   // Current level per (model, feature), across versions.
   std::map<std::pair<std::string, std::string>, DriftLevel> levels_;
+  std::vector<float> features_;  // the vector of the record being added (kept to reuse its buffer)
 };
 
 }  // namespace vigil

@@ -4,7 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
+
+#include "common/base64.h"
 
 namespace vigil {
 namespace {
@@ -36,22 +39,32 @@ struct Fixture {
   }
 };
 
+// A serving log record as `vigil serve` writes it (serving/scoring_service.h); with
+// `array`, in the form of builds before features_f32le (a JSON array, null for NaN).
+std::string Record(int64_t ts, const std::vector<float>& features, double score, bool array = false) {
+  json r = {{"ts", ts}, {"model", "fraud"}, {"version", 3}, {"score", score}};
+  if (array) {
+    json a = json::array();
+    for (float f : features) a.push_back(std::isnan(f) ? json(nullptr) : json(f));
+    r["features"] = std::move(a);
+  } else {
+    std::string b64;
+    AppendBase64Float32Le(features, &b64);
+    r["features_f32le"] = b64;
+  }
+  return r.dump();
+}
+
 // Serving log records of one hour: `n` requests, "a" shifted by `shift` sd.
-std::vector<std::string> Hour(int64_t hour, int n, double shift, std::mt19937_64& rng) {
+std::vector<std::string> Hour(int64_t hour, int n, double shift, std::mt19937_64& rng, bool array = false) {
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> unit;
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) {
     double u = unit(rng);
-    json r = {{"ts", hour * kHour + i * (kHour / n)},
-              {"model", "fraud"},
-              {"version", 3},
-              {"features",
-               {normal(rng) + shift, u < 0.5   ? 0
-                                     : u < 0.8 ? 1
-                                               : 2}},
-              {"score", unit(rng) * 0.1}};
-    out.push_back(r.dump());
+    const float a = static_cast<float>(normal(rng) + shift);
+    const float c = u < 0.5 ? 0 : u < 0.8 ? 1 : 2;
+    out.push_back(Record(hour * kHour + i * (kHour / n), {a, c}, static_cast<float>(unit(rng) * 0.1), array));
   }
   return out;
 }
@@ -115,12 +128,9 @@ TEST(DriftMonitorTest, ACategoryMixChangeAlertsOnTheCategoricalFeature) {
   std::mt19937_64 rng(90);
   std::normal_distribution<double> normal;
   for (int i = 0; i < 2000; ++i) {
-    json r = {{"ts", i},
-              {"model", "fraud"},
-              {"version", 3},
-              {"features", {normal(rng), i % 10 < 8 ? 2 : 0}},
-              {"score", 0.05}};
-    ASSERT_TRUE(m.Add(r.dump(), &closed, &changes).ok());
+    ASSERT_TRUE(
+        m.Add(Record(i, {static_cast<float>(normal(rng)), i % 10 < 8 ? 2.0f : 0.0f}, 0.05), &closed, &changes)
+            .ok());
   }
   m.Flush(&closed, &changes);
   ASSERT_EQ(closed.size(), 1u);
@@ -145,19 +155,57 @@ TEST(DriftMonitorTest, BadRecordsAndUnknownVersionsAreErrors) {
   std::vector<AlertChange> changes;
   EXPECT_TRUE(m.Add("not json", &closed, &changes).IsInvalidArgument());
   EXPECT_TRUE(m.Add(R"({"model": "fraud"})", &closed, &changes).IsInvalidArgument());
-  Status s =
-      m.Add(R"({"ts": 1, "model": "fraud", "version": 4, "features": [], "score": 0.1})", &closed, &changes);
+  Status s = m.Add(R"({"ts": 1, "model": "fraud", "version": 4, "features_f32le": "", "score": 0.1})",
+                   &closed, &changes);
   EXPECT_TRUE(s.IsNotFound());
   EXPECT_NE(s.message().find("fraud v4"), std::string::npos) << s.message();
+  // A malformed vector: an error that names the field, and nothing counted.
+  for (const char* bad :
+       {R"({"ts": 1, "model": "fraud", "version": 3, "features_f32le": "AAC*Pw==", "score": 0.1})",
+        R"({"ts": 1, "model": "fraud", "version": 3, "features_f32le": "AACAPwAA", "score": 0.1})",
+        R"({"ts": 1, "model": "fraud", "version": 3, "features_f32le": "AACAP", "score": 0.1})",
+        R"({"ts": 1, "model": "fraud", "version": 3, "features": [1, "x"], "score": 0.1})",
+        R"({"ts": 1, "model": "fraud", "version": 3, "score": 0.1})"}) {
+    s = m.Add(bad, &closed, &changes);
+    EXPECT_TRUE(s.IsInvalidArgument()) << bad;
+    EXPECT_NE(s.message().find("features"), std::string::npos) << s.message();
+  }
   // Too few values: judged as nothing, no alert change.
-  ASSERT_TRUE(m.Add(R"({"ts": 1, "model": "fraud", "version": 3, "features": [9, 0], "score": 0.1})", &closed,
-                    &changes)
-                  .ok());
+  ASSERT_TRUE(m.Add(Record(1, {9, 0}, 0.1), &closed, &changes).ok());
   m.Flush(&closed, &changes);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].results[0].level, DriftLevel::kTooFew);
   EXPECT_EQ(closed[0].level, DriftLevel::kNone);
   EXPECT_TRUE(changes.empty());
+}
+
+// The serving log is a persisted topic: records written before features_f32le carry the
+// vector as a JSON array, and judge the same as the base64 form of the same floats.
+TEST(DriftMonitorTest, RecordsOfEarlierBuildsWithTheFeaturesArrayJudgeTheSame) {
+  Fixture f(5);
+  auto run = [&](bool array) {
+    DriftMonitor m([&](const std::string&, int) -> Result<MonitoredVersion> { return f.version; }, {});
+    std::mt19937_64 rng(50);
+    std::vector<DriftWindowReport> closed;
+    std::vector<AlertChange> changes;
+    for (int h = 0; h < 3; ++h) {
+      for (const auto& r : Hour(h, 2000, h == 2 ? 1.0 : 0.0, rng, array)) {
+        EXPECT_TRUE(m.Add(r, &closed, &changes).ok()) << r;
+      }
+    }
+    // Missing values (NaN in the base64 form, null in the array) and a short vector.
+    EXPECT_TRUE(m.Add(Record(3 * kHour - 1, {std::numeric_limits<float>::quiet_NaN()}, 0.05, array), &closed,
+                      &changes)
+                    .ok());
+    m.Flush(&closed, &changes);
+    std::string out;
+    for (const auto& w : closed) out += w.ToJson() + "\n";
+    for (const auto& c : changes) out += c.ToJson() + "\n";
+    return out;
+  };
+  const std::string base64 = run(false), array = run(true);
+  EXPECT_NE(base64.find("\"to\":\"alert\""), std::string::npos) << base64;  // the drifted hour was seen
+  EXPECT_EQ(base64, array);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "monitoring/serving_log_internal.h"
 #include "training/model_input.h"
 
 namespace vigil {
@@ -43,11 +44,14 @@ Result<ServedRecord> ParseServedRecord(std::string_view payload) {
   if (!r.is_object()) return bad();
   auto has = [&](const char* k) { return r.contains(k); };
   if (!has("model") || !r["model"].is_string() || !has("version") || !r["version"].is_number_integer() ||
-      !has("ts") || !r["ts"].is_number_integer() || !has("features") || !r["features"].is_array() ||
-      !has("score") || !r["score"].is_number()) {
+      !has("ts") || !r["ts"].is_number_integer() || !has("score") || !r["score"].is_number()) {
     return bad();
   }
   ServedRecord s;
+  if (Status st = ReadServedFeatures(r, &s.features); !st.ok()) {
+    return Status::InvalidArgument("not a serving log record: " + st.message() + ": " +
+                                   std::string(payload.substr(0, 200)));
+  }
   s.model = r["model"].get<std::string>();
   s.version = r["version"].get<int>();
   s.ts = r["ts"].get<int64_t>();
@@ -55,16 +59,6 @@ Result<ServedRecord> ParseServedRecord(std::string_view payload) {
   if (has("id") && r["id"].is_string()) s.id = r["id"].get<std::string>();
   s.keys = has("keys") ? r["keys"] : json::object();
   s.request = has("request") ? r["request"] : json::object();
-  s.features.reserve(r["features"].size());
-  for (const auto& f : r["features"]) {
-    if (f.is_null()) {
-      s.features.push_back(std::numeric_limits<float>::quiet_NaN());
-    } else if (f.is_number()) {
-      s.features.push_back(static_cast<float>(f.get<double>()));
-    } else {
-      return bad();
-    }
-  }
   return s;
 }
 

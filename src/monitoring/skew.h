@@ -46,11 +46,14 @@ struct ServedRecord {
   TimestampMs ts = 0;
   std::string id;                    // "" when the request had none
   nlohmann::json keys, request;      // as sent
-  std::vector<float> features;       // as scored; null -> NaN
+  std::vector<float> features;       // as scored, bit for bit; missing -> NaN
   double score = 0;
 };
 
-// InvalidArgument when `payload` is not a serving log record (quoting its start).
+// Reads a serving log record, its vector from "features_f32le" or, in records of earlier
+// builds, the "features" array (monitoring/serving_log_internal.h). InvalidArgument when
+// `payload` is not such a record, quoting its start; when the vector field is the fault
+// (bad base64, bytes not whole float32s, a non-number in the array) the message names it.
 Result<ServedRecord> ParseServedRecord(std::string_view payload);
 
 // Keeps a uniform sample of at most `per_version` records of each (model, version), in one

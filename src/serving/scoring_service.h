@@ -32,11 +32,23 @@
 // champion or a rollback takes over without a failed or dropped request.
 //
 // Shadow: the `challenger`, when set, scores the same requests; its score goes to the
-// serving log only. Serving log: every scored request is appended to kServingLogTopic
-// (key: the model) as one JSON object {ts, served_at, id, model, version, keys, request,
-// features, score, challenger_version, challenger_score} (ts: the request's ts, else the
-// wall clock when served; served_at: the wall clock; id only when sent; features and
-// scores as the shortest text that reads back as the same float) by a background writer
+// serving log only.
+//
+// Serving log: every scored request is appended to kServingLogTopic (key: the model) as
+// one JSON object, in this field order:
+//   {"ts": 1767225600000, "served_at": 1767225600012, "model": "fraud", "version": 3,
+//    "keys": {"user_id": "u1"}, "request": {"amount": 12.5},
+//    "features_f32le": "AABIQQAAwH8AAIA/", "score": 0.0123,
+//    "id": "t-42", "challenger_version": 4, "challenger_score": 0.0151}
+// ts: the request's ts, else the wall clock when served; served_at: the wall clock (both
+// ms since the epoch); keys and request as sent; features_f32le: the champion's vector
+// (its layout's column order) as the base64 (RFC 4648, standard alphabet, padded) of its
+// little-endian IEEE-754 float32 bytes, 4 per feature, NaN for a missing one, so the
+// monitors read back the very floats scored (above: 12.5, missing, 1.0); score and
+// challenger_score as the shortest text that reads back as the same float (null if not
+// finite); id only when sent; challenger_* only when a challenger scored. Records of
+// builds before features_f32le carry "features": [12.5, null, 1] instead, which the
+// monitors still read (monitoring/serving_log_internal.h). Written by a background writer
 // that appends in batches every 20 ms (records reach the topic within that); if the writer
 // falls behind by more than log_queue records, records are dropped and counted
 // (vigil_serving_log_dropped_total), never blocking a request.
