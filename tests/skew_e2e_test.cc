@@ -224,7 +224,31 @@ TEST(SkewE2e, ACorrectServerShowsNoSkewAndAStuckFollowerIsCaught) {
     CommandResult lint = RunCommand("promtool check metrics < " + ShellQuote(dir.Path("monitor.prom")), 60);
     EXPECT_EQ(lint.exit_code, 0) << lint.Describe();
   }
+  // Its performance check reads only what each round adds: once every record is logged,
+  // a round sees them all, the rounds together read each record once, and a round with
+  // nothing new reads nothing.
+  const std::regex perf_line(R"(monitor performance: (\d+) records of fraud \((\d+) read in this round\))");
+  auto perf_rounds = [&] {
+    std::vector<std::pair<int64_t, int64_t>> rounds;  // (records in all, read in the round)
+    const std::string text = ReadFile(run_log);
+    for (std::sregex_iterator it(text.begin(), text.end(), perf_line), end; it != end; ++it) {
+      rounds.emplace_back(std::stoll((*it)[1]), std::stoll((*it)[2]));
+    }
+    return rounds;
+  };
+  for (int i = 0; i < 300; ++i) {  // until a round after the one that saw every record
+    auto rounds = perf_rounds();
+    if (rounds.size() >= 2 && rounds[rounds.size() - 2].first == static_cast<int64_t>(logged)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   EXPECT_EQ(monitor.Kill(SIGTERM), 0) << ReadFile(run_log);
+  const auto rounds = perf_rounds();
+  ASSERT_GE(rounds.size(), 2u) << ReadFile(run_log);
+  EXPECT_EQ(rounds.back().first, static_cast<int64_t>(logged)) << ReadFile(run_log);
+  int64_t read_in_rounds = 0;
+  for (const auto& [all, now] : rounds) read_in_rounds += now;
+  EXPECT_EQ(read_in_rounds, rounds.back().first) << ReadFile(run_log);
+  EXPECT_EQ(rounds.back().second, 0) << "a round with nothing new read records again\n" << ReadFile(run_log);
   // Its rounds may split the 300 requests (a round can start while they are still being
   // logged); none may find a mismatch.
   const std::string run_text = ReadFile(run_log);

@@ -27,18 +27,15 @@ namespace vigil::cli {
 
 namespace {
 
-// Reads the serving log from where consumer group `group` stopped (or from the start) to
-// the ends found now, in log order; returns the next positions, for Commit.
-Result<std::vector<int64_t>> ReadServingLog(Log* log, const std::string& group, bool from_start,
-                                            const std::function<Status(const LogRecord&)>& fn) {
+// Reads the serving log from positions `next` (one per partition; missing ones, or ones
+// below the log's start, from the start) to the ends found now, in log order; returns the
+// next positions.
+Result<std::vector<int64_t>> ReadServingLogFrom(Log* log, std::vector<int64_t> next,
+                                                const std::function<Status(const LogRecord&)>& fn) {
   VIGIL_RETURN_IF_ERROR(log->CreateTopic(kServingLogTopic, log->options().partitions));
   VIGIL_ASSIGN_OR_RETURN(auto ends, log->EndOffsets(kServingLogTopic));
   VIGIL_ASSIGN_OR_RETURN(auto starts, log->StartOffsets(kServingLogTopic));
-  std::vector<int64_t> next(ends.size(), 0);
-  if (!from_start) {
-    VIGIL_ASSIGN_OR_RETURN(next, log->Committed(group, kServingLogTopic));
-    next.resize(ends.size(), 0);
-  }
+  next.resize(ends.size(), 0);
   VIGIL_ASSIGN_OR_RETURN(auto reader, log->OpenReader(kServingLogTopic));
   for (size_t i = 0; i < ends.size(); ++i) {
     next[i] = std::max(next[i], starts[i]);
@@ -53,6 +50,18 @@ Result<std::vector<int64_t>> ReadServingLog(Log* log, const std::string& group, 
     VIGIL_RETURN_IF_ERROR(fn(rec));
   }
   return next;
+}
+
+// Reads the serving log from where consumer group `group` stopped (or from the start) to
+// the ends found now, in log order; returns the next positions, for Commit.
+Result<std::vector<int64_t>> ReadServingLog(Log* log, const std::string& group, bool from_start,
+                                            const std::function<Status(const LogRecord&)>& fn) {
+  std::vector<int64_t> next;
+  if (!from_start) {
+    VIGIL_RETURN_IF_ERROR(log->CreateTopic(kServingLogTopic, log->options().partitions));
+    VIGIL_ASSIGN_OR_RETURN(next, log->Committed(group, kServingLogTopic));
+  }
+  return ReadServingLogFrom(log, std::move(next), fn);
 }
 
 Result<FeatureLayout> VersionLayout(const ModelRegistry& registry, const std::string& model, int version) {
@@ -236,18 +245,38 @@ Status SkewRound(Monitoring& m, const MonitorSkewOptions& options) {
   return Status::OK();
 }
 
-// Judges the windows of the serving log that are due (monitoring/performance.h).
-Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options) {
-  const Project& p = m.p;
-  const ModelDef* model = p.defs.FindModel(options.model);
-  if (!model) return Status::InvalidArgument("unknown model '" + options.model + "'");
-  Log* log_ptr = m.log.get();
-  ModelRegistry& registry = *m.registry;
-  // The outcomes: the model's label file (or --labels), by id.
-  std::string path = options.labels.empty() ? model->labels.path : options.labels;
-  std::vector<std::string> columns = {options.id_column, model->labels.target};
-  if (!model->labels.known_at_column.empty()) columns.push_back(model->labels.known_at_column);
-  VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(path, model->labels.ts_column, columns));
+// What a long-running monitor keeps of one model between performance rounds, so that a
+// round reads only what changed since the last one: the serving log records past `next`,
+// and the label file only when its size or modification time changed. A one-shot run
+// starts from an empty state and reads everything. Records are kept without their
+// vectors, keys and request (the windows need ts, version, id and score), and only until
+// their window has been judged.
+struct PerformanceState {
+  std::vector<int64_t> next;           // serving log positions read up to; empty: none read
+  std::vector<ServedRecord> records;   // the model's records in windows not judged yet
+  TimestampMs latest = kMinTimestamp;  // the latest serving ts read
+  int64_t read = 0, bad = 0;           // records read (the model's) and not records, in all
+  std::string labels_path;
+  std::filesystem::file_time_type labels_mtime;
+  uintmax_t labels_size = 0;
+  std::unordered_map<std::string, Outcome> outcomes;
+};
+
+// Reads the outcomes of `model` (its label file, or --labels) by id into state, unless the
+// file is the one read last time, unchanged.
+Status LoadOutcomes(const ModelDef& model, const MonitorPerformanceOptions& options,
+                    PerformanceState* state) {
+  const std::string path = options.labels.empty() ? model.labels.path : options.labels;
+  std::error_code ec1, ec2;
+  const auto mtime = std::filesystem::last_write_time(path, ec1);
+  const auto size = std::filesystem::file_size(path, ec2);
+  if (!ec1 && !ec2 && path == state->labels_path && mtime == state->labels_mtime &&
+      size == state->labels_size) {
+    return Status::OK();
+  }
+  std::vector<std::string> columns = {options.id_column, model.labels.target};
+  if (!model.labels.known_at_column.empty()) columns.push_back(model.labels.known_at_column);
+  VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(path, model.labels.ts_column, columns));
   std::unordered_map<std::string, Outcome> outcomes;
   outcomes.reserve(labels.rows.size());
   for (size_t i = 0; i < labels.rows.size(); ++i) {
@@ -257,26 +286,49 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options)
     o.known_at = labels.ts[i];
     if (row.size() > 2 && !row[2].empty()) {
       auto t = ParseTimestamp(row[2]);
-      if (!t.ok()) return Status::InvalidArgument(path + ": " + model->labels.known_at_column + ": " + t.status().message());
+      if (!t.ok())
+        return Status::InvalidArgument(path + ": " + model.labels.known_at_column + ": " +
+                                       t.status().message());
       o.known_at = *t;
     }
     outcomes[row[0]] = o;
   }
-  // Every scored record of the model (the windows are judged from the whole log).
-  std::vector<ServedRecord> records;
-  TimestampMs latest = kMinTimestamp;
-  int64_t bad = 0;
-  VIGIL_RETURN_IF_ERROR(ReadServingLog(log_ptr, "", true, [&](const LogRecord& rec) {
-                          if (rec.key != options.model) return Status::OK();
-                          auto r = ParseServedRecord(rec.payload);
-                          if (!r.ok()) {
-                            ++bad;
-                            return Status::OK();
-                          }
-                          latest = std::max(latest, r->ts);
-                          records.push_back(std::move(r).value());
-                          return Status::OK();
-                        }).status());
+  state->outcomes = std::move(outcomes);
+  state->labels_path = ec1 || ec2 ? "" : path;  // an unreadable identity: read again next time
+  state->labels_mtime = mtime;
+  state->labels_size = size;
+  return Status::OK();
+}
+
+// Judges the windows of the serving log that are due (monitoring/performance.h).
+Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options, PerformanceState* state) {
+  const Project& p = m.p;
+  const ModelDef* model = p.defs.FindModel(options.model);
+  if (!model) return Status::InvalidArgument("unknown model '" + options.model + "'");
+  Log* log_ptr = m.log.get();
+  ModelRegistry& registry = *m.registry;
+  VIGIL_RETURN_IF_ERROR(LoadOutcomes(*model, options, state));
+  const auto& outcomes = state->outcomes;
+  // The model's scored records since the last round (all of them in a one-shot run).
+  int64_t read_now = 0;
+  VIGIL_ASSIGN_OR_RETURN(state->next, ReadServingLogFrom(log_ptr, state->next, [&](const LogRecord& rec) {
+                           if (rec.key != options.model) return Status::OK();
+                           auto r = ParseServedRecord(rec.payload);
+                           if (!r.ok()) {
+                             ++state->bad;
+                             return Status::OK();
+                           }
+                           ++read_now;
+                           state->latest = std::max(state->latest, r->ts);
+                           ServedRecord& kept = state->records.emplace_back(std::move(r).value());
+                           kept.features = {};  // the windows need none of these
+                           kept.keys = nullptr;
+                           kept.request = nullptr;
+                           return Status::OK();
+                         }));
+  state->read += read_now;
+  const std::vector<ServedRecord>& records = state->records;
+  const TimestampMs latest = state->latest;
   TimestampMs as_of = latest;
   if (!options.as_of.empty()) {
     VIGIL_ASSIGN_OR_RETURN(as_of, ParseTimestamp(options.as_of));
@@ -353,9 +405,18 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options)
     VIGIL_RETURN_IF_ERROR(RequestRetrain(log_ptr, options.model, "performance alert"));
     std::printf("retraining of %s requested: performance alert\n", options.model.c_str());
   }
-  std::printf("monitor performance: %zu records of %s, %lld not records, %zu outcomes; %lld windows judged as of %s\n",
-              records.size(), options.model.c_str(), static_cast<long long>(bad), outcomes.size(),
-              static_cast<long long>(judged), as_of == kMinTimestamp ? "-" : FormatIsoTimestamp(as_of).c_str());
+  std::printf(
+      "monitor performance: %lld records of %s (%lld read in this round), %lld not records, %zu outcomes; "
+      "%lld windows judged as of %s\n",
+      static_cast<long long>(state->read), options.model.c_str(), static_cast<long long>(read_now),
+      static_cast<long long>(state->bad), outcomes.size(), static_cast<long long>(judged),
+      as_of == kMinTimestamp ? "-" : FormatIsoTimestamp(as_of).c_str());
+  // Records of judged windows are done with: windows are aligned (a multiple of the
+  // window), so every record before a version's last judged end is in a judged window.
+  std::erase_if(state->records, [&](const ServedRecord& r) {
+    auto it = done.find({r.model, r.version});
+    return it != done.end() && r.ts < it->second.first;
+  });
   return Status::OK();
 }
 
@@ -374,7 +435,8 @@ Status MonitorSkew(const std::string& project, const MonitorSkewOptions& options
 
 Status MonitorPerformance(const std::string& project, const MonitorPerformanceOptions& options) {
   VIGIL_ASSIGN_OR_RETURN(auto m, OpenMonitoring(project));
-  return PerformanceRound(*m, options);
+  PerformanceState state;
+  return PerformanceRound(*m, options, &state);
 }
 
 namespace {
@@ -400,6 +462,7 @@ Status MonitorRun(const std::string& project, const MonitorRunOptions& options) 
   Histogram& round_seconds = registry.AddHistogram("vigil_monitor_round_seconds", "Time of one round of every check.", {},
                                                    kLatencyBucketsSeconds);
   auto drift = NewDriftMonitor(*m, options.drift.window_ms);
+  std::map<std::string, PerformanceState> perf_states;  // by model, kept across rounds
   std::signal(SIGINT, OnMonitorSignal);
   std::signal(SIGTERM, OnMonitorSignal);
   // A check that fails is reported and counted; the next round tries again.
@@ -416,7 +479,7 @@ Status MonitorRun(const std::string& project, const MonitorRunOptions& options) 
       if (!options.drift.model.empty() && name != options.drift.model) continue;
       MonitorPerformanceOptions perf = options.performance;
       perf.model = name;
-      check("performance", PerformanceRound(*m, perf));
+      check("performance", PerformanceRound(*m, perf, &perf_states[name]));
     }
     rounds.Increment();
     round_seconds.ObserveDuration(std::chrono::steady_clock::now() - start);
