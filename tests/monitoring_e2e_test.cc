@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "e2e_util.h"
 #include "fraud_pipeline_util.h"
@@ -33,6 +34,8 @@ struct Judged {
   std::vector<json> performance;  // _performance records
   std::vector<json> drift;        // _drift records
   std::vector<json> alerts;       // _alerts records
+  int64_t read = -1;              // serving log records the performance check read
+  int64_t drift_day_served = 0;   // serving log records of the drift day
 };
 
 // Scores the requests of [from, until) of `data` through `project`.
@@ -57,6 +60,13 @@ Judged ServeAndJudge(const std::string& project, const std::string& data, const 
   for (const auto& rec : ReadTopic(project, "_performance")) out.performance.push_back(json::parse(rec.payload));
   for (const auto& rec : ReadTopic(project, "_drift")) out.drift.push_back(json::parse(rec.payload));
   for (const auto& rec : ReadTopic(project, "_alerts")) out.alerts.push_back(json::parse(rec.payload));
+  std::smatch m;
+  if (std::regex_search(perf.out, m, std::regex(R"(records of fraud \((\d+) read in this round\))"))) {
+    out.read = std::stoll(m[1]);
+  }
+  for (const auto& rec : ReadTopic(project, "_serving_log")) {
+    if (json::parse(rec.payload)["ts"].get<int64_t>() >= Day(kDriftDay)) ++out.drift_day_served;
+  }
   return out;
 }
 
@@ -86,6 +96,13 @@ TEST_P(MonitoringAcrossSeeds, TheDriftIsCaughtInItsFirstWindowAndStationaryDataR
                                         drifted + "/labels.csv"}, 600);
   ASSERT_EQ(train.exit_code, 0) << train.Describe();
   Serve(base, drifted, kDriftDay - 1, kDriftDay);  // the day before the drift, the same in both
+  // That day is judged now, so the checks below start again from where this one stopped:
+  // they read the drift day's records only (the day before is judged, its records done).
+  CommandResult before =
+      RunVigil(base, {"monitor", "performance", "fraud", "--labels", drifted + "/labels.csv", "--delay", "2d",
+                      "--as-of", std::to_string(Day(kDriftDay + 2))});
+  ASSERT_EQ(before.exit_code, 0) << before.Describe();
+  ASSERT_NE(before.out.find("1 windows judged"), std::string::npos) << before.out;
   const std::string p_drift = dir.Path("p_drift"), p_still = dir.Path("p_still");
   fs::copy(base, p_drift, fs::copy_options::recursive);
   fs::copy(base, p_still, fs::copy_options::recursive);
@@ -100,7 +117,11 @@ TEST_P(MonitoringAcrossSeeds, TheDriftIsCaughtInItsFirstWindowAndStationaryDataR
     }
     return json();
   };
-  for (const Judged* j : {&d, &s}) ASSERT_EQ(j->performance.size(), 2u);
+  for (const Judged* j : {&d, &s}) {
+    ASSERT_EQ(j->performance.size(), 2u);
+    EXPECT_GT(j->drift_day_served, 0);
+    EXPECT_EQ(j->read, j->drift_day_served);
+  }
   EXPECT_EQ(auc_of(d, kDriftDay - 1)["level"], "none") << auc_of(d, kDriftDay - 1);
   EXPECT_EQ(auc_of(d, kDriftDay)["level"], "alert") << auc_of(d, kDriftDay);
   EXPECT_EQ(auc_of(s, kDriftDay - 1)["level"], "none") << auc_of(s, kDriftDay - 1);

@@ -245,22 +245,33 @@ Status SkewRound(Monitoring& m, const MonitorSkewOptions& options) {
   return Status::OK();
 }
 
-// What a long-running monitor keeps of one model between performance rounds, so that a
-// round reads only what changed since the last one: the serving log records past `next`,
-// and the label file only when its size or modification time changed. A one-shot run
-// starts from an empty state and reads everything. Records are kept without their
-// vectors, keys and request (the windows need ts, version, id and score), and only until
-// their window has been judged.
+// What a monitor keeps of one model between performance rounds, so that a round reads
+// only what changed since the last one: the serving log records past `next`, and the
+// label file only when its size or modification time changed. Records are kept without
+// their vectors, keys and request (the windows need ts, version, id and score), and only
+// until their window has been judged. Where the reading may start again is committed to
+// consumer group PerformanceGroup after each round: the position of the oldest record
+// kept in each partition, since every record before it is in a judged window. So a
+// restarted `monitor run`, or the next one-shot `monitor performance`, reads only the
+// records of windows not judged yet and those since.
 struct PerformanceState {
-  std::vector<int64_t> next;           // serving log positions read up to; empty: none read
-  std::vector<ServedRecord> records;   // the model's records in windows not judged yet
-  TimestampMs latest = kMinTimestamp;  // the latest serving ts read
-  int64_t read = 0, bad = 0;           // records read (the model's) and not records, in all
+  bool started = false;                            // next holds the group's committed positions
+  std::vector<int64_t> next;                       // serving log positions read up to
+  std::vector<ServedRecord> records;               // the model's records in windows not judged yet
+  std::vector<std::pair<int, int64_t>> positions;  // records[i]'s (partition, offset)
+  TimestampMs latest = kMinTimestamp;              // the latest serving ts read
+  int64_t read = 0, bad = 0;                       // records read (the model's) and not records, in all
   std::string labels_path;
   std::filesystem::file_time_type labels_mtime;
   uintmax_t labels_size = 0;
   std::unordered_map<std::string, Outcome> outcomes;
 };
+
+// One group per model and window width: windows of another width group the records
+// differently, so they start from the beginning.
+std::string PerformanceGroup(const MonitorPerformanceOptions& options) {
+  return "vigil-monitor-performance-" + options.model + "-" + std::to_string(options.window_ms);
+}
 
 // Reads the outcomes of `model` (its label file, or --labels) by id into state, unless the
 // file is the one read last time, unchanged.
@@ -309,7 +320,13 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
   ModelRegistry& registry = *m.registry;
   VIGIL_RETURN_IF_ERROR(LoadOutcomes(*model, options, state));
   const auto& outcomes = state->outcomes;
-  // The model's scored records since the last round (all of them in a one-shot run).
+  // The model's scored records since the last round (or since the committed positions).
+  const std::string group = PerformanceGroup(options);
+  if (!state->started) {
+    VIGIL_RETURN_IF_ERROR(log_ptr->CreateTopic(kServingLogTopic, log_ptr->options().partitions));
+    VIGIL_ASSIGN_OR_RETURN(state->next, log_ptr->Committed(group, kServingLogTopic));
+    state->started = true;
+  }
   int64_t read_now = 0;
   VIGIL_ASSIGN_OR_RETURN(state->next, ReadServingLogFrom(log_ptr, state->next, [&](const LogRecord& rec) {
                            if (rec.key != options.model) return Status::OK();
@@ -320,6 +337,7 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
                            }
                            ++read_now;
                            state->latest = std::max(state->latest, r->ts);
+                           state->positions.emplace_back(rec.partition, rec.offset);
                            ServedRecord& kept = state->records.emplace_back(std::move(r).value());
                            kept.features = {};  // the windows need none of these
                            kept.keys = nullptr;
@@ -413,10 +431,23 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
       as_of == kMinTimestamp ? "-" : FormatIsoTimestamp(as_of).c_str());
   // Records of judged windows are done with: windows are aligned (a multiple of the
   // window), so every record before a version's last judged end is in a judged window.
-  std::erase_if(state->records, [&](const ServedRecord& r) {
+  // Reading may start again at the oldest record kept in each partition.
+  std::vector<int64_t> restart = state->next;
+  size_t kept = 0;
+  for (size_t i = 0; i < state->records.size(); ++i) {
+    const ServedRecord& r = state->records[i];
     auto it = done.find({r.model, r.version});
-    return it != done.end() && r.ts < it->second.first;
-  });
+    if (it != done.end() && r.ts < it->second.first) continue;
+    const auto [partition, offset] = state->positions[i];
+    if (static_cast<size_t>(partition) < restart.size())
+      restart[partition] = std::min(restart[partition], offset);
+    state->records[kept] = std::move(state->records[i]);
+    state->positions[kept] = state->positions[i];
+    ++kept;
+  }
+  state->records.resize(kept);
+  state->positions.resize(kept);
+  VIGIL_RETURN_IF_ERROR(log_ptr->Commit(group, kServingLogTopic, restart));
   return Status::OK();
 }
 
