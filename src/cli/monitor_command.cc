@@ -330,7 +330,7 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
   int64_t read_now = 0;
   VIGIL_ASSIGN_OR_RETURN(state->next, ReadServingLogFrom(log_ptr, state->next, [&](const LogRecord& rec) {
                            if (rec.key != options.model) return Status::OK();
-                           auto r = ParseServedRecord(rec.payload);
+                           auto r = ParseServedRecord(rec.payload, ServedParts::kHeader);
                            if (!r.ok()) {
                              ++state->bad;
                              return Status::OK();
@@ -338,10 +338,8 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
                            ++read_now;
                            state->latest = std::max(state->latest, r->ts);
                            state->positions.emplace_back(rec.partition, rec.offset);
-                           ServedRecord& kept = state->records.emplace_back(std::move(r).value());
-                           kept.features = {};  // the windows need none of these
-                           kept.keys = nullptr;
-                           kept.request = nullptr;
+                           state->records.push_back(
+                               std::move(r).value());  // the header only: all the windows need
                            return Status::OK();
                          }));
   state->read += read_now;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "monitoring/serving_log_internal.h"
+#include "monitoring/skew.h"
 
 namespace vigil {
 namespace {
@@ -61,19 +61,11 @@ DriftMonitor::~DriftMonitor() = default;
 
 Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport>* closed,
                          std::vector<AlertChange>* changes) {
-  json r = json::parse(payload, nullptr, false);
-  if (!r.is_object() || !r.contains("model") || !r["model"].is_string() || !r.contains("version") ||
-      !r["version"].is_number_integer() || !r.contains("ts") || !r["ts"].is_number_integer() ||
-      !r.contains("score") || !r["score"].is_number()) {
-    return Status::InvalidArgument("not a serving log record: " + std::string(payload.substr(0, 200)));
-  }
-  if (Status s = ReadServedFeatures(r, &features_); !s.ok()) {
-    return Status::InvalidArgument("not a serving log record: " + s.message() + ": " +
-                                   std::string(payload.substr(0, 200)));
-  }
-  const std::string model = r["model"].get<std::string>();
-  const int version = r["version"].get<int>();
-  const TimestampMs ts = r["ts"].get<int64_t>();
+  VIGIL_ASSIGN_OR_RETURN(ServedRecord rec, ParseServedRecord(payload, ServedParts::kHeaderAndFeatures));
+  const std::string& model = rec.model;
+  const int version = rec.version;
+  const TimestampMs ts = rec.ts;
+  const std::vector<float>& features = rec.features;
   const auto key = std::make_pair(model, version);
   auto vit = versions_.find(key);
   if (vit == versions_.end()) {
@@ -109,9 +101,9 @@ Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport
     const int c = slot->column_of[w];
     double v = std::numeric_limits<double>::quiet_NaN();  // a column the vector lacks: missing
     if (c < 0) {
-      v = static_cast<float>(r["score"].get<double>());  // logged as the float the model gave
-    } else if (static_cast<size_t>(c) < features_.size()) {
-      v = features_[c];
+      v = static_cast<float>(rec.score);  // logged as the float the model gave
+    } else if (static_cast<size_t>(c) < features.size()) {
+      v = features[c];
     }
     slot->windows[w].Add(v);
   }

@@ -88,7 +88,6 @@ class DriftMonitor {
   std::map<std::pair<std::string, int>, std::unique_ptr<Open>> open_;
   // Current level per (model, feature), across versions.
   std::map<std::pair<std::string, std::string>, DriftLevel> levels_;
-  std::vector<float> features_;  // the vector of the record being added (kept to reuse its buffer)
 };
 
 }  // namespace vigil

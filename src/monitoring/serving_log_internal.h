@@ -1,5 +1,5 @@
-// Reading the feature vector of a serving log record (serving/scoring_service.h), shared by
-// the monitors that read the log (skew.h's ParseServedRecord, drift_monitor.h).
+// The feature vector's field names in a serving log record (serving/scoring_service.h),
+// for its reader (skew.h's ParseServedRecord, which every monitor uses) and tests.
 //
 // Two forms, both read, since the log is a persisted topic that may still hold records of
 // an earlier build:
@@ -11,21 +11,9 @@
 // A record with both is read from "features_f32le".
 #pragma once
 
-#include <nlohmann/json.hpp>
-#include <string_view>
-#include <vector>
-
-#include "common/status.h"
-
 namespace vigil {
 
 inline constexpr char kServedFeaturesField[] = "features_f32le";
 inline constexpr char kServedFeaturesArrayField[] = "features";  // the earlier form
-
-// Replaces *out with the vector of `record` (a serving log record's JSON object).
-// InvalidArgument, naming the field, when the record has neither field, when
-// "features_f32le" is not a string of base64 of whole float32 values, or when "features"
-// is not an array of numbers and nulls.
-Status ReadServedFeatures(const nlohmann::json& record, std::vector<float>* out);
 
 }  // namespace vigil

@@ -36,43 +36,29 @@ std::string KeyCell(const json& keys, const std::string& name) {
 
 }  // namespace
 
-Result<ServedRecord> ParseServedRecord(std::string_view payload) {
-  json r = json::parse(payload, nullptr, false);
-  auto bad = [&] {
-    return Status::InvalidArgument("not a serving log record: " + std::string(payload.substr(0, 200)));
-  };
-  if (!r.is_object()) return bad();
-  auto has = [&](const char* k) { return r.contains(k); };
-  if (!has("model") || !r["model"].is_string() || !has("version") || !r["version"].is_number_integer() ||
-      !has("ts") || !r["ts"].is_number_integer() || !has("score") || !r["score"].is_number()) {
-    return bad();
-  }
-  ServedRecord s;
-  if (Status st = ReadServedFeatures(r, &s.features); !st.ok()) {
-    return Status::InvalidArgument("not a serving log record: " + st.message() + ": " +
-                                   std::string(payload.substr(0, 200)));
-  }
-  s.model = r["model"].get<std::string>();
-  s.version = r["version"].get<int>();
-  s.ts = r["ts"].get<int64_t>();
-  s.score = static_cast<float>(r["score"].get<double>());  // logged as the float scored
-  if (has("id") && r["id"].is_string()) s.id = r["id"].get<std::string>();
-  s.keys = has("keys") ? r["keys"] : json::object();
-  s.request = has("request") ? r["request"] : json::object();
-  return s;
-}
-
 Status SkewSampler::Add(std::string_view payload) {
-  VIGIL_ASSIGN_OR_RETURN(ServedRecord rec, ParseServedRecord(payload));
+  // The record without its keys and request decides whether it is kept (and whether it is
+  // a record at all); only a kept one is read whole.
+  VIGIL_ASSIGN_OR_RETURN(ServedRecord rec, ParseServedRecord(payload, ServedParts::kHeaderAndFeatures));
   Reservoir& r = reservoirs_[{rec.model, rec.version}];
-  const int64_t n = r.seen++;
-  if (r.kept.size() < per_version_) {
-    r.kept.emplace_back(n, std::move(rec));
-    return Status::OK();
+  // Algorithm R: record n is kept while there is room, then replaces a kept one with
+  // probability per_version / (n + 1).
+  const int64_t n = r.seen;
+  size_t at = r.kept.size();
+  if (r.kept.size() >= per_version_) {
+    at = SplitMix64(seed_ ^ SplitMix64(static_cast<uint64_t>(n))) % static_cast<uint64_t>(n + 1);
+    if (at >= per_version_) {
+      ++r.seen;
+      return Status::OK();
+    }
   }
-  // Algorithm R: record n replaces a kept one with probability per_version / (n + 1).
-  const uint64_t j = SplitMix64(seed_ ^ SplitMix64(static_cast<uint64_t>(n))) % static_cast<uint64_t>(n + 1);
-  if (j < per_version_) r.kept[j] = {n, std::move(rec)};
+  VIGIL_ASSIGN_OR_RETURN(rec, ParseServedRecord(payload, ServedParts::kAll));
+  ++r.seen;
+  if (at == r.kept.size()) {
+    r.kept.emplace_back(n, std::move(rec));
+  } else {
+    r.kept[at] = {n, std::move(rec)};
+  }
   return Status::OK();
 }
 

@@ -54,7 +54,17 @@ struct ServedRecord {
 // builds, the "features" array (monitoring/serving_log_internal.h). InvalidArgument when
 // `payload` is not such a record, quoting its start; when the vector field is the fault
 // (bad base64, bytes not whole float32s, a non-number in the array) the message names it.
-Result<ServedRecord> ParseServedRecord(std::string_view payload);
+//
+// One pass of simdjson's on-demand parser. `parts` says what a reader needs beyond the
+// header (model, version, ts, score, id); the rest is skipped without being materialized
+// or fully validated, since the keys and request as JSON are most of a record's cost and
+// most readers need neither.
+enum class ServedParts {
+  kHeader,             // performance: its windows need nothing more
+  kHeaderAndFeatures,  // drift
+  kAll,                // keys and request (as JSON) too: skew
+};
+Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts parts = ServedParts::kAll);
 
 // Keeps a uniform sample of at most `per_version` records of each (model, version), in one
 // pass (reservoir sampling, seeded: the same records in the same order give the same
