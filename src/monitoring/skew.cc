@@ -4,7 +4,6 @@
 #include <limits>
 #include <set>
 
-#include "monitoring/serving_log_internal.h"
 #include "training/model_input.h"
 
 namespace vigil {
