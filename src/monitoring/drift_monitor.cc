@@ -61,7 +61,8 @@ DriftMonitor::~DriftMonitor() = default;
 
 Status DriftMonitor::Add(std::string_view payload, std::vector<DriftWindowReport>* closed,
                          std::vector<AlertChange>* changes) {
-  VIGIL_ASSIGN_OR_RETURN(ServedRecord rec, ParseServedRecord(payload, ServedParts::kHeaderAndFeatures));
+  VIGIL_RETURN_IF_ERROR(ParseServedRecord(payload, ServedParts::kHeaderAndFeatures, &record_));
+  const ServedRecord& rec = record_;
   const std::string& model = rec.model;
   const int version = rec.version;
   const TimestampMs ts = rec.ts;

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "common/time.h"
 #include "monitoring/drift.h"
+#include "monitoring/skew.h"
 
 namespace vigil {
 
@@ -88,6 +89,7 @@ class DriftMonitor {
   std::map<std::pair<std::string, int>, std::unique_ptr<Open>> open_;
   // Current level per (model, feature), across versions.
   std::map<std::pair<std::string, std::string>, DriftLevel> levels_;
+  ServedRecord record_;  // the record being added (kept to reuse its buffers)
 };
 
 }  // namespace vigil

@@ -68,7 +68,7 @@ Status ReadJson(od::value& v, nlohmann::json* out) {
 
 }  // namespace
 
-Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts parts) {
+Status ParseServedRecord(std::string_view payload, ServedParts parts, ServedRecord* out) {
   // simdjson reads up to SIMDJSON_PADDING bytes past the end: a reused, zero-padded copy.
   thread_local od::parser parser;
   thread_local std::string padded;
@@ -84,9 +84,11 @@ Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts par
   }
   const bool want_features = parts != ServedParts::kHeader;
   const bool want_json = parts == ServedParts::kAll;
-  ServedRecord s;
+  ServedRecord& s = *out;  // assigned over, so that its buffers are reused
+  s.id.clear();
   s.keys = nlohmann::json::object();
   s.request = nlohmann::json::object();
+  s.features.clear();
   bool model = false, version = false, ts = false, score = false, f32 = false, array = false;
   for (auto field : obj) {
     std::string_view key;
@@ -147,6 +149,12 @@ Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts par
                                    kServedFeaturesArrayField + ", the earlier array form)");
   }
   if (!want_features) s.features.clear();
+  return Status::OK();
+}
+
+Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts parts) {
+  ServedRecord s;
+  VIGIL_RETURN_IF_ERROR(ParseServedRecord(payload, parts, &s));
   return s;
 }
 

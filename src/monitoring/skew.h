@@ -65,6 +65,9 @@ enum class ServedParts {
   kAll,                // keys and request (as JSON) too: skew
 };
 Result<ServedRecord> ParseServedRecord(std::string_view payload, ServedParts parts = ServedParts::kAll);
+// The same into *out, assigning over its fields so that a reader parsing record after
+// record reuses their buffers. On error *out is unspecified.
+Status ParseServedRecord(std::string_view payload, ServedParts parts, ServedRecord* out);
 
 // Keeps a uniform sample of at most `per_version` records of each (model, version), in one
 // pass (reservoir sampling, seeded: the same records in the same order give the same
