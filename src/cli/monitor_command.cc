@@ -4,6 +4,7 @@
 // Prometheus metrics.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <csignal>
 #include <set>
 #include <thread>
@@ -247,20 +248,20 @@ Status SkewRound(Monitoring& m, const MonitorSkewOptions& options) {
 
 // What a monitor keeps of one model between performance rounds, so that a round reads
 // only what changed since the last one: the serving log records past `next`, and the
-// label file only when its size or modification time changed. Records are kept without
-// their vectors, keys and request (the windows need ts, version, id and score), and only
-// until their window has been judged. Where the reading may start again is committed to
-// consumer group PerformanceGroup after each round: the position of the oldest record
-// kept in each partition, since every record before it is in a judged window. So a
-// restarted `monitor run`, or the next one-shot `monitor performance`, reads only the
-// records of windows not judged yet and those since.
+// label file only when its size or modification time changed. Records are kept as
+// judging needs them (monitoring/performance.h's PendingScores: score and id, per
+// window), and only until their window has been judged. Where the reading may start again
+// is committed to consumer group PerformanceGroup after each round: the position of the
+// oldest record kept in each partition, since every record before it is in a judged
+// window. So a restarted `monitor run`, or the next one-shot `monitor performance`, reads
+// only the records of windows not judged yet and those since.
 struct PerformanceState {
-  bool started = false;                            // next holds the group's committed positions
-  std::vector<int64_t> next;                       // serving log positions read up to
-  std::vector<ServedRecord> records;               // the model's records in windows not judged yet
-  std::vector<std::pair<int, int64_t>> positions;  // records[i]'s (partition, offset)
-  TimestampMs latest = kMinTimestamp;              // the latest serving ts read
-  int64_t read = 0, bad = 0;                       // records read (the model's) and not records, in all
+  bool started = false;                  // next holds the group's committed positions
+  std::vector<int64_t> next;             // serving log positions read up to
+  std::optional<PendingScores> pending;  // the model's records in windows not judged yet
+  TimestampMs latest = kMinTimestamp;    // the latest serving ts read
+  int64_t read = 0, bad = 0;             // records read (the model's) and not records, in all
+  ServedRecord record;                   // the record being read (kept to reuse its buffers)
   std::string labels_path;
   std::filesystem::file_time_type labels_mtime;
   uintmax_t labels_size = 0;
@@ -327,23 +328,26 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
     VIGIL_ASSIGN_OR_RETURN(state->next, log_ptr->Committed(group, kServingLogTopic));
     state->started = true;
   }
+  PerformanceOptions po;
+  po.window = options.window_ms;
+  po.delay = options.delay_ms;
+  po.max_drop = options.max_drop;
+  if (!state->pending) state->pending.emplace(options.model, po);
+  PendingScores& pending = *state->pending;
   int64_t read_now = 0;
   VIGIL_ASSIGN_OR_RETURN(state->next, ReadServingLogFrom(log_ptr, state->next, [&](const LogRecord& rec) {
                            if (rec.key != options.model) return Status::OK();
-                           auto r = ParseServedRecord(rec.payload, ServedParts::kHeader);
-                           if (!r.ok()) {
+                           ServedRecord& r = state->record;
+                           if (!ParseServedRecord(rec.payload, ServedParts::kHeader, &r).ok()) {
                              ++state->bad;
                              return Status::OK();
                            }
                            ++read_now;
-                           state->latest = std::max(state->latest, r->ts);
-                           state->positions.emplace_back(rec.partition, rec.offset);
-                           state->records.push_back(
-                               std::move(r).value());  // the header only: all the windows need
+                           state->latest = std::max(state->latest, r.ts);
+                           pending.Add(r.version, r.ts, r.score, r.id, rec.partition, rec.offset);
                            return Status::OK();
                          }));
   state->read += read_now;
-  const std::vector<ServedRecord>& records = state->records;
   const TimestampMs latest = state->latest;
   TimestampMs as_of = latest;
   if (!options.as_of.empty()) {
@@ -372,11 +376,7 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
       if (j["to"].get<int64_t>() >= d.first) d = {j["to"].get<int64_t>(), j.value("level", "") == "alert"};
     }
   }
-  PerformanceOptions po;
-  po.window = options.window_ms;
-  po.delay = options.delay_ms;
-  po.max_drop = options.max_drop;
-  auto windows = JudgeWindows(records, outcomes, baseline, as_of, po);
+  auto windows = pending.Judge(outcomes, baseline, as_of);
   VIGIL_ASSIGN_OR_RETURN(auto perf_writer, log_ptr->OpenWriter(kPerformanceTopic));
   VIGIL_ASSIGN_OR_RETURN(auto alert_writer, log_ptr->OpenWriter(kAlertsTopic));
   bool raised = false;
@@ -427,24 +427,24 @@ Status PerformanceRound(Monitoring& m, const MonitorPerformanceOptions& options,
       static_cast<long long>(state->read), options.model.c_str(), static_cast<long long>(read_now),
       static_cast<long long>(state->bad), outcomes.size(), static_cast<long long>(judged),
       as_of == kMinTimestamp ? "-" : FormatIsoTimestamp(as_of).c_str());
-  // Records of judged windows are done with: windows are aligned (a multiple of the
-  // window), so every record before a version's last judged end is in a judged window.
-  // Reading may start again at the oldest record kept in each partition.
-  std::vector<int64_t> restart = state->next;
-  size_t kept = 0;
-  for (size_t i = 0; i < state->records.size(); ++i) {
-    const ServedRecord& r = state->records[i];
-    auto it = done.find({r.model, r.version});
-    if (it != done.end() && r.ts < it->second.first) continue;
-    const auto [partition, offset] = state->positions[i];
-    if (static_cast<size_t>(partition) < restart.size())
-      restart[partition] = std::min(restart[partition], offset);
-    state->records[kept] = std::move(state->records[i]);
-    state->positions[kept] = state->positions[i];
-    ++kept;
+  // Records of judged windows are done with. Reading may start again at the oldest record
+  // kept in each partition.
+  std::map<int, TimestampMs> judged_to;
+  for (const auto& [key, d] : done) {
+    if (key.first == options.model) judged_to[key.second] = d.first;
   }
-  state->records.resize(kept);
-  state->positions.resize(kept);
+  pending.Forget(judged_to);
+  if (m.metrics) {
+    const Labels labels = {{"model", options.model}};
+    m.metrics->AddGauge("vigil_monitor_performance_pending_records",
+                        "Serving log records held until their window is judged.", labels)
+        .Set(static_cast<double>(pending.records()));
+    m.metrics->AddGauge("vigil_monitor_performance_pending_bytes",
+                        "Memory held by the records waiting for their window's judgement.", labels)
+        .Set(static_cast<double>(pending.bytes()));
+  }
+  std::vector<int64_t> restart = state->next;
+  pending.LowerToOldest(&restart);
   VIGIL_RETURN_IF_ERROR(log_ptr->Commit(group, kServingLogTopic, restart));
   return Status::OK();
 }

@@ -1,5 +1,6 @@
 #include "monitoring/performance.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -38,47 +39,90 @@ std::string PerformanceWindow::ToJson() const {
       .dump();
 }
 
-std::vector<PerformanceWindow> JudgeWindows(const std::vector<ServedRecord>& records,
-                                            const std::unordered_map<std::string, Outcome>& outcomes,
-                                            const std::map<std::pair<std::string, int>, double>& baseline,
-                                            TimestampMs as_of, const PerformanceOptions& options) {
-  struct Acc {
-    int64_t scored = 0;
-    std::vector<double> scores;
-    std::vector<int> targets;
-  };
-  std::map<std::tuple<std::string, int, TimestampMs>, Acc> windows;
-  const TimestampMs judged_before = as_of - options.delay;
-  for (const auto& r : records) {
-    const TimestampMs from = FloorTo(r.ts, options.window);
-    if (from + options.window > judged_before) continue;
-    Acc& a = windows[{r.model, r.version, from}];
-    ++a.scored;
-    if (r.id.empty()) continue;
-    auto it = outcomes.find(r.id);
-    if (it == outcomes.end()) continue;
-    a.scores.push_back(r.score);
-    // Known by the window's judging time (its end + delay), so a window's figures never change.
-    a.targets.push_back(it->second.target && it->second.known_at <= from + options.window + options.delay ? 1 : 0);
+PendingScores::PendingScores(std::string model, PerformanceOptions options)
+    : model_(std::move(model)), options_(options) {}
+
+void PendingScores::Add(int version, TimestampMs ts, double score, std::string_view id, int partition,
+                        int64_t offset) {
+  Window& w = windows_[{version, FloorTo(ts, options_.window)}];
+  ++w.scored;
+  ++records_;
+  if (!id.empty()) {
+    w.candidates.push_back({score, static_cast<uint32_t>(w.ids.size()), static_cast<uint32_t>(id.size())});
+    w.ids.append(id);
   }
+  if (partition >= 0) {
+    if (w.oldest.size() <= static_cast<size_t>(partition))
+      w.oldest.resize(partition + 1, std::numeric_limits<int64_t>::max());
+    w.oldest[partition] = std::min(w.oldest[partition], offset);
+  }
+}
+
+std::vector<PerformanceWindow> PendingScores::Judge(const std::unordered_map<std::string, Outcome>& outcomes,
+                                                    const std::map<std::pair<std::string, int>, double>& baseline,
+                                                    TimestampMs as_of) const {
+  const TimestampMs judged_before = as_of - options_.delay;
   std::vector<PerformanceWindow> out;
-  for (auto& [key, a] : windows) {
+  std::vector<double> scores;
+  std::vector<int> targets;
+  std::string id;
+  for (const auto& [key, win] : windows_) {
     PerformanceWindow w;
-    std::tie(w.model, w.version, w.from) = key;
-    w.to = w.from + options.window;
-    w.scored = a.scored;
-    w.labels = static_cast<int64_t>(a.scores.size());
-    for (int t : a.targets) w.positives += t;
-    w.roc_auc = RocAuc(a.scores, a.targets);
-    w.pr_auc = PrAuc(a.scores, a.targets);
-    w.log_loss = LogLoss(a.scores, a.targets);
+    w.model = model_;
+    std::tie(w.version, w.from) = key;
+    w.to = w.from + options_.window;
+    if (w.to > judged_before) continue;
+    w.scored = win.scored;
+    scores.clear();
+    targets.clear();
+    for (const Candidate& c : win.candidates) {
+      id.assign(win.ids, c.id_begin, c.id_size);
+      auto it = outcomes.find(id);
+      if (it == outcomes.end()) continue;
+      scores.push_back(c.score);
+      // Known by the window's judging time (its end + delay), so its figures never change.
+      targets.push_back(it->second.target && it->second.known_at <= w.to + options_.delay ? 1 : 0);
+    }
+    w.labels = static_cast<int64_t>(scores.size());
+    for (int t : targets) w.positives += t;
+    w.roc_auc = RocAuc(scores, targets);
+    w.pr_auc = PrAuc(scores, targets);
+    w.log_loss = LogLoss(scores, targets);
     auto b = baseline.find({w.model, w.version});
     w.baseline = b == baseline.end() ? std::numeric_limits<double>::quiet_NaN() : b->second;
-    w.alert = w.positives >= options.min_positives && w.labels - w.positives >= options.min_negatives &&
-              std::isfinite(w.roc_auc) && std::isfinite(w.baseline) && w.roc_auc < w.baseline - options.max_drop;
+    w.alert = w.positives >= options_.min_positives && w.labels - w.positives >= options_.min_negatives &&
+              std::isfinite(w.roc_auc) && std::isfinite(w.baseline) && w.roc_auc < w.baseline - options_.max_drop;
     out.push_back(std::move(w));
   }
   return out;
+}
+
+void PendingScores::Forget(const std::map<int, TimestampMs>& judged_to) {
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    auto j = judged_to.find(it->first.first);
+    if (j != judged_to.end() && it->first.second + options_.window <= j->second) {
+      records_ -= it->second.scored;
+      it = windows_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void PendingScores::LowerToOldest(std::vector<int64_t>* restart) const {
+  for (const auto& [key, win] : windows_) {
+    for (size_t p = 0; p < win.oldest.size() && p < restart->size(); ++p)
+      (*restart)[p] = std::min((*restart)[p], win.oldest[p]);
+  }
+}
+
+size_t PendingScores::bytes() const {
+  size_t n = sizeof(*this);
+  for (const auto& [key, win] : windows_) {
+    n += sizeof(key) + sizeof(win) + 32;  // the map node
+    n += win.candidates.capacity() * sizeof(Candidate) + win.ids.capacity() + win.oldest.capacity() * sizeof(int64_t);
+  }
+  return n;
 }
 
 }  // namespace vigil

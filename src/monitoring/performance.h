@@ -18,14 +18,15 @@
 // `max_drop` (and only with at least min_positives and min_negatives).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
-#include "common/status.h"
 #include "common/time.h"
-#include "monitoring/skew.h"  // ServedRecord
 
 namespace vigil {
 
@@ -57,12 +58,65 @@ struct PerformanceWindow {
   std::string ToJson() const;
 };
 
-// Judges every window of `records` that ends at or before as_of - delay. `outcomes` by
-// id; `baseline` by version (missing: NaN, no alert). Records without an id are counted
-// in `scored` only. Windows in (model, version, from) order.
-std::vector<PerformanceWindow> JudgeWindows(const std::vector<ServedRecord>& records,
-                                            const std::unordered_map<std::string, Outcome>& outcomes,
-                                            const std::map<std::pair<std::string, int>, double>& baseline,
-                                            TimestampMs as_of, const PerformanceOptions& options);
+// The scored records of one model whose windows are not judged yet, as judging needs them
+// and no more: per (version, window of serving time), the count of records, each labelled
+// candidate's score and id (the ids in one buffer), and the oldest log position of the
+// window's records in each partition. About 16 bytes and the id's characters per record;
+// a parsed ServedRecord took some 250, so a monitor holding a day of records before
+// judging them (delay 1d) needed gigabytes at production rates.
+//
+//   PendingScores pending("fraud", options);
+//   pending.Add(1, ts, 0.93, "evt-17", partition, offset);  // as the log is read
+//   auto windows = pending.Judge(outcomes, baseline, now);  // windows ending by now - delay
+//   pending.Forget({{1, windows.back().to}});              // drop what is judged
+//
+// Not thread-safe.
+class PendingScores {
+ public:
+  // REQUIRES: options.window > 0.
+  PendingScores(std::string model, PerformanceOptions options);
+
+  // One scored record of `version` at serving time `ts`. `id` "" when the request had
+  // none: counted in its window's `scored` only. (partition, offset): where it was read
+  // (partition < 0: not from a log), for LowerToOldest.
+  void Add(int version, TimestampMs ts, double score, std::string_view id, int partition = -1,
+           int64_t offset = 0);
+
+  // Judges every window that ends at or before as_of - delay, against `outcomes` by id
+  // and `baseline` by version (missing: NaN, no alert). An outcome counts as positive only
+  // if known by the window's end + delay, so a window's figures never change. Windows in
+  // (version, from) order.
+  std::vector<PerformanceWindow> Judge(const std::unordered_map<std::string, Outcome>& outcomes,
+                                       const std::map<std::pair<std::string, int>, double>& baseline,
+                                       TimestampMs as_of) const;
+
+  // Forgets every window of a version that ends at or before judged_to[version]: those an
+  // earlier round has judged (windows are aligned to the window width, so a record before
+  // that end is in such a window).
+  void Forget(const std::map<int, TimestampMs>& judged_to);
+
+  // Lowers restart[p] to the offset of the oldest record kept from partition p: where a
+  // restarted reader must start again to see every record not judged yet.
+  void LowerToOldest(std::vector<int64_t>* restart) const;
+
+  int64_t records() const { return records_; }  // kept, with or without an id
+  size_t bytes() const;                           // memory held, approximately
+
+ private:
+  struct Candidate {  // a record with an id: a label may join it
+    double score;
+    uint32_t id_begin, id_size;  // in Window::ids
+  };
+  struct Window {
+    int64_t scored = 0;
+    std::vector<Candidate> candidates;
+    std::string ids;
+    std::vector<int64_t> oldest;  // by partition; INT64_MAX: none
+  };
+  std::string model_;
+  PerformanceOptions options_;
+  std::map<std::pair<int, TimestampMs>, Window> windows_;  // by (version, from)
+  int64_t records_ = 0;
+};
 
 }  // namespace vigil
