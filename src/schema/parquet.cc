@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -63,6 +64,13 @@ void Column::Append(const Value& v) {
     case Type::kNull:
       break;
   }
+}
+
+void Column::AppendString(std::string_view s) {
+  valid.push_back(1);
+  if (offsets.empty()) offsets.push_back(0);
+  bytes.append(s);
+  offsets.push_back(bytes.size());
 }
 
 void Column::Reserve(size_t rows) {
@@ -385,9 +393,10 @@ struct Writer::Impl {
     return Status::OK();
   }
 
-  // Compresses `body` and writes it with its header; returns the header's offset.
-  Status WritePage(PageHeader h, std::string_view body, int64_t* page_offset, int64_t* compressed_total,
-                   int64_t* uncompressed_total) {
+  // Compresses `body` and appends it with its header to *out (a column chunk being
+  // encoded); *page_offset: the header's offset in *out.
+  Status WritePage(PageHeader h, std::string_view body, std::string* out, int64_t* page_offset,
+                   int64_t* compressed_total, int64_t* uncompressed_total) const {
     std::string compressed;
     VIGIL_RETURN_IF_ERROR(Compress(options.compression, options.zstd_level, body, &compressed));
     if (body.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()) ||
@@ -398,14 +407,17 @@ struct Writer::Impl {
     h.compressed_page_size = static_cast<int32_t>(compressed.size());
     std::string header;
     SerializePageHeader(h, &header);
-    *page_offset = offset;
+    *page_offset = static_cast<int64_t>(out->size());
     *compressed_total += static_cast<int64_t>(header.size() + compressed.size());
     *uncompressed_total += static_cast<int64_t>(header.size() + body.size());
-    VIGIL_RETURN_IF_ERROR(Append(header));
-    return Append(compressed);
+    out->append(header);
+    out->append(compressed);
+    return Status::OK();
   }
 
-  Status WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk);
+  // Encodes a column chunk into *out, its offsets relative to the start of *out.
+  // Thread-safe: it reads only the options.
+  Status WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk, std::string* out) const;
   Status WriteRowGroup();
 };
 
@@ -492,7 +504,8 @@ constexpr size_t kMaxPageRows = size_t{1} << 24;
 
 }  // namespace
 
-Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk) {
+Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk,
+                                      std::string* out) const {
   const size_t n = col.size();
   const Type type = field.type;
   ColumnMetaData& cm = chunk->meta_data.emplace();
@@ -561,7 +574,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   bool use_dict = options.dictionary && type != Type::kBool && nulls < static_cast<int64_t>(n) &&
                   BuildDictionary(col, options.dictionary_max_bytes, &dict);
   int dict_width = 0;
-  const int64_t chunk_start = offset;
+  const int64_t chunk_start = 0;
   int64_t compressed_total = 0, uncompressed_total = 0;
   if (use_dict) {
     dict_width = std::max(1, BitWidth(dict.first_rows.size() - 1));
@@ -573,7 +586,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
     h.dictionary_page_header->num_values = static_cast<int32_t>(dict.first_rows.size());
     h.dictionary_page_header->encoding = kPlain;
     int64_t page_offset = 0;
-    VIGIL_RETURN_IF_ERROR(WritePage(h, body, &page_offset, &compressed_total, &uncompressed_total));
+    VIGIL_RETURN_IF_ERROR(WritePage(h, body, out, &page_offset, &compressed_total, &uncompressed_total));
     cm.dictionary_page_offset = page_offset;
     cm.encodings = {kPlain, kRle, kRleDictionary};
   } else {
@@ -627,7 +640,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
     d.definition_level_encoding = kRle;
     d.repetition_level_encoding = kRle;
     int64_t page_offset = 0;
-    VIGIL_RETURN_IF_ERROR(WritePage(h, body, &page_offset, &compressed_total, &uncompressed_total));
+    VIGIL_RETURN_IF_ERROR(WritePage(h, body, out, &page_offset, &compressed_total, &uncompressed_total));
     if (first_page) cm.data_page_offset = page_offset;
     first_page = false;
     row = end;
@@ -642,10 +655,37 @@ Status Writer::Impl::WriteRowGroup() {
   RowGroup g;
   const int64_t start = offset;
   g.num_rows = pending.rows();
-  for (size_t c = 0; c < schema.size(); ++c) {
-    ColumnChunk chunk;
-    VIGIL_RETURN_IF_ERROR(WriteColumnChunk(pending.columns[c], schema.field(c), &chunk));
-    g.total_byte_size += chunk.meta_data->total_uncompressed_size;
+  // Each chunk is encoded into its own buffer (in parallel when asked), then written in
+  // column order, its offsets moved to where it lands.
+  const size_t nc = schema.size();
+  std::vector<ColumnChunk> chunks(nc);
+  std::vector<std::string> encoded(nc);
+  std::vector<Status> status(nc);
+  auto encode = [&](size_t first, size_t step) {
+    for (size_t c = first; c < nc; c += step) {
+      status[c] = WriteColumnChunk(pending.columns[c], schema.field(c), &chunks[c], &encoded[c]);
+    }
+  };
+  const size_t threads = std::min<size_t>(nc, static_cast<size_t>(std::max(1, options.threads)));
+  if (threads <= 1) {
+    encode(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(encode, t, threads);
+    encode(0, threads);
+    for (auto& t : pool) t.join();
+  }
+  for (size_t c = 0; c < nc; ++c) {
+    VIGIL_RETURN_IF_ERROR(status[c]);
+    ColumnChunk& chunk = chunks[c];
+    ColumnMetaData& cm = *chunk.meta_data;
+    const int64_t base = offset;
+    chunk.file_offset += base;
+    cm.data_page_offset += base;
+    if (cm.dictionary_page_offset) *cm.dictionary_page_offset += base;
+    VIGIL_RETURN_IF_ERROR(Append(encoded[c]));
+    std::string().swap(encoded[c]);
+    g.total_byte_size += cm.total_uncompressed_size;
     g.columns.push_back(std::move(chunk));
   }
   g.file_offset = start;

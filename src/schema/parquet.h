@@ -64,6 +64,8 @@ struct Column {
   Value Get(size_t i) const;
   // Appends `v`. REQUIRES: v is null or of this column's type.
   void Append(const Value& v);
+  // Appends the non-null string `s`, without making a Value of it. REQUIRES: type kString.
+  void AppendString(std::string_view s);
   void Reserve(size_t rows);
   void Clear();
 };
@@ -95,6 +97,9 @@ struct WriterOptions {
   int64_t page_bytes = 1 << 20;
   // Key/value metadata stored in the footer (e.g. the writer's own marks).
   std::vector<std::pair<std::string, std::string>> metadata;
+  // Threads that encode and compress a row group's column chunks, each chunk on one of
+  // them; the file is the same byte for byte whatever the number. Default: 1.
+  int threads = 1;
 };
 
 // Writes one file. The file appears at `path` only when Close succeeds: it is written to

@@ -316,6 +316,55 @@ TEST(ParquetTest, ZeroRowsAndEmptyBatches) {
   EXPECT_EQ(all->columns.size(), 5u);
 }
 
+TEST(ParquetTest, ThreadedChunkEncodingWritesTheSameBytes) {
+  test::ScratchDir dir("vigil_parquet");
+  auto write = [&](int threads, const std::string& name) {
+    WriterOptions o;
+    o.threads = threads;
+    o.row_group_rows = 3000;  // several row groups, each with a dictionary and plain columns
+    o.page_bytes = 4096;
+    const std::string path = dir.path() + "/" + name;
+    auto w = Writer::Create(path, AllTypes(), o);
+    EXPECT_TRUE(w.ok());
+    ColumnBatch b = ColumnBatch::Empty(AllTypes());
+    for (int64_t r = 0; r < 10'000; ++r) b.AppendRow(MakeRow(r));
+    EXPECT_TRUE((*w)->Write(b).ok());
+    EXPECT_TRUE((*w)->Close().ok());
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string one = write(1, "one.parquet");
+  ASSERT_GT(one.size(), 1000u);
+  EXPECT_EQ(write(2, "two.parquet"), one);
+  EXPECT_EQ(write(7, "seven.parquet"), one);  // more threads than the 5 columns
+  auto all = ReadFile(dir.path() + "/seven.parquet");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->rows(), 10'000);
+  for (int64_t r : {0, 2999, 3000, 9999}) EXPECT_EQ(all->GetRow(r), MakeRow(r)) << r;
+}
+
+TEST(ParquetTest, AppendStringMatchesAppendOfAStringValue) {
+  Column a, b;
+  a.type = b.type = Type::kString;
+  a.Clear();
+  b.Clear();
+  for (std::string_view s : {"x", "", "longer than the small string buffer of std::string"}) {
+    a.AppendString(s);
+    b.Append(Value::String(std::string(s)));
+  }
+  b.Append(Value::Null());
+  a.Append(Value::Null());
+  a.AppendString("after a null");
+  b.Append(Value::String("after a null"));
+  EXPECT_EQ(a.valid, b.valid);
+  EXPECT_EQ(a.bytes, b.bytes);
+  EXPECT_EQ(a.offsets, b.offsets);
+  ASSERT_EQ(a.size(), 5u);
+  EXPECT_EQ(a.str(2), "longer than the small string buffer of std::string");
+  EXPECT_EQ(a.str(4), "after a null");
+  EXPECT_TRUE(a.is_null(3));
+}
+
 TEST(ParquetTest, DictionaryFallsBackToPlainWhenTooLarge) {
   test::ScratchDir dir("vigil_parquet");
   const std::string path = dir.path() + "/f.parquet";
