@@ -1,9 +1,11 @@
 #include "training/dataset.h"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -12,6 +14,7 @@
 
 #include "common/files.h"
 #include "compute/batch_replay.h"
+#include "compute/entity_index.h"
 #include "compute/entity_window.h"
 #include "schema/csv.h"
 #include "schema/parquet.h"
@@ -36,70 +39,199 @@ void Parallel(int threads, const std::function<void(size_t, size_t)>& fn) {
   for (auto& t : pool) t.join();
 }
 
-// One changelog row as the join needs it.
-struct TimedTuple {
-  TimestampMs ts;
-  Row values;
+// A view's tuples by index (a join's slots, a dataset's rows), typed cells where a Row
+// would take 48 bytes a Value and an allocation a tuple: each cell's type and 8 bytes of
+// value, a tuple's cells adjacent (one or two cache lines to write or read a tuple), and
+// a string per tuple only for each string feature. Different tuples may be set from
+// different threads at once.
+class TupleTable {
+ public:
+  // n tuples of null cells, of a view's features (their output types).
+  TupleTable(const FeatureViewDef& view, size_t n) : nf_(view.features.size()), string_col_(nf_, -1) {
+    for (size_t f = 0; f < nf_; ++f) {
+      if (view.features[f].output_type == Type::kString) string_col_[f] = ns_++;
+    }
+    types_.assign(n * nf_, static_cast<uint8_t>(Type::kNull));
+    bits_.resize(n * nf_);
+    strings_.resize(n * ns_);
+    has_.assign(n, 0);
+  }
+  // Sets tuple i. REQUIRES: tuple.size() is the view's feature count; a string only
+  // where the feature's output type is string.
+  void Set(size_t i, const Row& tuple) {
+    has_[i] = 1;
+    for (size_t f = 0; f < nf_; ++f) {
+      const Value& v = tuple[f];
+      const size_t c = i * nf_ + f;
+      types_[c] = static_cast<uint8_t>(v.type());
+      switch (v.type()) {
+        case Type::kNull:
+          break;
+        case Type::kDouble:
+          bits_[c] = std::bit_cast<int64_t>(v.dbl());
+          break;
+        case Type::kString:
+          strings_[i * ns_ + static_cast<size_t>(string_col_[f])] = v.str();
+          break;
+        default:
+          bits_[c] = v.int64();
+      }
+    }
+  }
+  // Sets tuple i from row r of a changelog batch whose features start at column `first`.
+  void SetFrom(size_t i, const parquet::ColumnBatch& batch, size_t first, size_t r) {
+    has_[i] = 1;
+    for (size_t f = 0; f < nf_; ++f) {
+      const parquet::Column& col = batch.columns[first + f];
+      const size_t c = i * nf_ + f;
+      if (col.is_null(r)) {
+        types_[c] = static_cast<uint8_t>(Type::kNull);
+        continue;
+      }
+      types_[c] = static_cast<uint8_t>(col.type);
+      switch (col.type) {
+        case Type::kNull:
+          break;
+        case Type::kDouble:
+          bits_[c] = std::bit_cast<int64_t>(col.doubles[r]);
+          break;
+        case Type::kString:
+          strings_[i * ns_ + static_cast<size_t>(string_col_[f])].assign(col.str(r));
+          break;
+        default:
+          bits_[c] = col.ints[r];
+      }
+    }
+  }
+  bool has(size_t i) const { return has_[i] != 0; }
+  Value Get(size_t i, size_t f) const {
+    const size_t c = i * nf_ + f;
+    switch (static_cast<Type>(types_[c])) {
+      case Type::kNull:
+        return Value::Null();
+      case Type::kInt64:
+        return Value::Int64(bits_[c]);
+      case Type::kTimestamp:
+        return Value::Timestamp(bits_[c]);
+      case Type::kBool:
+        return Value::Bool(bits_[c] != 0);
+      case Type::kDouble:
+        return Value::Double(std::bit_cast<double>(bits_[c]));
+      case Type::kString:
+        return Value::String(strings_[i * ns_ + static_cast<size_t>(string_col_[f])]);
+    }
+    return Value::Null();
+  }
+  // Appends cell (i, f) to a column of the feature's type.
+  void AppendTo(size_t i, size_t f, parquet::Column* col) const {
+    if (static_cast<Type>(types_[i * nf_ + f]) == Type::kString) {
+      col->AppendString(strings_[i * ns_ + static_cast<size_t>(string_col_[f])]);
+    } else {
+      col->Append(Get(i, f));
+    }
+  }
+
+ private:
+  size_t nf_, ns_ = 0;
+  std::vector<int> string_col_;  // by feature: its index among the string features, or -1
+  std::vector<uint8_t> types_;   // by tuple and feature: Type; kNull: null
+  std::vector<int64_t> bits_;    // int64, timestamp, bool (0/1), double (its bits)
+  std::vector<std::string> strings_;
+  std::vector<uint8_t> has_;     // by tuple: set at all
 };
 
-// Sets (*out)[label] for every label of `groups` from the offline changelog of `view`:
-// rows of the labelled entities are gathered in shards by entity, then each shard's
-// entities are sorted by time and merged with their labels.
+// Sets (*out)[label] for every label of `groups` from the offline changelog of `view`, in
+// one pass over it and without sorting it. Each labelled entity's labels are in as_of
+// order, and each label has a slot. A changelog row at ts is a candidate for every label
+// of its entity with as_of >= ts; it is offered to the first of them only (a binary
+// search), whose slot keeps the latest row offered. The answer of a label is then the
+// latest row among its own slot and the slots of the entity's earlier labels: a running
+// maximum along the list. So memory is one tuple per label (typed cells, not Values),
+// whatever the changelog's length, and a row's cost is a hash lookup, a binary search
+// and, when it is the latest so far, a copy of its values.
+//
+//   labels of e at as_of 10, 20, 30; rows of e at 5, 12, 15, 40 (in any order)
+//   -> slot(10) <- 5; slot(20) <- 12 then 15; 40 is past every label
+//   -> label 10: row 5, label 20: row 15, label 30: row 15 (no row in (20, 30])
 Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
                    const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads,
                    const std::function<void(uint32_t, const Row&)>& out, int64_t* rows_read) {
   TimestampMs max_as_of = kMinTimestamp;
   for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, as_of[list.back()]);
   const size_t nk = view.key_indexes.size(), nf = view.features.size();
-  constexpr size_t kShards = 64;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, std::vector<TimedTuple>> rows;
+  // The labelled entities by key (views of the keys `groups` holds), and the first slot of each.
+  struct Entity {
+    std::string_view key;
+    const std::vector<uint32_t>* labels;
+    size_t first_slot;  // its labels' slots: [first_slot, first_slot + labels->size())
   };
-  std::vector<Shard> shards(kShards);
-  std::hash<std::string> hasher;
+  std::vector<Entity> entities;
+  entities.reserve(groups.size());
+  EntityIndex ids;
+  size_t slots = 0;
+  for (const auto& [key, list] : groups) {
+    ids.Insert(EntityIndex::Hash(key), static_cast<uint32_t>(entities.size()));
+    entities.push_back({key, &list, slots});
+    slots += list.size();
+  }
+  auto key_of = [&entities](uint32_t e) { return entities[e].key; };
+  std::vector<TimestampMs> slot_as_of(slots);             // the slot's label's as_of, for the search
+  std::vector<TimestampMs> slot_ts(slots, kMinTimestamp);  // kMinTimestamp: no row offered
+  for (const Entity& e : entities) {
+    for (size_t i = 0; i < e.labels->size(); ++i) slot_as_of[e.first_slot + i] = as_of[(*e.labels)[i]];
+  }
+  TupleTable slot_values(view, slots);
+  constexpr size_t kStripes = 256;  // the slots of entity e are guarded by stripes[e % kStripes]
+  std::vector<std::mutex> stripes(kStripes);
   std::atomic<int64_t> read{0};
   VIGIL_RETURN_IF_ERROR(ScanViewChangelog(
       defs, view, offline_dir, threads, max_as_of,
       [&](parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to) {
         const auto& ts = batch.columns[nk].ints;
+        const bool plain_key = nk == 1 && batch.columns[0].type == Type::kString;
         std::string key;
-        std::vector<std::pair<size_t, std::pair<std::string, TimedTuple>>> local;
         for (size_t r = 0; r < batch.columns[0].size(); ++r) {
-          if (ts[r] > max_as_of || (ts[r] >= skip_from && ts[r] < skip_to)) continue;
-          OfflineEntityKey(batch, nk, r, &key);
-          if (!groups.count(key)) continue;
-          TimedTuple t{ts[r], Row(nf)};
-          for (size_t f = 0; f < nf; ++f) t.values[f] = batch.columns[nk + 1 + f].Get(r);
-          local.emplace_back(hasher(key) % kShards, std::make_pair(key, std::move(t)));
+          const TimestampMs t = ts[r];
+          if (t > max_as_of || (t >= skip_from && t < skip_to)) continue;
+          std::string_view k;
+          if (plain_key) {
+            if (batch.columns[0].is_null(r)) continue;
+            k = batch.columns[0].str(r);
+          } else {
+            OfflineEntityKey(batch, nk, r, &key);
+            k = key;
+          }
+          const uint32_t id = ids.Find(k, EntityIndex::Hash(k), key_of);
+          if (id == EntityIndex::kNone) continue;
+          const Entity& e = entities[id];
+          const TimestampMs* begin = slot_as_of.data() + e.first_slot;
+          const TimestampMs* end = begin + e.labels->size();
+          const TimestampMs* first = std::lower_bound(begin, end, t);
+          if (first == end) continue;  // after every label of the entity
+          const size_t slot = static_cast<size_t>(first - slot_as_of.data());
+          std::lock_guard l(stripes[id % kStripes]);
+          // Later rows win; a row's identity is (entity, ts), so the same row ingested
+          // twice is offered twice and kept once.
+          if (t <= slot_ts[slot]) continue;
+          slot_ts[slot] = t;
+          slot_values.SetFrom(slot, batch, nk + 1, r);
         }
         read += static_cast<int64_t>(batch.rows());
-        std::sort(local.begin(), local.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (size_t i = 0; i < local.size();) {
-          Shard& s = shards[local[i].first];
-          std::lock_guard l(s.mu);
-          size_t shard = local[i].first;
-          for (; i < local.size() && local[i].first == shard; ++i) {
-            s.rows[local[i].second.first].push_back(std::move(local[i].second.second));
-          }
-        }
         return Status::OK();
       }));
   *rows_read += read.load();
   Parallel(threads, [&](size_t begin, size_t step) {
-    for (size_t s = begin; s < kShards; s += step) {
-      for (auto& [key, rows] : shards[s].rows) {
-        std::sort(rows.begin(), rows.end(), [](const TimedTuple& a, const TimedTuple& b) { return a.ts < b.ts; });
-        // A row's identity is (entity, ts): the same row ingested twice is kept once.
-        rows.erase(std::unique(rows.begin(), rows.end(),
-                               [](const TimedTuple& a, const TimedTuple& b) { return a.ts == b.ts; }),
-                   rows.end());
-        const auto& list = groups.at(key);
-        size_t r = 0;
-        for (uint32_t li : list) {
-          while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
-          if (r > 0) out(li, rows[r - 1].values);
+    Row tuple(nf);
+    for (size_t e = begin; e < entities.size(); e += step) {
+      const Entity& en = entities[e];
+      size_t best = SIZE_MAX;  // the slot of the latest row so far, which `tuple` holds
+      for (size_t i = 0; i < en.labels->size(); ++i) {
+        const size_t slot = en.first_slot + i;
+        if (slot_ts[slot] != kMinTimestamp && (best == SIZE_MAX || slot_ts[slot] > slot_ts[best])) {
+          best = slot;
+          for (size_t f = 0; f < nf; ++f) tuple[f] = slot_values.Get(slot, f);
         }
+        if (best != SIZE_MAX) out((*en.labels)[i], tuple);
       }
     }
   });
@@ -168,7 +300,7 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
 }
 
 Status WriteCsv(const std::string& path, const LabelTable& labels, const std::vector<const FeatureViewDef*>& views,
-                const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
+                const std::vector<TupleTable>& values, const std::vector<Row>& empty) {
   std::string out;
   out.reserve(1 << 20);
   for (size_t c = 0; c < labels.header.size(); ++c) {
@@ -190,8 +322,8 @@ Status WriteCsv(const std::string& path, const LabelTable& labels, const std::ve
       AppendCsvCell(labels.rows[i][c], &out);
     }
     for (size_t vi = 0; vi < views.size(); ++vi) {
-      const Row& row = values[vi][i].empty() ? empty[vi] : values[vi][i];
-      for (const Value& v : row) {
+      for (size_t f = 0; f < views[vi]->features.size(); ++f) {
+        const Value v = values[vi].has(i) ? values[vi].Get(i, f) : empty[vi][f];
         out.push_back(',');
         if (v.type() == Type::kString)
           AppendCsvCell(v.str(), &out);
@@ -211,29 +343,44 @@ Status WriteCsv(const std::string& path, const LabelTable& labels, const std::ve
 }
 
 Status WriteParquet(const std::string& path, const LabelTable& labels, const std::vector<const FeatureViewDef*>& views,
-                    const std::vector<std::vector<Row>>& values, const std::vector<Row>& empty) {
+                    const std::vector<TupleTable>& values, const std::vector<Row>& empty, int threads) {
   Schema schema;
   for (const auto& h : labels.header) schema.Add({h, Type::kString});
   for (const auto* v : views) {
     for (const auto& f : v->features) schema.Add({v->name + "__" + f.name, f.output_type});
   }
-  VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema));
-  parquet::ColumnBatch batch = parquet::ColumnBatch::Empty(schema);
-  Row row;
-  for (size_t i = 0; i < labels.rows.size(); ++i) {
-    row.clear();
-    for (const auto& cell : labels.rows[i]) row.push_back(Value::String(cell));
+  parquet::WriterOptions wo;
+  wo.threads = threads;
+  VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema, wo));
+  // Column by column, a batch of labels at a time: no row is assembled.
+  constexpr size_t kBatch = 65536;
+  const size_t n = labels.rows.size();
+  for (size_t begin = 0; begin < n || begin == 0; begin += kBatch) {
+    const size_t end = std::min(n, begin + kBatch);
+    parquet::ColumnBatch batch = parquet::ColumnBatch::Empty(schema);
+    size_t c = 0;
+    for (; c < labels.header.size(); ++c) {
+      parquet::Column& col = batch.columns[c];
+      col.Reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) col.AppendString(labels.rows[i][c]);
+    }
     for (size_t vi = 0; vi < views.size(); ++vi) {
-      const Row& r = values[vi][i].empty() ? empty[vi] : values[vi][i];
-      row.insert(row.end(), r.begin(), r.end());
+      for (size_t f = 0; f < views[vi]->features.size(); ++f, ++c) {
+        parquet::Column& col = batch.columns[c];
+        col.Reserve(end - begin);
+        const TupleTable& v = values[vi];
+        for (size_t i = begin; i < end; ++i) {
+          if (v.has(i)) {
+            v.AppendTo(i, f, &col);
+          } else {
+            col.Append(empty[vi][f]);
+          }
+        }
+      }
     }
-    batch.AppendRow(row);
-    if (batch.rows() >= 65536) {
-      VIGIL_RETURN_IF_ERROR(w->Write(batch));
-      batch = parquet::ColumnBatch::Empty(schema);
-    }
+    VIGIL_RETURN_IF_ERROR(w->Write(batch));
+    if (end == n) break;
   }
-  VIGIL_RETURN_IF_ERROR(w->Write(batch));
   return w->Close();
 }
 
@@ -329,6 +476,7 @@ Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& off
                        const JoinOptions& options, const TupleSink& sink, DatasetStats* stats) {
   std::vector<TimestampMs> as_of(rows.size());
   for (size_t i = 0; i < as_of.size(); ++i) as_of[i] = labels.ts[rows[i]] - 1;
+  std::map<std::vector<size_t>, LabelGroups> groups_by_keys;
   for (size_t vi = 0; vi < views.size(); ++vi) {
     const FeatureViewDef& view = *views[vi];
     const EntityDef& entity = *defs.FindEntity(view.entity);
@@ -345,27 +493,41 @@ Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& off
     if (!offline_dir.empty() && !options.replay_only) {
       VIGIL_ASSIGN_OR_RETURN(coverage, OfflineChangelogCoverage(view, log, offline_dir));
     }
-    // Labels by entity, split at the changelog's coverage; each list in time order.
-    LabelGroups offline_groups, replay_groups;
-    std::string key;
-    for (uint32_t i = 0; i < rows.size(); ++i) {
-      key.clear();
-      bool empty = false;
-      for (size_t k = 0; k < key_cols.size(); ++k) {
-        const std::string& cell = labels.rows[rows[i]][key_cols[k]];
-        empty |= cell.empty();
-        if (k) key.push_back(kKeySeparator);
-        key += cell;
+    // Labels by entity, each list in time order: built once per set of key columns
+    // (views of one entity share it), then split at the changelog's coverage.
+    auto [cached, fresh] = groups_by_keys.try_emplace(key_cols);
+    LabelGroups& all = cached->second;
+    if (fresh) {
+      std::string key;
+      for (uint32_t i = 0; i < rows.size(); ++i) {
+        key.clear();
+        bool empty = false;
+        for (size_t k = 0; k < key_cols.size(); ++k) {
+          const std::string& cell = labels.rows[rows[i]][key_cols[k]];
+          empty |= cell.empty();
+          if (k) key.push_back(kKeySeparator);
+          key += cell;
+        }
+        if (!empty) all[key].push_back(i);
       }
-      if (empty) continue;
-      (as_of[i] < coverage ? offline_groups : replay_groups)[key].push_back(i);
-    }
-    for (LabelGroups* g : {&offline_groups, &replay_groups}) {
-      for (auto& [k, list] : *g) {
+      for (auto& [k, list] : all) {
         std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) { return as_of[a] < as_of[b]; });
-        (g == &offline_groups ? stats->from_offline : stats->from_replay) += static_cast<int64_t>(list.size());
       }
     }
+    // Most often every label is below the coverage, and `all` is joined as it is.
+    bool split = false;
+    for (const auto& [k, list] : all) split |= as_of[list.back()] >= coverage;
+    LabelGroups offline_split, replay_groups;
+    if (split) {
+      for (const auto& [k, list] : all) {
+        auto mid = std::partition_point(list.begin(), list.end(), [&](uint32_t i) { return as_of[i] < coverage; });
+        if (mid != list.begin()) offline_split[k].assign(list.begin(), mid);
+        if (mid != list.end()) replay_groups[k].assign(mid, list.end());
+      }
+    }
+    const LabelGroups& offline_groups = split ? offline_split : all;
+    for (const auto& [k, list] : offline_groups) stats->from_offline += static_cast<int64_t>(list.size());
+    for (const auto& [k, list] : replay_groups) stats->from_replay += static_cast<int64_t>(list.size());
     auto out = [&sink, vi](uint32_t label, const Row& tuple) { sink(vi, label, tuple); };
     if (!offline_groups.empty()) {
       VIGIL_RETURN_IF_ERROR(
@@ -408,12 +570,21 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
     if (!v) return Status::InvalidArgument("unknown feature view '" + name + "'");
     views.push_back(v);
   }
-  VIGIL_ASSIGN_OR_RETURN(auto values, JoinPointInTime(defs, log, offline_dir, labels, views,
-                                                      JoinOptions{options.threads, options.replay_only}, &stats));
+  // Each view's tuple by label, as typed cells.
+  const size_t n = labels.rows.size();
+  std::vector<TupleTable> values;
+  values.reserve(views.size());
+  for (const auto* v : views) values.emplace_back(*v, n);
+  std::vector<uint32_t> rows(n);
+  for (uint32_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  VIGIL_RETURN_IF_ERROR(JoinPointInTime(
+      defs, log, offline_dir, labels, rows, views, JoinOptions{options.threads, options.replay_only},
+      [&values](size_t view, uint32_t label, const Row& tuple) { values[view].Set(label, tuple); },
+      &stats));
   std::vector<Row> empty_tuples;
   for (const auto* v : views) empty_tuples.push_back(ViewPlan(*v).empty_tuple());
   if (EndsWith(options.out_path, ".parquet")) {
-    VIGIL_RETURN_IF_ERROR(WriteParquet(options.out_path, labels, views, values, empty_tuples));
+    VIGIL_RETURN_IF_ERROR(WriteParquet(options.out_path, labels, views, values, empty_tuples, options.threads));
   } else {
     VIGIL_RETURN_IF_ERROR(WriteCsv(options.out_path, labels, views, values, empty_tuples));
   }

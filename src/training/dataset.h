@@ -65,9 +65,10 @@ using TupleSink = std::function<void(size_t view, uint32_t label, const Row& tup
 // The point-in-time join (DESIGN.md §4), streamed: for each i, sink(v, i, tuple) gets the
 // tuple of views[v] as of labels.ts[rows[i]] - 1 ms for the entity named by label row
 // rows[i]'s key columns (named as the view's entity keys). A label with an empty key cell
-// matches no entity. Holds the labels' keys and, for one view at a time, the labelled
-// entities' offline changelog rows or at most about options.events_per_pass source
-// events (compactly) to replay; nothing per label and view. Adds to stats' from_offline,
+// matches no entity. Holds the labels' keys and, for one view at a time, either one
+// tuple per label (as typed cells: the latest offline changelog row at or before its
+// time, found in one pass over the changelog without sorting it) or at most about
+// options.events_per_pass source events (compactly) to replay. Adds to stats' from_offline,
 // from_replay, changelog_rows and events_replayed.
 Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& offline_dir, const LabelTable& labels,
                        std::span<const uint32_t> rows, const std::vector<const FeatureViewDef*>& views,
