@@ -173,21 +173,15 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
   bytes.clear();
   bytes.shrink_to_fit();
   Schema schema = OfflineChangelogSchema(defs, view);
-  std::map<std::string, parquet::ColumnBatch> by_date;
-  int64_t rows = 0;
+  OfflineChangelogBatches batches(defs, view);  // _partition, _offset null: not a log record
   ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {
     for (const auto& r : out) {
       if (r.ts < run.from || r.ts >= run.bound) continue;
-      Row row = OfflineChangelogRow(defs, view, r, 0, 0);
-      row[row.size() - 2] = Value::Null();  // _partition, _offset: not a log record
-      row[row.size() - 1] = Value::Null();
-      auto it = by_date.find(DateOf(r.ts));
-      if (it == by_date.end()) it = by_date.emplace(DateOf(r.ts), parquet::ColumnBatch::Empty(schema)).first;
-      it->second.AppendRow(row);
-      ++rows;
+      batches.Add(r);
     }
   });
-  for (auto& [date, batch] : by_date) {
+  const int64_t rows = batches.rows();
+  for (auto& [date, batch] : batches.by_date()) {
     fs::path dir = fs::path(features_dir) / ("date=" + date);
     std::error_code ec;
     fs::create_directories(dir, ec);

@@ -164,6 +164,51 @@ Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, con
   return out;
 }
 
+OfflineChangelogBatches::OfflineChangelogBatches(const Definitions& defs, const FeatureViewDef& view)
+    : schema_(OfflineChangelogSchema(defs, view)), features_(view.features.size()) {
+  const SourceDef& source = *defs.FindSource(view.source);
+  for (int k : view.key_indexes) key_types_.push_back(source.schema.field(static_cast<size_t>(k)).type);
+}
+
+void OfflineChangelogBatches::Add(const ChangelogRow& row) {
+  const int64_t day = row.ts >= 0 ? row.ts / 86'400'000 : -((-row.ts + 86'399'999) / 86'400'000);
+  if (day != last_day_ || last_ == nullptr) {
+    const std::string date = DateOf(row.ts);
+    auto it = by_date_.find(date);
+    if (it == by_date_.end()) it = by_date_.emplace(date, parquet::ColumnBatch::Empty(schema_)).first;
+    last_ = &it->second;
+    last_day_ = day;
+  }
+  std::vector<parquet::Column>& cols = last_->columns;
+  // The key's parts, as OfflineChangelogRow reads them: a missing part is null.
+  std::string_view rest = row.entity;
+  bool more = true;
+  for (size_t k = 0; k < key_types_.size(); ++k) {
+    if (!more) {
+      cols[k].Append(Value::Null());
+      continue;
+    }
+    const size_t pos = rest.find(kKeySeparator);
+    const std::string_view part = rest.substr(0, pos);
+    if (pos == std::string_view::npos) {
+      more = false;
+    } else {
+      rest.remove_prefix(pos + 1);
+    }
+    if (key_types_[k] == Type::kString) {
+      cols[k].AppendString(part);
+    } else {
+      cols[k].Append(KeyPartValue(std::string(part), key_types_[k]));
+    }
+  }
+  const size_t nk = key_types_.size();
+  cols[nk].Append(Value::Timestamp(row.ts));
+  for (size_t f = 0; f < features_; ++f) cols[nk + 1 + f].Append(row.values[f]);
+  cols[nk + 1 + features_].Append(Value::Null());  // _partition
+  cols[nk + 2 + features_].Append(Value::Null());  // _offset
+  ++rows_;
+}
+
 void OfflineEntityKey(const parquet::ColumnBatch& batch, size_t key_columns, size_t row, std::string* key) {
   key->clear();
   for (size_t k = 0; k < key_columns; ++k) {

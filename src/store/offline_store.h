@@ -57,6 +57,32 @@ Schema OfflineChangelogSchema(const Definitions& defs, const FeatureViewDef& vie
 Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, const ChangelogRow& row, int partition,
                         int64_t offset);
 
+// Changelog rows that come from no log record (a backfill's, a sync's repairs), as
+// batches of OfflineChangelogSchema by date, _partition and _offset null. Each row goes
+// straight into its date's columns: no Row is built, the key's parts are not copied into
+// strings first, and the date's text is formatted once per run of rows of one day.
+//
+//   OfflineChangelogBatches out(defs, view);
+//   for (const ChangelogRow& r : rows) out.Add(r);
+//   for (auto& [date, batch] : out.by_date()) ...  // write date=<date>/<file>.parquet
+class OfflineChangelogBatches {
+ public:
+  OfflineChangelogBatches(const Definitions& defs, const FeatureViewDef& view);
+  void Add(const ChangelogRow& row);
+  // "YYYY-MM-DD" -> its rows, in the order added.
+  std::map<std::string, parquet::ColumnBatch>& by_date() { return by_date_; }
+  int64_t rows() const { return rows_; }
+
+ private:
+  Schema schema_;
+  std::vector<Type> key_types_;
+  size_t features_;
+  std::map<std::string, parquet::ColumnBatch> by_date_;
+  int64_t last_day_ = INT64_MIN;  // the day of `last_`
+  parquet::ColumnBatch* last_ = nullptr;
+  int64_t rows_ = 0;
+};
+
 // "YYYY-MM-DD" (UTC) of a timestamp.
 std::string DateOf(TimestampMs ts);
 

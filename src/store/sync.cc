@@ -63,17 +63,10 @@ std::string Describe(const FeatureRow& r) {
 Status WriteOfflineRepairs(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
                            const std::vector<ChangelogRow>& rows) {
   Schema schema = OfflineChangelogSchema(defs, view);
-  std::map<std::string, parquet::ColumnBatch> by_date;
-  for (const auto& r : rows) {
-    Row row = OfflineChangelogRow(defs, view, r, 0, 0);
-    row[row.size() - 2] = Value::Null();
-    row[row.size() - 1] = Value::Null();
-    auto it = by_date.find(DateOf(r.ts));
-    if (it == by_date.end()) it = by_date.emplace(DateOf(r.ts), parquet::ColumnBatch::Empty(schema)).first;
-    it->second.AppendRow(row);
-  }
+  OfflineChangelogBatches batches(defs, view);
+  for (const auto& r : rows) batches.Add(r);
   static std::atomic<int> seq{0};  // tells apart files of one millisecond
-  for (auto& [date, batch] : by_date) {
+  for (auto& [date, batch] : batches.by_date()) {
     fs::path dir = fs::path(OfflineFeaturesDir(offline_dir, view)) / ("date=" + date);
     std::error_code ec;
     fs::create_directories(dir, ec);

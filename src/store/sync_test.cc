@@ -217,6 +217,38 @@ std::string DiffSeries(const std::string& view, const std::string& kind) {
   return "vigil_sync_differences_total{kind=\"" + kind + "\",view=\"" + view + "\"}";
 }
 
+// Backfill and sync's repairs write their rows through OfflineChangelogBatches: by date,
+// the same rows as OfflineChangelogRow, _partition and _offset null.
+TEST_F(SyncTest, OfflineChangelogBatchesHoldOfflineChangelogRowsByDate) {
+  const FeatureViewDef& view = View("pair_spend");
+  const std::vector<ChangelogRow> rows = {
+      Pair("u1", "shop a", 5, 1),
+      Pair("u2", "", 6, 2),                    // an empty part
+      Pair("u1", "shop a", -kT0 - 1, 3),       // 1969-12-31: a negative ts
+      {Key({"u3"}), kT0 + 7, {Value::Int64(4)}},  // a missing part: null
+      Pair("u1", "shop b", 86'400'000, 5),     // the next day
+      Pair("u2", "shop c", 8, 6),              // back to the first day
+  };
+  OfflineChangelogBatches batches(defs_, view);
+  for (const auto& r : rows) batches.Add(r);
+  EXPECT_EQ(batches.rows(), 6);
+  std::map<std::string, std::vector<Row>> want;
+  for (const auto& r : rows) {
+    Row row = OfflineChangelogRow(defs_, view, r, 0, 0);
+    row[row.size() - 2] = Value::Null();
+    row[row.size() - 1] = Value::Null();
+    want[DateOf(r.ts)].push_back(row);
+  }
+  ASSERT_EQ(batches.by_date().size(), 3u);
+  for (const auto& [date, batch] : batches.by_date()) {
+    ASSERT_TRUE(want.count(date)) << date;
+    ASSERT_EQ(batch.rows(), static_cast<int64_t>(want[date].size())) << date;
+    for (int64_t i = 0; i < batch.rows(); ++i) EXPECT_EQ(batch.GetRow(i), want[date][static_cast<size_t>(i)]) << date;
+  }
+  EXPECT_TRUE(batches.by_date().count("1969-12-31"));
+  EXPECT_TRUE(batches.by_date()["2024-03-01"].columns[1].is_null(2));  // u3's missing shop
+}
+
 TEST_F(SyncTest, CheckReportsEveryKindAndChangesNothing) {
   SetUpDivergences();
   Latest online_before = OnlineRows("spend");
