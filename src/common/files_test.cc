@@ -28,6 +28,27 @@ TEST(Files, ReadWholeFileTellsMissingFromUnreadable) {
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(missing.status().IsNotFound()) << missing.status().ToString();
   EXPECT_FALSE(WriteFileAtomic(dir.path() + "/no/such/dir/file", "x").ok());
+  auto dir_read = ReadWholeFile(dir.path());  // a directory: unreadable, not missing
+  ASSERT_FALSE(dir_read.ok());
+  EXPECT_FALSE(dir_read.status().IsNotFound()) << dir_read.status().ToString();
+}
+
+TEST(Files, ReadWholeFileReadsEmptyLargeAndUnsizedFiles) {
+  test::ScratchDir dir("vigil_files");
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/empty", "").ok());
+  auto empty = ReadWholeFile(dir.path() + "/empty");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "");
+  std::string big(3 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/big", big).ok());
+  auto read = ReadWholeFile(dir.path() + "/big");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*read, big);
+  // /proc files report size 0 and have content: read until EOF, not to the size.
+  auto proc = ReadWholeFile("/proc/self/status");
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  EXPECT_NE(proc->find("VmRSS"), std::string::npos);
 }
 
 TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
