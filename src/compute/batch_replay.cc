@@ -212,17 +212,20 @@ void ReplayView(
   });
 }
 
+std::vector<int> ViewInputFields(const FeatureViewDef& view) {
+  std::vector<int> used = view.key_indexes;
+  for (const auto& f : view.features) {
+    if (f.field_index >= 0) used.push_back(f.field_index);
+    if (f.where_expr) used.insert(used.end(), f.where_expr->inputs().begin(), f.where_expr->inputs().end());
+  }
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  return used;
+}
+
 CompactHistory::CompactHistory(const FeatureViewDef& view, const SourceDef& source,
                                std::span<const std::string> entities)
-    : schema_(&source.schema), keys_(entities) {
-  used_ = view.key_indexes;
-  for (const auto& f : view.features) {
-    if (f.field_index >= 0) used_.push_back(f.field_index);
-    if (f.where_expr) used_.insert(used_.end(), f.where_expr->inputs().begin(), f.where_expr->inputs().end());
-  }
-  std::sort(used_.begin(), used_.end());
-  used_.erase(std::unique(used_.begin(), used_.end()), used_.end());
-}
+    : schema_(&source.schema), keys_(entities), used_(ViewInputFields(view)) {}
 
 void CompactHistory::Add(uint32_t entity, const Event& ev, uint64_t seq) {
   scratch_.ts = ev.ts;

@@ -77,6 +77,10 @@ void ReplayView(
     const FeatureViewDef& view, const SourceHistory& history, TimestampMs bound, int threads,
     const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
 
+// The source fields `view` reads, sorted: its entity keys, its features' fields and the
+// inputs of their `where`s. A replay gives the same rows when every other field is null.
+std::vector<int> ViewInputFields(const FeatureViewDef& view);
+
 // One view's events of a source, held compactly for a batch replay that must keep many
 // (training sets over millions of labels): of each event only the fields the view reads
 // (its entity keys, its features' fields and `where`s) are kept, encoded as the log

@@ -124,10 +124,17 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   std::string bytes;
   run->events = 0;
   SourceHistory counts;
+  // Only the fields the view reads travel through the spill; the others are null (a
+  // byte each), as in a CompactHistory: the replay gives the same rows.
+  std::vector<bool> read_by_view(source.schema.size(), false);
+  for (int f : ViewInputFields(view)) read_by_view[static_cast<size_t>(f)] = true;
   VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
       source, log, offline_dir,
       [&](Event&& ev, uint64_t seq) -> Status {
         size_t b = hasher(EncodeEntityKey(ev.fields, view.key_indexes)) % buffers.size();
+        for (size_t f = 0; f < ev.fields.size(); ++f) {
+          if (f >= read_by_view.size() || !read_by_view[f]) ev.fields[f] = Value::Null();
+        }
         bytes.clear();
         EncodeEvent(ev, &bytes);
         std::string& buf = buffers[b];
