@@ -224,10 +224,12 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
     Row tuple(nf);
     for (size_t e = begin; e < entities.size(); e += step) {
       const Entity& en = entities[e];
-      size_t best = SIZE_MAX;  // the slot of the latest row so far, which `tuple` holds
+      // A row sits in the slot of the first label at or after it, so a later slot's row
+      // is later than every earlier slot's: the latest so far is the last filled slot.
+      size_t best = SIZE_MAX;  // that slot, whose row `tuple` holds
       for (size_t i = 0; i < en.labels->size(); ++i) {
         const size_t slot = en.first_slot + i;
-        if (slot_ts[slot] != kMinTimestamp && (best == SIZE_MAX || slot_ts[slot] > slot_ts[best])) {
+        if (slot_ts[slot] != kMinTimestamp) {
           best = slot;
           for (size_t f = 0; f < nf; ++f) tuple[f] = slot_values.Get(slot, f);
         }
