@@ -83,14 +83,15 @@ Status EnsureDir(const std::string& dir) {
 }
 
 // Parses an entity key part back into its field's type (EncodeEntityKey's text form).
-Value KeyPartValue(const std::string& text, Type type) {
+Value KeyPartValue(std::string_view text, Type type) {
   switch (type) {
     case Type::kString:
-      return Value::String(text);
+      return Value::String(std::string(text));
     case Type::kInt64:
     case Type::kTimestamp: {
       int64_t v = 0;
-      if (std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc()) return Value::String(text);
+      if (std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc())
+        return Value::String(std::string(text));
       return type == Type::kInt64 ? Value::Int64(v) : Value::Timestamp(v);
     }
     case Type::kBool:
@@ -147,16 +148,40 @@ Schema OfflineChangelogSchema(const Definitions& defs, const FeatureViewDef& vie
   return s;
 }
 
+namespace {
+
+// Calls fn(k, part) for each of the first n parts of an encoded entity key, part nullptr
+// where the key has fewer (a missing part is null); parts past n are ignored.
+template <typename Fn>
+void ForEachKeyPart(std::string_view entity, size_t n, const Fn& fn) {
+  bool more = true;
+  for (size_t k = 0; k < n; ++k) {
+    if (!more) {
+      fn(k, nullptr);
+      continue;
+    }
+    const size_t pos = entity.find(kKeySeparator);
+    const std::string_view part = entity.substr(0, pos);
+    if (pos == std::string_view::npos) {
+      more = false;
+    } else {
+      entity.remove_prefix(pos + 1);
+    }
+    fn(k, &part);
+  }
+}
+
+}  // namespace
+
 Row OfflineChangelogRow(const Definitions& defs, const FeatureViewDef& view, const ChangelogRow& row, int partition,
                         int64_t offset) {
   const SourceDef& source = *defs.FindSource(view.source);
   Row out;
   out.reserve(view.key_indexes.size() + view.features.size() + 3);
-  std::vector<std::string> parts = SplitEntityKey(row.entity);
-  for (size_t k = 0; k < view.key_indexes.size(); ++k) {
-    Type t = source.schema.field(static_cast<size_t>(view.key_indexes[k])).type;
-    out.push_back(k < parts.size() ? KeyPartValue(parts[k], t) : Value::Null());
-  }
+  ForEachKeyPart(row.entity, view.key_indexes.size(), [&](size_t k, const std::string_view* part) {
+    const Type t = source.schema.field(static_cast<size_t>(view.key_indexes[k])).type;
+    out.push_back(part ? KeyPartValue(*part, t) : Value::Null());
+  });
   out.push_back(Value::Timestamp(row.ts));
   for (const Value& v : row.values) out.push_back(v);
   out.push_back(Value::Int64(partition));
@@ -180,27 +205,16 @@ void OfflineChangelogBatches::Add(const ChangelogRow& row) {
     last_day_ = day;
   }
   std::vector<parquet::Column>& cols = last_->columns;
-  // The key's parts, as OfflineChangelogRow reads them: a missing part is null.
-  std::string_view rest = row.entity;
-  bool more = true;
-  for (size_t k = 0; k < key_types_.size(); ++k) {
-    if (!more) {
+  // The key's parts, as OfflineChangelogRow reads them.
+  ForEachKeyPart(row.entity, key_types_.size(), [&](size_t k, const std::string_view* part) {
+    if (!part) {
       cols[k].Append(Value::Null());
-      continue;
-    }
-    const size_t pos = rest.find(kKeySeparator);
-    const std::string_view part = rest.substr(0, pos);
-    if (pos == std::string_view::npos) {
-      more = false;
+    } else if (key_types_[k] == Type::kString) {
+      cols[k].AppendString(*part);
     } else {
-      rest.remove_prefix(pos + 1);
+      cols[k].Append(KeyPartValue(*part, key_types_[k]));
     }
-    if (key_types_[k] == Type::kString) {
-      cols[k].AppendString(part);
-    } else {
-      cols[k].Append(KeyPartValue(std::string(part), key_types_[k]));
-    }
-  }
+  });
   const size_t nk = key_types_.size();
   cols[nk].Append(Value::Timestamp(row.ts));
   for (size_t f = 0; f < features_; ++f) cols[nk + 1 + f].Append(row.values[f]);

@@ -357,7 +357,8 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
   // Column by column, a batch of labels at a time: no row is assembled.
   constexpr size_t kBatch = 65536;
   const size_t n = labels.rows.size();
-  for (size_t begin = 0; begin < n || begin == 0; begin += kBatch) {
+  size_t begin = 0;
+  do {  // at least one batch: a file of no labels still has its schema
     const size_t end = std::min(n, begin + kBatch);
     parquet::ColumnBatch batch = parquet::ColumnBatch::Empty(schema);
     size_t c = 0;
@@ -381,8 +382,8 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
       }
     }
     VIGIL_RETURN_IF_ERROR(w->Write(batch));
-    if (end == n) break;
-  }
+    begin = end;
+  } while (begin < n);
   return w->Close();
 }
 
