@@ -8,7 +8,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace archive_test {
 
 constexpr char kDefs[] = R"(entities:
   user: {keys: [user_id]}
@@ -101,5 +101,5 @@ TEST(Archive, KeepsWhatRetentionDeletesAndReplayReadsIt) {
   EXPECT_NE(again.out.find("archive: 0 records"), std::string::npos) << again.out;
 }
 
-}  // namespace
+}  // namespace archive_test
 }  // namespace vigil::e2e

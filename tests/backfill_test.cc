@@ -47,7 +47,7 @@
 #endif
 
 namespace vigil::e2e {
-namespace {
+namespace backfill_test {
 
 namespace fs = std::filesystem;
 
@@ -559,5 +559,5 @@ TEST(Backfill, NewFeatureGetsAVersion) {
   EXPECT_TRUE(SameRows(ReadFile(p.dir().Path("offline2.csv")), offline_csv));
 }
 
-}  // namespace
+}  // namespace backfill_test
 }  // namespace vigil::e2e

@@ -30,7 +30,7 @@
 #include "log/log.h"
 
 namespace vigil::e2e {
-namespace {
+namespace bad_input_test {
 
 // 2024-01-01T00:00:00Z: in the past, so good events are never "far future".
 constexpr int64_t kStart = 1'704'067'200'000;
@@ -613,5 +613,5 @@ TEST(BadInput, DatasetWithLabelsLackingTheTsColumnExitsOneNamingTheFile) {
   EXPECT_NE(r.err.find("nope_view"), std::string::npos) << r.Describe();
 }
 
-}  // namespace
+}  // namespace bad_input_test
 }  // namespace vigil::e2e

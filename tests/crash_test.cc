@@ -12,7 +12,7 @@
 #include "fraud_pipeline_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace crash_test {
 
 namespace fs = std::filesystem;
 
@@ -131,5 +131,5 @@ TEST_F(CrashTest, ComputeRunsWhileIngestionIsStoppedAndIngestionCatchesUp) {
   ExpectSameOutcome(Outcome(project), expected_);
 }
 
-}  // namespace
+}  // namespace crash_test
 }  // namespace vigil::e2e

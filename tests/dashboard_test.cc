@@ -37,7 +37,7 @@
 #include "monitoring/monitor_topics.h"
 
 namespace vigil::e2e {
-namespace {
+namespace dashboard_test {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -312,5 +312,5 @@ TEST_F(DashboardTest, ApiTokenGuardsTheDataButNotThePage) {
   EXPECT_EQ(server.process->Kill(SIGTERM), 0) << ReadFileQuiet(server.log);
 }
 
-}  // namespace
+}  // namespace dashboard_test
 }  // namespace vigil::e2e

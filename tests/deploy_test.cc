@@ -16,7 +16,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace deploy_test {
 
 std::string DeployFile(const std::string& name) { return SourceDir() + "/deploy/" + name; }
 
@@ -188,5 +188,5 @@ TEST(Deploy, EveryAlertIsCompleteAndDocumented) {
   }
 }
 
-}  // namespace
+}  // namespace deploy_test
 }  // namespace vigil::e2e

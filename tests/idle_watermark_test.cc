@@ -9,7 +9,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace idle_watermark_test {
 
 constexpr char kDefs[] = R"(entities:
   user: {keys: [user_id]}
@@ -83,5 +83,5 @@ TEST(IdleWatermark, IdlePartitionsReleaseTheLastRowsAndLaterEventsBelowAreLate) 
   EXPECT_FALSE(HasRowAt(replay, b, 60000)) << replay;
 }
 
-}  // namespace
+}  // namespace idle_watermark_test
 }  // namespace vigil::e2e

@@ -32,7 +32,7 @@
 #include "log/log.h"
 
 namespace vigil::e2e {
-namespace {
+namespace kafka_e2e_test {
 
 namespace fs = std::filesystem;
 
@@ -198,5 +198,5 @@ TEST(KafkaE2eTest, SameOutcomeAsEmbeddedWithBrokerOutagesAndComputeKill) {
   RunScenario(/*outages=*/true);
 }
 
-}  // namespace
+}  // namespace kafka_e2e_test
 }  // namespace vigil::e2e

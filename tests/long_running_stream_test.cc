@@ -5,7 +5,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace long_running_stream_test {
 
 constexpr char kDefs[] = R"(entities:
   user: {keys: [user_id]}
@@ -55,5 +55,5 @@ TEST(LongRunningStream, FollowsNewEventsAndStopsOnSigterm) {
       << ReadFile(dir.Path("stream.out"));
 }
 
-}  // namespace
+}  // namespace long_running_stream_test
 }  // namespace vigil::e2e

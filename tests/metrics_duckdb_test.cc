@@ -19,7 +19,7 @@
 #include "training/metrics.h"
 
 namespace vigil::e2e {
-namespace {
+namespace metrics_duckdb_test {
 
 struct Scored {
   std::vector<double> scores;
@@ -111,5 +111,5 @@ TEST(MetricsDuckDb, CoarseScoresAndRarePositivesMatchSql) {
   ExpectMatchesDuckDb(Generate(4, 20'000, 0.005, 1), tmp, "coarse");
 }
 
-}  // namespace
+}  // namespace metrics_duckdb_test
 }  // namespace vigil::e2e

@@ -9,7 +9,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace metrics_test {
 
 constexpr char kDefs[] = R"(entities:
   user: {keys: [user_id]}
@@ -111,5 +111,5 @@ TEST(Metrics, ComputeAndIngestionWorkersServeWhatTheyDid) {
   EXPECT_EQ(ingest.Kill(SIGTERM), 0) << ReadFile(ingest_log);
 }
 
-}  // namespace
+}  // namespace metrics_test
 }  // namespace vigil::e2e

@@ -21,7 +21,7 @@
 #include "fraud_pipeline_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace monitoring_e2e_test {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -147,5 +147,5 @@ TEST_P(MonitoringAcrossSeeds, TheDriftIsCaughtInItsFirstWindowAndStationaryDataR
 
 INSTANTIATE_TEST_SUITE_P(Seeds, MonitoringAcrossSeeds, ::testing::Values(21, 22, 23));
 
-}  // namespace
+}  // namespace monitoring_e2e_test
 }  // namespace vigil::e2e

@@ -61,7 +61,7 @@
 #endif
 
 namespace vigil::e2e {
-namespace {
+namespace offline_dataset_test {
 
 #ifdef VIGIL_OFFLINE_TEST_SANITIZED
 constexpr bool kSanitized = true;
@@ -89,7 +89,7 @@ Scale TestScale() {
 
 // The labels the feature oracle checks (the first ones of the label file); the point-in-time
 // join is checked on all of them.
-constexpr size_t kOracleLabels = 30'000;
+constexpr size_t kOracleLabels = 10'000;
 
 // The events of a source span ~26 h from kStart: the first date gets files from almost
 // every round (so it is compacted), the second from a few.
@@ -710,5 +710,5 @@ TEST_F(OfflineDatasetTest, OfflineChangelogReadableByDuckDB) {
   EXPECT_EQ(archived_late, p.stream_late) << "late marks in the archive vs the late count `vigil stream` printed";
 }
 
-}  // namespace
+}  // namespace offline_dataset_test
 }  // namespace vigil::e2e

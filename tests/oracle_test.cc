@@ -27,7 +27,7 @@
 #include "oracle_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace oracle_test {
 
 // The seed of a test: `base`, shifted by $VIGIL_ORACLE_SEED to explore other cases
 // (VIGIL_ORACLE_SEED=17 ./e2e_test --gtest_filter='OracleTest.*').
@@ -546,5 +546,5 @@ TEST(OracleTest, AdversarialMagnitudes) {
   RunScenario(s, Seed(9));
 }
 
-}  // namespace
+}  // namespace oracle_test
 }  // namespace vigil::e2e

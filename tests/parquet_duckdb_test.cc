@@ -30,7 +30,7 @@
 #include "schema/parquet_thrift.h"
 
 namespace vigil::e2e {
-namespace {
+namespace parquet_duckdb_test {
 
 using parquet::Compression;
 
@@ -445,5 +445,5 @@ TEST(ParquetIngest, DuckDbWrittenFileIsIngestedAndBadRowsDeadLettered) {
   EXPECT_NE(r.err.find("column 'qty' is double, the schema wants int64"), std::string::npos) << r.Describe();
 }
 
-}  // namespace
+}  // namespace parquet_duckdb_test
 }  // namespace vigil::e2e

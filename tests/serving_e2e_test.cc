@@ -55,7 +55,7 @@
 #endif
 
 namespace vigil::e2e {
-namespace {
+namespace serving_e2e_test {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -509,5 +509,5 @@ TEST_F(ServingE2eTest, RequestFuzzNeverCrashes) {
   EXPECT_EQ(s.process->Kill(SIGTERM), 0);
 }
 
-}  // namespace
+}  // namespace serving_e2e_test
 }  // namespace vigil::e2e

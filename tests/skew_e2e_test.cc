@@ -22,7 +22,7 @@
 #include "serving/http_client.h"
 
 namespace vigil::e2e {
-namespace {
+namespace skew_e2e_test {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -256,5 +256,5 @@ TEST(SkewE2e, ACorrectServerShowsNoSkewAndAStuckFollowerIsCaught) {
   EXPECT_FALSE(std::regex_search(run_text, std::regex(R"(skew fraud v1: [1-9][0-9]* of)"))) << run_text;
 }
 
-}  // namespace
+}  // namespace skew_e2e_test
 }  // namespace vigil::e2e

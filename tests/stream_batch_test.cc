@@ -39,7 +39,7 @@
 #include "log/log.h"
 
 namespace vigil::e2e {
-namespace {
+namespace stream_batch_test {
 
 // 2024-01-01T00:00:00Z: in the past, so no event is beyond a source's max_future.
 constexpr int64_t kStart = 1'704'067'200'000;
@@ -874,5 +874,5 @@ TEST(StreamBatch, GeneratedFraudDataChangelogEqualsReplay) {
   }
 }
 
-}  // namespace
+}  // namespace stream_batch_test
 }  // namespace vigil::e2e

@@ -16,7 +16,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace sync_e2e_test {
 
 namespace fs = std::filesystem;
 
@@ -187,5 +187,5 @@ TEST(SyncE2E, RebuildsALostOnlineStoreAndRefusesBesideAnIngestionWorker) {
   EXPECT_EQ(total, 0) << last.out;
 }
 
-}  // namespace
+}  // namespace sync_e2e_test
 }  // namespace vigil::e2e

@@ -51,7 +51,7 @@
 #endif
 
 namespace vigil::e2e {
-namespace {
+namespace training_e2e_test {
 
 namespace fs = std::filesystem;
 
@@ -451,5 +451,5 @@ TEST_F(TrainingE2eTest, ClearErrors) {
   EXPECT_FALSE(r.err.empty());
 }
 
-}  // namespace
+}  // namespace training_e2e_test
 }  // namespace vigil::e2e

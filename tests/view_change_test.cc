@@ -12,7 +12,7 @@
 #include "e2e_util.h"
 
 namespace vigil::e2e {
-namespace {
+namespace view_change_test {
 
 constexpr char kDefs[] = R"(entities:
   user: {keys: [user_id]}
@@ -152,5 +152,5 @@ TEST(ViewChange, StreamGoesOnAndBackfillFillsTheNewVersion) { RunScenario(/*rete
 // Retention deleted most of the log before the change: the rebuild reads the archive.
 TEST(ViewChange, RebuildReadsTheArchiveAfterRetention) { RunScenario(/*retention=*/true); }
 
-}  // namespace
+}  // namespace view_change_test
 }  // namespace vigil::e2e

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/stop_signal.h"
 #include "common/metrics.h"
 #include "compute/batch_replay.h"
 #include "compute/stream_worker.h"
@@ -20,18 +21,18 @@
 #include "monitoring/metrics_server.h"
 #include "schema/csv.h"
 #include "schema/event_decoder.h"
+#include "schema/parquet.h"
 #include "schema/row_codec.h"
+#include "serving/http_client.h"
+#include "serving/scoring_service.h"
 #include "spec/definitions.h"
 #include "store/archive.h"
 #include "store/backfill.h"
 #include "store/feature_registry.h"
-#include "store/offline_store.h"
-#include "schema/parquet.h"
 #include "store/ingestion.h"
+#include "store/offline_store.h"
 #include "store/online_store.h"
 #include "store/sync.h"
-#include "serving/http_client.h"
-#include "serving/scoring_service.h"
 #include "training/trainer.h"
 
 namespace vigil::cli {
@@ -117,9 +118,6 @@ std::string DeadLetter(const RejectedRecord& r) {
   out += "}";
   return out;
 }
-
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 // What `vigil ingest` accepts of `source`'s events.
 DecodeOptions IngestDecodeOptions(const Project& p, const SourceDef& source) {
@@ -348,8 +346,7 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
     iopts.offline_dir = p.settings.offline_dir;
     VIGIL_ASSIGN_OR_RETURN(ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  InstallStopHandlers();
   int64_t applied = 0;
   double ingest_seconds = 0;
   std::vector<int64_t> freshness;
@@ -368,9 +365,9 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
     do {
       VIGIL_RETURN_IF_ERROR(worker->Poll().status());
       VIGIL_RETURN_IF_ERROR(ingest(0));
-    } while (!worker->caught_up() && !g_stop);
+    } while (!worker->caught_up() && !StopRequested());
   } else {
-    while (!g_stop) {
+    while (!StopRequested()) {
       VIGIL_ASSIGN_OR_RETURN(int64_t n, worker->Poll());
       // The ingestion consumer reads only what compute has appended to the log.
       VIGIL_RETURN_IF_ERROR(ingest(n == 0 ? 50 : 0));
@@ -396,8 +393,7 @@ Status Stream(const std::string& project, const StreamCommandOptions& options) {
 Status Archive(const std::string& project, bool follow) {
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  InstallStopHandlers();
   ArchiveStats total;
   RetentionReport removed;
   auto start = std::chrono::steady_clock::now();
@@ -411,8 +407,9 @@ Status Archive(const std::string& project, bool follow) {
     VIGIL_ASSIGN_OR_RETURN(RetentionReport r, log->EnforceRetention(WallClockMs()));
     removed.segments_deleted += r.segments_deleted;
     removed.bytes_deleted += r.bytes_deleted;
-    for (int i = 0; follow && i < 20 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } while (follow && !g_stop);
+    for (int i = 0; follow && i < 20 && !StopRequested(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (follow && !StopRequested());
   std::printf("archive: %lld records (%lld payload bytes) written as Parquet under %s in %.2f s; retention "
               "deleted %lld segments (%lld bytes)\n",
               static_cast<long long>(total.records), static_cast<long long>(total.bytes),
@@ -437,13 +434,12 @@ Status IngestWorker(const std::string& project, const IngestWorkerOptions& optio
   iopts.metrics = metrics.get();
   iopts.offline_dir = p.settings.offline_dir;
   VIGIL_ASSIGN_OR_RETURN(auto ingestion, IngestionWorker::Open(p.defs, log.get(), online.get(), iopts));
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  InstallStopHandlers();
   int64_t applied = 0;
   double seconds = 0;
   std::vector<int64_t> freshness;
   PeriodicSync sync(p, online.get(), ingestion.get(), metrics.get());
-  while (!g_stop) {
+  while (!StopRequested()) {
     if (options.until_caught_up) {
       VIGIL_ASSIGN_OR_RETURN(bool done, ingestion->CaughtUp());
       if (done) break;
@@ -976,12 +972,11 @@ Status Replay(const std::string& project, const ReplayOptions& options) {
     }
     return Status::OK();
   };
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  InstallStopHandlers();
   if (service) {
     // In process: every request sees every event before its moment (no lag).
     for (const auto& r : requests) {
-      if (g_stop) break;
+      if (StopRequested()) break;
       VIGIL_ASSIGN_OR_RETURN(bool any, append_before(r.ts));
       if (any) VIGIL_RETURN_IF_ERROR(run_pipeline());
       VIGIL_RETURN_IF_ERROR(score(r));
@@ -992,7 +987,8 @@ Status Replay(const std::string& project, const ReplayOptions& options) {
   } else {
     const DurationMs step = options.step_ms > 0 ? options.step_ms : (last - first + 1);
     size_t next_request = 0;
-    for (TimestampMs t = options.from == kMinTimestamp ? first : options.from; t <= last && t < options.until && !g_stop;) {
+    for (TimestampMs t = options.from == kMinTimestamp ? first : options.from;
+         t <= last && t < options.until && !StopRequested();) {
       const TimestampMs end = std::min<TimestampMs>(t + step, options.until);
       // 1. The requests of [t, end) see the features of what happened before t.
       for (; next_request < requests.size() && requests[next_request].ts < end; ++next_request) {

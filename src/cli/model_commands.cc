@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/stop_signal.h"
 #include "common/files.h"
 #include "training/retrain.h"
 #include "training/trainer.h"
@@ -62,9 +63,6 @@ Result<int> ResolveVersion(const ModelRegistry& r, const std::string& model, con
   if (!v.ok()) return Status::NotFound("model '" + model + "' has no alias '" + text + "'");
   return *v;
 }
-
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
 
 }  // namespace
 
@@ -240,13 +238,12 @@ Status Retrain(const std::string& project, const std::string& model_name, const 
   if (!options.until.empty()) {
     VIGIL_ASSIGN_OR_RETURN(lo.until, TimeOption(options.until, "--until"));
   }
-  lo.stop = &g_stop;
+  lo.stop = &StopRequested();
   lo.on_round = [](const RetrainRoundResult& r) {
     std::printf("%s", r.report.c_str());
     std::fflush(stdout);
   };
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  InstallStopHandlers();
   return RetrainLoop(p.defs, log.get(), *model, lo);
 }
 

@@ -31,7 +31,7 @@ uint32_t SwapBytes(uint32_t v) {
 }
 
 // `c` for a message: 'x' when printable, else its code.
-std::string Describe(unsigned char c) {
+std::string DescribeChar(unsigned char c) {
   char buf[16];
   if (c >= 0x20 && c < 0x7F) {
     std::snprintf(buf, sizeof buf, "'%c'", c);
@@ -56,7 +56,7 @@ Result<size_t> DecodedSize(std::string_view text) {
 Status BadCharacter(std::string_view text, size_t i) {
   const unsigned char c = static_cast<unsigned char>(text[i]);
   return Status::InvalidArgument(
-      "not base64: " + Describe(c) + " at character " + std::to_string(i) +
+      "not base64: " + DescribeChar(c) + " at character " + std::to_string(i) +
       (c == '=' ? " (padding may only end the text)" : " (not in the standard alphabet)"));
 }
 

@@ -11,7 +11,7 @@
 #include <random>
 
 namespace vigil {
-namespace {
+namespace base64_test {
 
 std::string Encode(std::string_view bytes) {
   std::string out;
@@ -140,5 +140,5 @@ TEST(Base64Float32Le, RejectsTextThatIsNotWholeFloats) {
   EXPECT_TRUE(out.empty());
 }
 
-}  // namespace
+}  // namespace base64_test
 }  // namespace vigil

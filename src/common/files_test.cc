@@ -9,7 +9,7 @@
 #include "common/test_util.h"
 
 namespace vigil {
-namespace {
+namespace files_test {
 
 TEST(Files, WriteFileAtomicReplacesAndLeavesNoTemporary) {
   test::ScratchDir dir("vigil_files");
@@ -58,5 +58,5 @@ TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
   EXPECT_EQ(Hex64(Fnv1a64("foobar")), "85944171f73967e8");
 }
 
-}  // namespace
+}  // namespace files_test
 }  // namespace vigil

@@ -227,7 +227,7 @@ const char* TypeName(int type) {
   return kNames[type];
 }
 
-std::string Describe(const std::vector<std::string>& names) {
+std::string DescribeLabelNames(const std::vector<std::string>& names) {
   std::string s = "{";
   for (size_t i = 0; i < names.size(); ++i) s += (i ? "," : "") + names[i];
   return s + "}";
@@ -289,8 +289,8 @@ MetricsRegistry::Series& MetricsRegistry::SeriesFor(std::string_view name, std::
                        help_text + "'");
     }
     if (f.label_names != names) {
-      ProgrammingError("metric '" + metric + "' registered with label names " + Describe(f.label_names) +
-                       " and " + Describe(names));
+      ProgrammingError("metric '" + metric + "' registered with label names " + DescribeLabelNames(f.label_names) +
+                       " and " + DescribeLabelNames(names));
     }
     if (f.bounds != bucket_bounds) {
       ProgrammingError("histogram '" + metric + "' registered with two sets of bucket bounds");

@@ -11,7 +11,7 @@
 #include <vector>
 
 namespace vigil {
-namespace {
+namespace metrics_test {
 
 // The value of the first sample line that starts with `prefix` (e.g. "name{a=\"x\"} ").
 std::string SampleValue(const std::string& text, const std::string& prefix) {
@@ -381,5 +381,5 @@ TEST(ProcessMetricsTest, ReadsProcAtScrapeTime) {
   EXPECT_GT(value("process_cpu_seconds_total"), before);
 }
 
-}  // namespace
+}  // namespace metrics_test
 }  // namespace vigil

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace vigil {
-namespace {
+namespace time_test {
 
 TEST(DurationTest, ParsesEveryUnit) {
   EXPECT_EQ(*ParseDuration("500ms"), 500);
@@ -50,5 +50,5 @@ TEST(TimestampTest, FormatRoundTrips) {
   }
 }
 
-}  // namespace
+}  // namespace time_test
 }  // namespace vigil

@@ -18,7 +18,7 @@
 #include "compute/stream_worker.h"
 
 namespace vigil {
-namespace {
+namespace batch_replay_test {
 
 using test::EvInput;
 using test::LoadView;
@@ -61,7 +61,7 @@ TEST(BatchReplayTest, CompactHistoryReplaysAsTheDecodedOne) {
   std::vector<std::string> keys;
   for (int e = 0; e < 3000; ++e) keys.push_back("k" + std::to_string(e));
   SourceHistory history;
-  for (uint64_t i = 0; i < 60000; ++i) {
+  for (uint64_t i = 0; i < 60000 / test::kScale; ++i) {
     EvInput in;
     in.ts = static_cast<TimestampMs>(rng() % 400) * 250;
     in.k = keys[rng() % keys.size()];
@@ -103,5 +103,5 @@ TEST(BatchReplayTest, CompactHistoryReplaysAsTheDecodedOne) {
   }
 }
 
-}  // namespace
+}  // namespace batch_replay_test
 }  // namespace vigil

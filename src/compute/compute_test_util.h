@@ -18,12 +18,12 @@
 #include "common/time.h"
 #include "compute/changelog.h"
 #include "schema/value.h"
+#include "schema/value_test_util.h"
 #include "spec/definitions.h"
 
 namespace vigil {
 
 // Readable failures; gtest finds these by argument-dependent lookup, so they sit in vigil.
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
 inline void PrintTo(const ChangelogRow& r, std::ostream* os) {
   *os << "{" << r.entity << " @" << r.ts << ":";
   for (const Value& v : r.values) *os << " " << TypeName(v.type()) << ":" << v.DebugString();

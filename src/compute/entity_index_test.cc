@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace vigil {
-namespace {
+namespace entity_index_test {
 
 // Keys live in `keys` by slot, as ViewEngine keeps them in its windows.
 struct Model {
@@ -75,5 +75,5 @@ TEST(EntityIndex, EmptyIndexFindsNothing) {
   EXPECT_EQ(index.size(), 0u);
 }
 
-}  // namespace
+}  // namespace entity_index_test
 }  // namespace vigil

@@ -26,7 +26,7 @@
 
 namespace vigil {
 
-namespace {
+namespace entity_window_test {
 
 using test::D;
 using test::I;
@@ -682,5 +682,5 @@ TEST(EntityWindowTest, ManyFeatures) {
   }
 }
 
-}  // namespace
+}  // namespace entity_window_test
 }  // namespace vigil

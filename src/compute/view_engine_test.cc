@@ -25,7 +25,7 @@
 
 namespace vigil {
 
-namespace {
+namespace view_engine_test {
 
 using test::D;
 using test::I;
@@ -552,5 +552,5 @@ TEST(ChangelogTest, DecodeRejectsDamageWithoutCrashing) {
   }
 }
 
-}  // namespace
+}  // namespace view_engine_test
 }  // namespace vigil

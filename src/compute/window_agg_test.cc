@@ -26,7 +26,7 @@
 
 namespace vigil {
 
-namespace {
+namespace window_agg_test {
 
 using compute_internal::FeatureState;
 using compute_internal::MakeFeatureState;
@@ -735,5 +735,5 @@ TEST(RandomSlidingMixedTest, MixedWindowsMatchBruteForce) {
   CheckAgainstBruteForce(feats, ev);
 }
 
-}  // namespace
+}  // namespace window_agg_test
 }  // namespace vigil

@@ -28,7 +28,7 @@
 #include "spec/definitions.h"
 
 namespace vigil {
-namespace {
+namespace window_state_test {
 
 using test::D;
 using test::I;
@@ -637,5 +637,5 @@ TEST(FeatureStateSaveTest, QueuesAreCompact) {
   EXPECT_LE(Saved(ws).size(), 10 * 100u + 20);
 }
 
-}  // namespace
+}  // namespace window_state_test
 }  // namespace vigil

@@ -405,7 +405,7 @@ Status Validate(const GenerateOptions& opts) {
   return Status::OK();
 }
 
-Result<GenerateStats> Run(const GenerateOptions& opts) {
+Result<GenerateStats> RunGenerator(const GenerateOptions& opts) {
   VIGIL_RETURN_IF_ERROR(Validate(opts));
   const auto started = std::chrono::steady_clock::now();
   const int threads = opts.threads > 0 ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -510,6 +510,6 @@ Result<GenerateStats> Run(const GenerateOptions& opts) {
 }  // namespace
 }  // namespace generate_internal
 
-Result<GenerateStats> Generate(const GenerateOptions& opts) { return generate_internal::Run(opts); }
+Result<GenerateStats> Generate(const GenerateOptions& opts) { return generate_internal::RunGenerator(opts); }
 
 }  // namespace vigil

@@ -21,7 +21,7 @@
 #include <vector>
 
 namespace vigil {
-namespace {
+namespace generator_test {
 
 namespace fs = std::filesystem;
 
@@ -513,5 +513,5 @@ TEST_F(GeneratorTest, PrintsThroughput) {
       std::thread::hardware_concurrency(), cpu_seconds, events / cpu_seconds / 1e6);
 }
 
-}  // namespace
+}  // namespace generator_test
 }  // namespace vigil

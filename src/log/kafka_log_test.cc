@@ -21,7 +21,7 @@
 #include "log/log.h"
 
 namespace vigil {
-namespace {
+namespace kafka_log_test {
 
 struct Rec {
   int partition = 0;
@@ -809,5 +809,5 @@ TEST(KafkaMockTest, RunUntilSignalPrintsTheBootstrapAndStopsOnSigterm) {
   EXPECT_EQ(Log::Open(o).status().code(), Status::Code::kIOError) << "the cluster should be gone";
 }
 
-}  // namespace
+}  // namespace kafka_log_test
 }  // namespace vigil

@@ -17,7 +17,7 @@
 #include "log/log.h"
 
 namespace vigil {
-namespace {
+namespace log_conformance_test {
 
 struct Rec {
   int partition = 0;
@@ -284,5 +284,5 @@ INSTANTIATE_TEST_SUITE_P(Implementations, LogConformanceTest, ::testing::Values(
                                                            : std::string("kafka_mock");
                          });
 
-}  // namespace
+}  // namespace log_conformance_test
 }  // namespace vigil

@@ -28,7 +28,7 @@
 #include "log/segment.h"
 
 namespace vigil {
-namespace {
+namespace log_test {
 
 namespace fs = std::filesystem;
 using log_internal::RecoveryReport;
@@ -1311,5 +1311,5 @@ TEST(Crc32cTest, Extends) {
   EXPECT_EQ(log_internal::Crc32cSoftware(b, Crc32c(a)), Crc32c(a + b));
 }
 
-}  // namespace
+}  // namespace log_test
 }  // namespace vigil

@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "monitoring/dashboard_data_internal.h"
 #include "monitoring/monitor_topics.h"
+#include "training/json_numbers.h"
 #include "training/model_registry.h"
 
 namespace vigil {
@@ -217,11 +218,8 @@ double Num(const json& j, const char* key) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-// A finite number as itself, anything else as null (JSON has no NaN or infinity).
-json NumOrNull(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
 // j[key] copied when present, else null.
-json Field(const json& j, const char* key) {
+json MemberOrNull(const json& j, const char* key) {
   auto it = j.find(key);
   return it == j.end() ? json(nullptr) : *it;
 }
@@ -246,8 +244,8 @@ void SortBy(std::vector<const json*>* records, const char* key) {
   std::stable_sort(records->begin(), records->end(), [&at, &at_version](const json* a, const json* b) {
     const double x = at(*a), y = at(*b);
     if (x != y) return x < y;
-    return std::make_pair(Field(*a, "model").dump(), at_version(*a)) <
-           std::make_pair(Field(*b, "model").dump(), at_version(*b));
+    return std::make_pair(MemberOrNull(*a, "model").dump(), at_version(*a)) <
+           std::make_pair(MemberOrNull(*b, "model").dump(), at_version(*b));
   });
 }
 
@@ -357,12 +355,12 @@ std::string MonitorHistory::DriftJson(const std::string& model) const {
   std::map<std::string, size_t> index;
   for (size_t w = 0; w < windows.size(); ++w) {
     const json& r = *windows[w];
-    out_windows.push_back({{"model", Field(r, "model")},
-                           {"version", Field(r, "version")},
-                           {"from", Field(r, "from")},
-                           {"to", Field(r, "to")},
-                           {"requests", Field(r, "requests")},
-                           {"level", Field(r, "level")}});
+    out_windows.push_back({{"model", MemberOrNull(r, "model")},
+                           {"version", MemberOrNull(r, "version")},
+                           {"from", MemberOrNull(r, "from")},
+                           {"to", MemberOrNull(r, "to")},
+                           {"requests", MemberOrNull(r, "requests")},
+                           {"level", MemberOrNull(r, "level")}});
     for (const json& result : r["results"]) {
       if (!result.is_object() || !result.contains("feature") || !result["feature"].is_string()) continue;
       const std::string& name = result["feature"].get_ref<const std::string&>();
@@ -374,11 +372,11 @@ std::string MonitorHistory::DriftJson(const std::string& model) const {
         series.back().extra1.assign(windows.size(), nullptr);
       }
       FeatureSeries& s = series[it->second];
-      s.categorical = Field(result, "categorical");
+      s.categorical = MemberOrNull(result, "categorical");
       const double psi = Num(result, "psi");
-      s.values[w] = NumOrNull(psi);
-      s.extra1[w] = Field(result, "level");
-      s.last_level = Field(result, "level");
+      s.values[w] = FiniteOrNull(psi);
+      s.extra1[w] = MemberOrNull(result, "level");
+      s.last_level = MemberOrNull(result, "level");
       if (!std::isnan(psi)) {
         s.max = std::max(s.max, psi);
         s.last = psi;
@@ -393,8 +391,8 @@ std::string MonitorHistory::DriftJson(const std::string& model) const {
                         {"categorical", s.categorical},
                         {"psi", std::move(s.values)},
                         {"level", std::move(s.extra1)},
-                        {"max_psi", s.max < 0 ? json(nullptr) : NumOrNull(s.max)},
-                        {"last_psi", NumOrNull(s.last)},
+                        {"max_psi", s.max < 0 ? json(nullptr) : FiniteOrNull(s.max)},
+                        {"last_psi", FiniteOrNull(s.last)},
                         {"last_level", s.last_level}});
   }
   std::vector<const json*> changes;
@@ -430,14 +428,14 @@ std::string MonitorHistory::SkewJson(const std::string& model) const {
   std::map<std::string, size_t> index;
   for (size_t c = 0; c < checks.size(); ++c) {
     const json& r = *checks[c];
-    out_checks.push_back({{"model", Field(r, "model")},
-                          {"version", Field(r, "version")},
-                          {"ts", Field(r, "ts")},
-                          {"from", Field(r, "from")},
-                          {"to", Field(r, "to")},
-                          {"sampled", Field(r, "sampled")},
-                          {"mismatched_rows", Field(r, "mismatched_rows")},
-                          {"mismatch_rate", NumOrNull(Num(r, "mismatch_rate"))}});
+    out_checks.push_back({{"model", MemberOrNull(r, "model")},
+                          {"version", MemberOrNull(r, "version")},
+                          {"ts", MemberOrNull(r, "ts")},
+                          {"from", MemberOrNull(r, "from")},
+                          {"to", MemberOrNull(r, "to")},
+                          {"sampled", MemberOrNull(r, "sampled")},
+                          {"mismatched_rows", MemberOrNull(r, "mismatched_rows")},
+                          {"mismatch_rate", FiniteOrNull(Num(r, "mismatch_rate"))}});
     for (const json& f : r["features"]) {
       if (!f.is_object() || !f.contains("feature") || !f["feature"].is_string()) continue;
       const std::string& name = f["feature"].get_ref<const std::string&>();
@@ -451,9 +449,9 @@ std::string MonitorHistory::SkewJson(const std::string& model) const {
       }
       FeatureSeries& s = series[it->second];
       const double rate = Num(f, "rate");
-      s.values[c] = NumOrNull(rate);
-      s.extra1[c] = Field(f, "mismatches");
-      s.extra2[c] = Field(f, "compared");
+      s.values[c] = FiniteOrNull(rate);
+      s.extra1[c] = MemberOrNull(f, "mismatches");
+      s.extra2[c] = MemberOrNull(f, "compared");
       s.last = rate;
       if (!std::isnan(rate)) s.max = std::max(s.max, rate);
     }
@@ -469,8 +467,8 @@ std::string MonitorHistory::SkewJson(const std::string& model) const {
                         {"rate", std::move(s.values)},
                         {"mismatches", std::move(s.extra1)},
                         {"compared", std::move(s.extra2)},
-                        {"last_rate", NumOrNull(s.last)},
-                        {"max_rate", s.max < 0 ? json(nullptr) : NumOrNull(s.max)}});
+                        {"last_rate", FiniteOrNull(s.last)},
+                        {"max_rate", s.max < 0 ? json(nullptr) : FiniteOrNull(s.max)}});
   }
   return json({{"checks", std::move(out_checks)}, {"features", std::move(features)}, {"skipped", skipped}})
       .dump();
@@ -489,10 +487,10 @@ std::string MonitorHistory::PerformanceJson(const std::string& model) const {
   for (const json* r : windows) {
     json w = json::object();
     for (const char* key : {"model", "version", "from", "to", "scored", "labels", "positives"}) {
-      w[key] = Field(*r, key);
+      w[key] = MemberOrNull(*r, key);
     }
-    for (const char* key : {"roc_auc", "pr_auc", "log_loss", "baseline"}) w[key] = NumOrNull(Num(*r, key));
-    w["level"] = Field(*r, "level");
+    for (const char* key : {"roc_auc", "pr_auc", "log_loss", "baseline"}) w[key] = FiniteOrNull(Num(*r, key));
+    w["level"] = MemberOrNull(*r, "level");
     out_windows.push_back(std::move(w));
   }
   std::vector<const json*> changes;

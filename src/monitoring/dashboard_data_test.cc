@@ -13,7 +13,7 @@
 #include "monitoring/monitor_topics.h"
 
 namespace vigil {
-namespace {
+namespace dashboard_data_test {
 
 using json = nlohmann::json;
 using dashboard_internal::HttpTotals;
@@ -254,5 +254,5 @@ TEST(ModelsDashboardJsonTest, AnEmptyRegistryHasNoModels) {
   EXPECT_TRUE(json::parse(*doc)["models"].empty());
 }
 
-}  // namespace
+}  // namespace dashboard_data_test
 }  // namespace vigil

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "monitoring/skew.h"
+#include "training/json_numbers.h"
 
 namespace vigil {
 namespace {
@@ -18,8 +19,6 @@ DriftLevel Worse(DriftLevel a, DriftLevel b) {
   return rank(a) >= rank(b) ? (a == DriftLevel::kTooFew ? DriftLevel::kNone : a)
                             : (b == DriftLevel::kTooFew ? DriftLevel::kNone : b);
 }
-
-json Number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 }  // namespace
 
@@ -49,9 +48,9 @@ std::string AlertChange::ToJson() const {
                {"feature", feature},
                {"from", DriftLevelName(from)},
                {"to", DriftLevelName(to)},
-               {"psi", Number(psi)},
-               {"ks", Number(ks)},
-               {"js", Number(js)}})
+               {"psi", FiniteOrNull(psi)},
+               {"ks", FiniteOrNull(ks)},
+               {"js", FiniteOrNull(js)}})
       .dump();
 }
 

@@ -10,7 +10,7 @@
 #include "common/base64.h"
 
 namespace vigil {
-namespace {
+namespace drift_monitor_test {
 
 using json = nlohmann::json;
 constexpr int64_t kHour = 3'600'000;
@@ -208,5 +208,5 @@ TEST(DriftMonitorTest, RecordsOfEarlierBuildsWithTheFeaturesArrayJudgeTheSame) {
   EXPECT_EQ(base64, array);
 }
 
-}  // namespace
+}  // namespace drift_monitor_test
 }  // namespace vigil

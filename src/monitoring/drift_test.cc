@@ -14,7 +14,7 @@
 #include "training/reference.h"
 
 namespace vigil {
-namespace {
+namespace drift_test {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -556,5 +556,5 @@ TEST(CompareToReference, KsDoesNotJudgeACountWithFewValues) {
   EXPECT_EQ(CompareToReference(ref, w, strict)->level, DriftLevel::kAlert);
 }
 
-}  // namespace
+}  // namespace drift_test
 }  // namespace vigil

@@ -24,7 +24,7 @@
 #include "common/test_util.h"
 
 namespace vigil {
-namespace {
+namespace metrics_server_test {
 
 struct Response {
   int status = 0;
@@ -441,5 +441,5 @@ TEST(MetricsServerPromtoolTest, ScrapePassesPromtoolCheckMetrics) {
   EXPECT_EQ(output, "") << "promtool complained:\n" << output << "\nscrape:\n" << scrape->body;
 }
 
-}  // namespace
+}  // namespace metrics_server_test
 }  // namespace vigil

@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "training/json_numbers.h"
 #include "training/metrics.h"
 
 namespace vigil {
@@ -12,8 +13,6 @@ namespace vigil {
 using json = nlohmann::json;
 
 namespace {
-
-json Number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 TimestampMs FloorTo(TimestampMs ts, DurationMs window) {
   TimestampMs q = ts / window;
@@ -31,10 +30,10 @@ std::string PerformanceWindow::ToJson() const {
                {"scored", scored},
                {"labels", labels},
                {"positives", positives},
-               {"roc_auc", Number(roc_auc)},
-               {"pr_auc", Number(pr_auc)},
-               {"log_loss", Number(log_loss)},
-               {"baseline", Number(baseline)},
+               {"roc_auc", FiniteOrNull(roc_auc)},
+               {"pr_auc", FiniteOrNull(pr_auc)},
+               {"log_loss", FiniteOrNull(log_loss)},
+               {"baseline", FiniteOrNull(baseline)},
                {"level", alert ? "alert" : "none"}})
       .dump();
 }

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 namespace vigil {
-namespace {
+namespace performance_test {
 
 constexpr int64_t kDay = 86'400'000;
 
@@ -137,5 +137,5 @@ TEST(PendingScores, HoldsARecordInLittleMoreThanItsScoreAndId) {
   EXPECT_GT(static_cast<double>(recs.bytes()) / kRecords, 16 + 12);
 }
 
-}  // namespace
+}  // namespace performance_test
 }  // namespace vigil

@@ -11,7 +11,7 @@
 #include "common/base64.h"
 
 namespace vigil {
-namespace {
+namespace skew_test {
 
 std::string F32le(const std::vector<float>& v) {
   std::string out;
@@ -194,5 +194,5 @@ TEST(SkewReport, JsonHasTheTopicShape) {
   EXPECT_EQ(j["examples"][0]["keys"]["user_id"], "u1");
 }
 
-}  // namespace
+}  // namespace skew_test
 }  // namespace vigil

@@ -12,7 +12,7 @@
 #include <sstream>
 
 namespace vigil {
-namespace {
+namespace event_decoder_test {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -979,5 +979,5 @@ TEST(DecodeFileTest, ParquetColumnsMissingOrOfTheWrongTypeFailTheFile) {
   EXPECT_TRUE(Contains(st.message(), f.path()));
 }
 
-}  // namespace
+}  // namespace event_decoder_test
 }  // namespace vigil

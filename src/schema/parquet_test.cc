@@ -21,7 +21,7 @@
 #include "schema/parquet_thrift.h"
 
 namespace vigil::parquet {
-namespace {
+namespace parquet_test {
 
 using internal::AppendRleHybrid;
 using internal::DecodeRleHybrid;
@@ -987,5 +987,5 @@ TEST(ParquetFuzzTest, MutatedFilesNeverCrash) {
   EXPECT_LT(readable, mutants);
 }
 
-}  // namespace
+}  // namespace parquet_test
 }  // namespace vigil::parquet

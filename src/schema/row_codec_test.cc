@@ -8,7 +8,7 @@
 #include <random>
 
 namespace vigil {
-namespace {
+namespace row_codec_test {
 
 std::string Hex(std::string_view s) {
   static const char* kDigits = "0123456789abcdef";
@@ -325,5 +325,5 @@ TEST(RowCodecTest, CorruptionFuzzNeverCrashes) {
   EXPECT_GT(corrupt, 0);
 }
 
-}  // namespace
+}  // namespace row_codec_test
 }  // namespace vigil

@@ -17,7 +17,7 @@ namespace {
 
 // Floats parse straight to float (strtof), as XGBoost reads them: going through double
 // first could round a threshold differently in a rare halfway case.
-using json =
+using ModelJson =
     nlohmann::basic_json<std::map, std::vector, std::string, bool, std::int64_t, std::uint64_t, float>;
 using Node = CompiledModel::Node;
 
@@ -71,7 +71,7 @@ std::string ToStrictJson(std::string_view text) {
 }
 
 // The member `key` of `obj`, or null when obj is not an object or has no such member.
-const json* Member(const json& obj, const char* key) {
+const ModelJson* Member(const ModelJson& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
   auto it = obj.find(key);
   return it == obj.end() ? nullptr : &*it;
@@ -82,7 +82,7 @@ Status Missing(const std::string& where, const char* what) {
 }
 
 // XGBoost writes most parameters as JSON strings ("75", "5E-1").
-bool ParseIntString(const json* j, int64_t* out) {
+bool ParseIntString(const ModelJson* j, int64_t* out) {
   if (j == nullptr) return false;
   if (j->is_number_integer()) {
     *out = j->get<int64_t>();
@@ -99,7 +99,7 @@ bool ParseIntString(const json* j, int64_t* out) {
   return true;
 }
 
-bool ParseFloatString(const json* j, float* out) {
+bool ParseFloatString(const ModelJson* j, float* out) {
   if (j == nullptr) return false;
   if (j->is_number()) {
     *out = j->get<float>();
@@ -115,17 +115,17 @@ bool ParseFloatString(const json* j, float* out) {
 
 // An array member of `tree` holding exactly n numbers (ints or floats, or booleans when
 // `allow_bool`); a null entry is allowed when `allow_null`.
-const json* NumberArray(const json& tree, const char* key, size_t n, bool allow_null) {
-  const json* a = Member(tree, key);
+const ModelJson* NumberArray(const ModelJson& tree, const char* key, size_t n, bool allow_null) {
+  const ModelJson* a = Member(tree, key);
   if (a == nullptr || !a->is_array() || a->size() != n) return nullptr;
-  for (const json& v : *a) {
+  for (const ModelJson& v : *a) {
     if (!(v.is_number() || v.is_boolean() || (allow_null && v.is_null()))) return nullptr;
   }
   return a;
 }
 
 // An int in [lo, hi] from a JSON number (a float with a fraction is not an index).
-bool IndexIn(const json& v, int64_t lo, int64_t hi, int64_t* out) {
+bool IndexIn(const ModelJson& v, int64_t lo, int64_t hi, int64_t* out) {
   if (v.is_number_integer()) {
     *out = v.get<int64_t>();
   } else if (v.is_boolean()) {
@@ -193,30 +193,30 @@ void ToFastEncoding(std::vector<Node>* nodes, uint32_t num_features) {
 
 // Parses and checks one tree (index t), appending its nodes breadth first to `nodes` and
 // its category sets to `cat_words`. Returns the depth of its deepest leaf in *depth.
-Status CompileTree(const json& tree, size_t t, int64_t num_features, std::vector<Node>* nodes,
+Status CompileTree(const ModelJson& tree, size_t t, int64_t num_features, std::vector<Node>* nodes,
                    std::vector<uint32_t>* cat_words, bool* has_categorical, uint32_t* root, uint32_t* depth) {
   const std::string where = "tree " + std::to_string(t);
-  if (const json* param = Member(tree, "tree_param")) {
+  if (const ModelJson* param = Member(tree, "tree_param")) {
     int64_t leaf_vector = 0;
     if (ParseIntString(Member(*param, "size_leaf_vector"), &leaf_vector) && leaf_vector > 1) {
       return Status::NotSupported("xgboost model: " + where + ": vector leaves (size_leaf_vector " +
                                   std::to_string(leaf_vector) + ") are not supported");
     }
   }
-  const json* left = Member(tree, "left_children");
+  const ModelJson* left = Member(tree, "left_children");
   if (left == nullptr || !left->is_array() || left->empty()) return Missing(where, "left_children");
   const size_t n = left->size();
   if (n >= (size_t{1} << 31)) return Missing(where, "left_children (too many nodes)");
-  const json* right = NumberArray(tree, "right_children", n, false);
-  const json* split_indices = NumberArray(tree, "split_indices", n, false);
-  const json* split_conditions = NumberArray(tree, "split_conditions", n, true);
-  const json* default_left = NumberArray(tree, "default_left", n, false);
+  const ModelJson* right = NumberArray(tree, "right_children", n, false);
+  const ModelJson* split_indices = NumberArray(tree, "split_indices", n, false);
+  const ModelJson* split_conditions = NumberArray(tree, "split_conditions", n, true);
+  const ModelJson* default_left = NumberArray(tree, "default_left", n, false);
   if (right == nullptr) return Missing(where, "right_children (one per node)");
   if (split_indices == nullptr) return Missing(where, "split_indices (one per node)");
   if (split_conditions == nullptr) return Missing(where, "split_conditions (one per node)");
   if (default_left == nullptr) return Missing(where, "default_left (one per node)");
   // Older models have no split_type: every split is numeric.
-  const json* split_type = nullptr;
+  const ModelJson* split_type = nullptr;
   if (Member(tree, "split_type") != nullptr) {
     split_type = NumberArray(tree, "split_type", n, false);
     if (split_type == nullptr) return Missing(where, "split_type (one per node)");
@@ -224,12 +224,13 @@ Status CompileTree(const json& tree, size_t t, int64_t num_features, std::vector
 
   // Category sets by node id.
   std::unordered_map<int64_t, std::vector<uint32_t>> sets;
-  if (const json* cat_nodes = Member(tree, "categories_nodes"); cat_nodes != nullptr && !cat_nodes->empty()) {
+  if (const ModelJson* cat_nodes = Member(tree, "categories_nodes");
+      cat_nodes != nullptr && !cat_nodes->empty()) {
     if (!cat_nodes->is_array()) return Missing(where, "categories_nodes");
     const size_t k = cat_nodes->size();
-    const json* segments = NumberArray(tree, "categories_segments", k, false);
-    const json* sizes = NumberArray(tree, "categories_sizes", k, false);
-    const json* categories = Member(tree, "categories");
+    const ModelJson* segments = NumberArray(tree, "categories_segments", k, false);
+    const ModelJson* sizes = NumberArray(tree, "categories_sizes", k, false);
+    const ModelJson* categories = Member(tree, "categories");
     if (segments == nullptr) return Missing(where, "categories_segments (one per categorical node)");
     if (sizes == nullptr) return Missing(where, "categories_sizes (one per categorical node)");
     if (categories == nullptr || !categories->is_array()) return Missing(where, "categories");
@@ -286,7 +287,7 @@ Status CompileTree(const json& tree, size_t t, int64_t num_features, std::vector
         !IndexIn((*right)[id], -1, static_cast<int64_t>(n) - 1, &r) || ((l == -1) != (r == -1))) {
       return Missing(where, ("children of node " + std::to_string(id)).c_str());
     }
-    const json& cond = (*split_conditions)[id];
+    const ModelJson& cond = (*split_conditions)[id];
     Node& node = (*nodes)[p.slot];
     if (l == -1) {
       if (!cond.is_number()) return Missing(where, ("leaf value of node " + std::to_string(id)).c_str());
@@ -342,21 +343,21 @@ Status CompileTree(const json& tree, size_t t, int64_t num_features, std::vector
 Result<CompiledModel> CompiledModel::FromXgboostJson(std::string_view model_json) {
   // nlohmann throws on type errors; nothing below should, but no exception may leave.
   try {
-    json doc = json::parse(ToStrictJson(model_json), nullptr, /*allow_exceptions=*/false);
+    ModelJson doc = ModelJson::parse(ToStrictJson(model_json), nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded()) return Status::Corruption("xgboost model: not valid JSON");
-    const json* learner = Member(doc, "learner");
+    const ModelJson* learner = Member(doc, "learner");
     if (learner == nullptr) return Missing("model", "learner");
     const std::string where = "learner";
 
-    const json* objective = Member(*learner, "objective");
-    const json* objective_name = objective != nullptr ? Member(*objective, "name") : nullptr;
+    const ModelJson* objective = Member(*learner, "objective");
+    const ModelJson* objective_name = objective != nullptr ? Member(*objective, "name") : nullptr;
     if (objective_name == nullptr || !objective_name->is_string()) return Missing(where, "objective.name");
     if (objective_name->get_ref<const std::string&>() != "binary:logistic") {
       return Status::NotSupported("xgboost model: objective " + objective_name->get<std::string>() +
                                   ": compiled trees support binary:logistic only");
     }
 
-    const json* param = Member(*learner, "learner_model_param");
+    const ModelJson* param = Member(*learner, "learner_model_param");
     if (param == nullptr) return Missing(where, "learner_model_param");
     int64_t num_features = 0, num_class = 0, num_target = 1;
     if (!ParseIntString(Member(*param, "num_feature"), &num_features) || num_features < 1 ||
@@ -379,21 +380,21 @@ Result<CompiledModel> CompiledModel::FromXgboostJson(std::string_view model_json
       return Missing(where, "learner_model_param.base_score (a probability in (0, 1))");
     }
 
-    const json* booster = Member(*learner, "gradient_booster");
-    const json* booster_name = booster != nullptr ? Member(*booster, "name") : nullptr;
+    const ModelJson* booster = Member(*learner, "gradient_booster");
+    const ModelJson* booster_name = booster != nullptr ? Member(*booster, "name") : nullptr;
     if (booster_name == nullptr || !booster_name->is_string()) return Missing(where, "gradient_booster.name");
     if (booster_name->get_ref<const std::string&>() != "gbtree") {
       return Status::NotSupported("xgboost model: booster " + booster_name->get<std::string>() +
                                   ": compiled trees support gbtree only");
     }
-    const json* model = Member(*booster, "model");
-    const json* trees = model != nullptr ? Member(*model, "trees") : nullptr;
+    const ModelJson* model = Member(*booster, "model");
+    const ModelJson* trees = model != nullptr ? Member(*model, "trees") : nullptr;
     if (trees == nullptr || !trees->is_array()) return Missing(where, "gradient_booster.model.trees");
-    if (const json* tree_info = Member(*model, "tree_info")) {
+    if (const ModelJson* tree_info = Member(*model, "tree_info")) {
       if (!tree_info->is_array() || tree_info->size() != trees->size()) {
         return Missing(where, "gradient_booster.model.tree_info (one per tree)");
       }
-      for (const json& group : *tree_info) {
+      for (const ModelJson& group : *tree_info) {
         if (!group.is_number() || group.get<double>() != 0) {
           return Status::NotSupported("xgboost model: a tree of output group " + group.dump() +
                                       ": compiled trees support one output");

@@ -6,6 +6,7 @@
 
 #include "monitoring/dashboard_data.h"
 #include "serving/dashboard_internal.h"
+#include "serving/percent_decode.h"
 
 namespace vigil {
 namespace {
@@ -23,29 +24,6 @@ struct DashboardState {
   MonitorHistory history;
   std::unique_ptr<LiveSampler> sampler;  // null without a registry
 };
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// application/x-www-form-urlencoded: %XX and '+'. A bad escape stays as written.
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 bool IsModelName(std::string_view name) {
   if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
@@ -65,8 +43,8 @@ Result<std::string> ModelParameter(std::string_view query) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (part.empty()) continue;
     size_t eq = part.find('=');
-    std::string key = PercentDecode(part.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : PercentDecode(part.substr(eq + 1));
+    std::string key = PercentDecodeQuery(part.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : PercentDecodeQuery(part.substr(eq + 1));
     if (key != "model") {
       return Status::InvalidArgument("unknown query parameter '" + key + "': the only one is model=NAME");
     }

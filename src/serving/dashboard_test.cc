@@ -15,7 +15,7 @@
 #include "serving/dashboard_internal.h"
 
 namespace vigil {
-namespace {
+namespace dashboard_test {
 
 using json = nlohmann::json;
 
@@ -115,5 +115,5 @@ TEST_F(DashboardRoutesTest, LiveCountsTrafficButNotTheDashboards) {
   EXPECT_LT(total, 50) << "the dashboard's own requests were counted: " << live.dump();
 }
 
-}  // namespace
+}  // namespace dashboard_test
 }  // namespace vigil

@@ -8,7 +8,7 @@
 #include "serving/http_server.h"
 
 namespace vigil {
-namespace {
+namespace http_client_test {
 
 std::unique_ptr<HttpServer> EchoServer(std::chrono::milliseconds idle_timeout, std::atomic<int>* calls) {
   HttpServerOptions o;
@@ -74,5 +74,5 @@ TEST(HttpClient, BadAddressesAreErrors) {
   EXPECT_NE(c.status().message().find("127.0.0.1:" + std::to_string(port)), std::string::npos);
 }
 
-}  // namespace
+}  // namespace http_client_test
 }  // namespace vigil

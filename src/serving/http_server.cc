@@ -28,6 +28,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "serving/percent_decode.h"
+
 namespace vigil {
 
 namespace {
@@ -83,31 +85,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
     if (slash == std::string_view::npos) return segments;
     path.remove_prefix(slash + 1);
   }
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// "fraud%2Dv2" -> "fraud-v2"; nothing for a '%' not followed by two hex digits.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = HexDigit(s[i + 1]), lo = HexDigit(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
 }
 
 bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
@@ -520,7 +497,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     RouteProbe* probe = route->probe;  // raw_params are route's: the loop stopped at it
     for (const auto& [name, value] : raw_params) {
-      std::optional<std::string> decoded = PercentDecode(value);
+      std::optional<std::string> decoded = PercentDecodePath(value);
       if (!decoded) {
         return Finish(probe,
                       HttpResponse::Error(400, "path segment '" + std::string(value) + "' (parameter {" +

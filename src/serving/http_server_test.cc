@@ -27,7 +27,7 @@
 #include "common/test_util.h"
 
 namespace vigil {
-namespace {
+namespace http_server_test {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -952,5 +952,5 @@ TEST_F(HttpServerTest, FuzzedRequestsNeverBreakTheServer) {
   EXPECT_EQ(r->status, 200);
 }
 
-}  // namespace
+}  // namespace http_server_test
 }  // namespace vigil

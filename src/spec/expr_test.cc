@@ -1,4 +1,5 @@
 #include "spec/expr.h"
+#include "schema/value_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -13,10 +14,7 @@
 
 namespace vigil {
 
-// So that failed EXPECT_EQs on Values print readably.
-void PrintTo(const Value& v, std::ostream* os) { *os << v.DebugString(); }
-
-namespace {
+namespace expr_test {
 
 // The row layout the tests compile against.
 enum Slot : int {
@@ -750,5 +748,5 @@ TEST(ExprErrorTest, NestingIsLimited) {
   EXPECT_EQ(Eval(std::string(50, '(') + "1" + std::string(50, ')')), I(1));
 }
 
-}  // namespace
+}  // namespace expr_test
 }  // namespace vigil

@@ -15,7 +15,7 @@
 #include "spec/definitions.h"
 
 namespace vigil {
-namespace {
+namespace loader_test {
 
 namespace fs = std::filesystem;
 
@@ -1022,5 +1022,5 @@ TEST(LoaderModelTest, ModelsAreCheckedOneByOne) {
   EXPECT_EQ(lines[1].rfind("models.yaml:10: model 'worse'", 0), 0u) << lines[1];
 }
 
-}  // namespace
+}  // namespace loader_test
 }  // namespace vigil

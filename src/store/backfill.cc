@@ -48,7 +48,7 @@ struct RunState {
   bool spilled = false;
 };
 
-std::string Serialize(const RunState& s) {
+std::string SerializeRunState(const RunState& s) {
   return nlohmann::json{{"run", s.run},       {"fingerprint", s.fingerprint}, {"from", s.from},
                         {"to", s.to},         {"bound", s.bound},             {"buckets", s.buckets},
                         {"events", s.events}, {"spilled", s.spilled}}
@@ -271,9 +271,9 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
     run.to = options.to;
     run.run = Hex64(Fnv1a64(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
                         std::to_string(WallClockMs())));
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, Serialize(run)));
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
     VIGIL_RETURN_IF_ERROR(Spill(defs, view, log, offline_dir, state, options, &run).WithContext("backfill spill"));
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, Serialize(run)));
+    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
   }
   stats.run = run.run;
   stats.events = run.events;

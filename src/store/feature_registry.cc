@@ -46,7 +46,7 @@ Result<std::map<std::string, std::vector<ViewVersion>>> Parse(const std::string&
   return out;
 }
 
-std::string Serialize(const std::map<std::string, std::vector<ViewVersion>>& reg) {
+std::string SerializeRegistry(const std::map<std::string, std::vector<ViewVersion>>& reg) {
   nlohmann::json views = nlohmann::json::object();
   for (const auto& [view, versions] : reg) {
     nlohmann::json list = nlohmann::json::array();
@@ -81,7 +81,7 @@ Status Update(const std::string& path, Fn fn) {
     bool changed = false;
     VIGIL_RETURN_IF_ERROR(fn(&reg, &changed));
     if (!changed) return Status::OK();
-    return WriteFileAtomic(path, Serialize(reg));
+    return WriteFileAtomic(path, SerializeRegistry(reg));
   }();
   ::close(fd);
   return s;

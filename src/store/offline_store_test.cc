@@ -16,7 +16,7 @@
 #include "common/test_util.h"
 
 namespace vigil {
-namespace {
+namespace offline_store_test {
 
 namespace fs = std::filesystem;
 
@@ -218,5 +218,5 @@ TEST(OffsetDataset, ScanSkipsRowGroupsOutsideTheTsRange) {
   EXPECT_EQ(rows, 2) << "only the files of day 1 and day 2";
 }
 
-}  // namespace
+}  // namespace offline_store_test
 }  // namespace vigil

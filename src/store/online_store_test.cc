@@ -15,12 +15,11 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "schema/value_test_util.h"
 
 namespace vigil {
 
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
-
-namespace {
+namespace online_store_test {
 
 namespace fs = std::filesystem;
 
@@ -331,5 +330,5 @@ TEST_F(OnlineStoreTest, ConcurrentWritersKeepNewestRowOnDiskToo) {
   EXPECT_EQ(reopened.first, 0) << "after reopening, e.g. " << reopened.second;
 }
 
-}  // namespace
+}  // namespace online_store_test
 }  // namespace vigil

@@ -18,14 +18,13 @@
 
 #include "common/metrics.h"
 #include "common/test_util.h"
+#include "schema/value_test_util.h"
 #include "store/ingestion.h"
 #include "store/offline_store.h"
 
 namespace vigil {
 
-inline void PrintTo(const Value& v, std::ostream* os) { *os << TypeName(v.type()) << ":" << v.DebugString(); }
-
-namespace {
+namespace sync_test {
 
 namespace fs = std::filesystem;
 
@@ -351,5 +350,5 @@ TEST_F(SyncTest, EmptyStoresAgree) {
   EXPECT_EQ(r.total_differences, 0);
 }
 
-}  // namespace
+}  // namespace sync_test
 }  // namespace vigil

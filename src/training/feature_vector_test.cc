@@ -15,7 +15,7 @@
 #include "spec/definitions.h"
 
 namespace vigil {
-namespace {
+namespace feature_vector_test {
 
 constexpr char kDefinitions[] = R"(entities:
   user:   {keys: [user_id]}
@@ -529,5 +529,5 @@ TEST_F(FeatureVectorTest, BindRefusesARedefinedViewFromYaml) {
       << b.status().message();
 }
 
-}  // namespace
+}  // namespace feature_vector_test
 }  // namespace vigil

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "training/json_numbers.h"
+
 namespace vigil {
 
 namespace {
@@ -31,21 +33,10 @@ double Ratio(int64_t num, int64_t den) {
   return den == 0 ? kMetricNaN : static_cast<double>(num) / static_cast<double>(den);
 }
 
-// NaN as null (and, never produced by the metrics but kept exact, +-inf as "inf"/"-inf").
-Json DoubleToJson(double v) {
-  if (std::isnan(v)) return nullptr;
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return v;
-}
-
-// at(key) of `j` as a double; throws (caught by MetricsFromJson) when it is not one.
+// at(key) of `j` as a double (json_numbers.h's exact form: NaN as null, never produced by
+// the metrics, +-inf as "inf"/"-inf"); throws (caught by MetricsFromJson) when it is not one.
 double DoubleField(const Json& j, const char* key) {
-  const Json& v = j.at(key);
-  if (v.is_null()) return kMetricNaN;
-  if (v.is_number()) return v.get<double>();
-  if (v == "inf") return std::numeric_limits<double>::infinity();
-  if (v == "-inf") return -std::numeric_limits<double>::infinity();
-  throw std::invalid_argument(std::string("field ") + key + ": want a number or null, got " + v.dump());
+  return DoubleFromJson(j.at(key), std::string("field ") + key);
 }
 
 int64_t IntField(const Json& j, const char* key) {

@@ -17,7 +17,7 @@
 #include "training/reference.h"
 
 namespace vigil {
-namespace {
+namespace metrics_test {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -486,5 +486,5 @@ TEST(Reference, JsonRejectsMalformedText) {
   EXPECT_NE(r.status().message().find("quantiles"), std::string::npos) << r.status().ToString();
 }
 
-}  // namespace
+}  // namespace metrics_test
 }  // namespace vigil

@@ -17,6 +17,7 @@
 
 #include "common/files.h"
 #include "common/time.h"
+#include "training/json_numbers.h"
 
 namespace vigil {
 
@@ -80,9 +81,6 @@ std::string VersionDir(const std::string& root, const std::string& model, int ve
 
 // --- JSON <-> state -------------------------------------------------------------------
 
-// NaN and infinities have no JSON form: they are written as null and read back as NaN.
-json Number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
 double ReadNumber(const json& j) {
   if (j.is_null()) return std::numeric_limits<double>::quiet_NaN();
   return j.get<double>();
@@ -90,7 +88,7 @@ double ReadNumber(const json& j) {
 
 json VersionJson(const ModelVersionInfo& v, const std::string* root) {
   json metrics = json::object();
-  for (const auto& [name, value] : v.metrics) metrics[name] = Number(value);
+  for (const auto& [name, value] : v.metrics) metrics[name] = FiniteOrNull(value);
   json j = {{"version", v.version},     {"created_at_ms", v.created_at_ms},
             {"cutoff_ms", v.cutoff_ms}, {"data_fingerprint", v.data_fingerprint},
             {"command", v.command},     {"metrics", std::move(metrics)}};
@@ -114,9 +112,9 @@ json DecisionJson(const RetrainDecision& d) {
           {"champion_version", d.champion_version},
           {"challenger_version", d.challenger_version},
           {"metric", d.metric},
-          {"champion_score", Number(d.champion_score)},
-          {"challenger_score", Number(d.challenger_score)},
-          {"margin", Number(d.margin)},
+          {"champion_score", FiniteOrNull(d.champion_score)},
+          {"challenger_score", FiniteOrNull(d.challenger_score)},
+          {"margin", FiniteOrNull(d.margin)},
           {"promoted", d.promoted},
           {"reason", d.reason}};
 }

@@ -22,7 +22,7 @@
 #include "common/time.h"
 
 namespace vigil {
-namespace {
+namespace model_registry_test {
 
 namespace fs = std::filesystem;
 
@@ -520,5 +520,5 @@ TEST_F(ModelRegistryTest, ConcurrentWritersInThreadsAndProcesses) {
   EXPECT_EQ(*reg.Alias("fraud", "champion"), at);
 }
 
-}  // namespace
+}  // namespace model_registry_test
 }  // namespace vigil

@@ -8,27 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "training/json_numbers.h"
+
 namespace vigil {
 
 namespace {
 
 using Json = nlohmann::json;
-
-// NaN as null, +-inf as "inf"/"-inf" (JSON has no such numbers), finite values as numbers
-// in shortest round-trip form.
-Json DoubleToJson(double v) {
-  if (std::isnan(v)) return nullptr;
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return v;
-}
-
-double DoubleFromJson(const Json& v, const std::string& where) {
-  if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
-  if (v.is_number()) return v.get<double>();
-  if (v == "inf") return std::numeric_limits<double>::infinity();
-  if (v == "-inf") return -std::numeric_limits<double>::infinity();
-  throw std::invalid_argument(where + ": want a number, null, \"inf\" or \"-inf\", got " + v.dump());
-}
 
 Json DoublesToJson(const std::vector<double>& values) {
   Json a = Json::array();

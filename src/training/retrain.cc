@@ -17,7 +17,7 @@ std::string Num(double v) {
   return b;
 }
 
-bool HigherIsBetter(const std::string& metric) { return metric != "log_loss"; }
+bool MetricHigherIsBetter(const std::string& metric) { return metric != "log_loss"; }
 
 double MetricOf(const BinaryMetrics& m, const std::string& metric) {
   if (metric == "pr_auc") return m.pr_auc;
@@ -168,7 +168,7 @@ Result<RetrainRoundResult> RetrainRound(const Definitions& defs, Log* log, const
       d.promoted = !std::isnan(d.challenger_score);
       d.reason = "the champion's " + d.metric + " is undefined on the holdout";
     } else {
-      const double gain = HigherIsBetter(d.metric) ? d.challenger_score - d.champion_score
+      const double gain = MetricHigherIsBetter(d.metric) ? d.challenger_score - d.champion_score
                                                    : d.champion_score - d.challenger_score;
       d.promoted = gain > d.margin;
       d.reason = d.metric + " " + Num(d.challenger_score) + " vs " + Num(d.champion_score) + " (" +

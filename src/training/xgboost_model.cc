@@ -96,7 +96,7 @@ Result<DMatrixPtr> MakeDMatrix(const DenseMatrix& m, bool with_labels, const std
 
 // The metrics where a larger value is better (XGBoost's Python early-stopping callback
 // uses the same list); every other metric is minimized.
-bool HigherIsBetter(std::string_view metric) {
+bool EvalMetricHigherIsBetter(std::string_view metric) {
   for (std::string_view prefix : {"auc", "aucpr", "map", "ndcg", "pre", "interval-regression-accuracy"}) {
     if (metric.substr(0, prefix.size()) == prefix &&
         (metric.size() == prefix.size() || metric[prefix.size()] == '@' || metric[prefix.size()] == '-')) {
@@ -254,7 +254,7 @@ Result<TrainedBooster> TrainBooster(const DenseMatrix& train, const DenseMatrix*
     VIGIL_RETURN_IF_ERROR(ParseLastMetric(eval, &name, &value));
     if (round == 0) {
       out.metric = name;
-      maximize = HigherIsBetter(name);
+      maximize = EvalMetricHigherIsBetter(name);
     }
     out.validation_history.push_back(value);
     // NaN never improves (the comparisons are false), so it cannot become the best.

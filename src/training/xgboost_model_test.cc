@@ -14,7 +14,7 @@
 #include <vector>
 
 namespace vigil {
-namespace {
+namespace xgboost_model_test {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -496,5 +496,5 @@ TEST(XgboostModel, Errors) {
   EXPECT_FALSE(TrainBooster(bad_labels, nullptr, Small(5, 0)).ok());
 }
 
-}  // namespace
+}  // namespace xgboost_model_test
 }  // namespace vigil
