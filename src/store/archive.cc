@@ -182,7 +182,8 @@ Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, co
 }
 
 Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
-                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h) {
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h,
+                         const std::vector<int>* fields) {
   std::string dir = OfflineEventsDir(offline_dir, source.name);
   VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
   VIGIL_ASSIGN_OR_RETURN(int parts, log->Partitions(source.name));
@@ -200,27 +201,45 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
     // put in (ts, log order) by whoever replays them).
     std::mutex mu;
     const size_t nf = source.schema.size();
-    VIGIL_RETURN_IF_ERROR(ScanDataset(dir, {}, 2, [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
-      if (batch.schema.size() != nf + 5) return Status::Corruption(dir + ": unexpected columns");
+    // The columns read (ArchivedEventSchema's positions): ts, the fields asked for, then
+    // _partition, _offset and _late. A field not read stays null.
+    std::vector<int> read_fields;
+    if (fields != nullptr) {
+      for (int f : *fields) {
+        if (f < 0 || static_cast<size_t>(f) >= nf) {
+          return Status::InvalidArgument(source.name + " has no field " + std::to_string(f));
+        }
+      }
+      read_fields = *fields;
+    } else {
+      for (size_t f = 0; f < nf; ++f) read_fields.push_back(static_cast<int>(f));
+    }
+    const size_t k = read_fields.size();
+    std::vector<int> columns = {0};
+    for (int f : read_fields) columns.push_back(1 + f);
+    for (size_t c : {1 + nf, 2 + nf, 4 + nf}) columns.push_back(static_cast<int>(c));
+    auto on_batch = [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
       std::lock_guard l(mu);
       Event ev;
       for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
-        int p = static_cast<int>(batch.columns[1 + nf].ints[r]);
+        int p = static_cast<int>(batch.columns[1 + k].ints[r]);
         if (p < 0 || p >= parts) return Status::Corruption(dir + ": a row of partition " + std::to_string(p));
-        if (batch.columns[4 + nf].ints[r] != 0) {
+        if (batch.columns[3 + k].ints[r] != 0) {
           ++h->late;
           continue;
         }
         ev.ts = batch.columns[0].ints[r];
         ev.fields.resize(nf);
-        for (size_t f = 0; f < nf; ++f) ev.fields[f] = batch.columns[1 + f].Get(r);
+        for (size_t i = 0; i < k; ++i)
+          ev.fields[static_cast<size_t>(read_fields[i])] = batch.columns[1 + i].Get(r);
         TimestampMs& mx = max_ts[static_cast<size_t>(p)];
         mx = std::max(mx, ev.ts);
-        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + nf].ints[r])));
+        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + k].ints[r])));
         ev = Event();
       }
       return Status::OK();
-    }));
+    };
+    VIGIL_RETURN_IF_ERROR(ScanDatasetColumns(dir, nf + 5, columns, 2, on_batch));
   }
   // The live part: decisions recorded in the live dead letters and in the archived ones.
   std::unordered_set<uint64_t> recorded;

@@ -63,7 +63,11 @@ Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log*
 // The same history streamed: on_event gets every accepted event (archived ones first, in
 // no promised order, then the live ones in each partition's log order), from one thread
 // at a time; *h gets the late and rejected counts and the watermark, not the events.
+// With `fields` (source field indexes, e.g. compute/batch_replay.h ViewInputFields), only
+// those columns of the archive are read and an archived event's other fields are null
+// (live events are decoded whole); a replay that reads no other field gives the same rows.
 Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
-                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h);
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h,
+                         const std::vector<int>* fields = nullptr);
 
 }  // namespace vigil

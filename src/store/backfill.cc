@@ -126,8 +126,9 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   SourceHistory counts;
   // Only the fields the view reads travel through the spill; the others are null (a
   // byte each), as in a CompactHistory: the replay gives the same rows.
+  const std::vector<int> view_fields = ViewInputFields(view);
   std::vector<bool> read_by_view(source.schema.size(), false);
-  for (int f : ViewInputFields(view)) read_by_view[static_cast<size_t>(f)] = true;
+  for (int f : view_fields) read_by_view[static_cast<size_t>(f)] = true;
   VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
       source, log, offline_dir,
       [&](Event&& ev, uint64_t seq) -> Status {
@@ -144,7 +145,7 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
         ++run->events;
         return buf.size() >= flush_bytes ? write(b) : Status::OK();
       },
-      &counts));
+      &counts, &view_fields));
   for (size_t b = 0; b < buffers.size(); ++b) VIGIL_RETURN_IF_ERROR(write(b));
   // Durable before run.json says `spilled`: a resume after a machine crash must not read
   // a bucket cut short at a record boundary (fewer events, silently different rows).

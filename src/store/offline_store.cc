@@ -673,9 +673,16 @@ Status ScanViewChangelog(
 
 // ---- reading ---------------------------------------------------------------------------
 
-Status ScanDataset(const std::string& dir, const std::vector<std::string>& columns, int threads,
-                   const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
-                   const std::string& ts_column, TimestampMs from, TimestampMs to) {
+namespace {
+
+// ScanDataset and ScanDatasetColumns: `select` gives the columns to read of a file.
+using ColumnSelector =
+    std::function<Result<std::vector<int>>(const parquet::Reader& reader, const std::string& path)>;
+
+Status ScanDatasetFiles(
+    const std::string& dir, const ColumnSelector& select, int threads,
+    const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
+    const std::string& ts_column, TimestampMs from, TimestampMs to) {
   // The files are opened before any is read (a reader holds its file open): a
   // compaction that replaces and deletes files meanwhile cannot pull one from under the
   // scan. A file deleted between the listing and its opening means the listing is stale:
@@ -717,12 +724,7 @@ Status ScanDataset(const std::string& dir, const std::vector<std::string>& colum
         } else {
           VIGIL_ASSIGN_OR_RETURN(reader, parquet::Reader::Open(files[i].path));
         }
-        std::vector<int> cols;
-        for (const auto& name : columns) {
-          int c = reader->schema().IndexOf(name);
-          if (c < 0) return Status::Corruption(files[i].path + ": no column '" + name + "'");
-          cols.push_back(c);
-        }
+        VIGIL_ASSIGN_OR_RETURN(std::vector<int> cols, select(*reader, files[i].path));
         int tc = ts_column.empty() ? -1 : reader->schema().IndexOf(ts_column);
         Value lo = from == kMinTimestamp ? Value::Null() : Value::Timestamp(from);
         Value hi = to == kMaxTimestamp ? Value::Null() : Value::Timestamp(to);
@@ -750,6 +752,41 @@ Status ScanDataset(const std::string& dir, const std::vector<std::string>& colum
     for (auto& t : pool) t.join();
   }
   return first_error;
+}
+
+}  // namespace
+
+Status ScanDataset(const std::string& dir, const std::vector<std::string>& columns, int threads,
+                   const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn,
+                   const std::string& ts_column, TimestampMs from, TimestampMs to) {
+  auto by_name = [&](const parquet::Reader& reader, const std::string& path) -> Result<std::vector<int>> {
+    std::vector<int> cols;
+    for (const auto& name : columns) {
+      int c = reader.schema().IndexOf(name);
+      if (c < 0) return Status::Corruption(path + ": no column '" + name + "'");
+      cols.push_back(c);
+    }
+    return cols;
+  };
+  return ScanDatasetFiles(dir, by_name, threads, fn, ts_column, from, to);
+}
+
+Status ScanDatasetColumns(
+    const std::string& dir, size_t schema_size, const std::vector<int>& column_indexes, int threads,
+    const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn) {
+  auto by_index = [&](const parquet::Reader& reader, const std::string& path) -> Result<std::vector<int>> {
+    if (reader.schema().size() != schema_size) {
+      return Status::Corruption(path + ": " + std::to_string(reader.schema().size()) + " columns, want " +
+                                std::to_string(schema_size));
+    }
+    for (int c : column_indexes) {
+      if (c < 0 || static_cast<size_t>(c) >= schema_size) {
+        return Status::InvalidArgument(path + ": no column " + std::to_string(c));
+      }
+    }
+    return column_indexes;
+  };
+  return ScanDatasetFiles(dir, by_index, threads, fn, "", kMinTimestamp, kMaxTimestamp);
 }
 
 }  // namespace vigil

@@ -193,4 +193,12 @@ Status ScanDataset(const std::string& dir, const std::vector<std::string>& colum
                    const std::string& ts_column = "", TimestampMs from = kMinTimestamp,
                    TimestampMs to = kMaxTimestamp);
 
+// The same, every row group, reading the columns at `column_indexes` (in that order) of
+// files whose schema has exactly `schema_size` columns (else a Corruption naming the
+// file): for a dataset read by its layout, as the event archive (ArchivedEventSchema),
+// whose middle columns are the source's fields, named by the user.
+Status ScanDatasetColumns(
+    const std::string& dir, size_t schema_size, const std::vector<int>& column_indexes, int threads,
+    const std::function<Status(const DatasetFile& file, parquet::ColumnBatch&& batch)>& fn);
+
 }  // namespace vigil

@@ -218,5 +218,44 @@ TEST(OffsetDataset, ScanSkipsRowGroupsOutsideTheTsRange) {
   EXPECT_EQ(rows, 2) << "only the files of day 1 and day 2";
 }
 
+// By position (the archive reads its own layout, ArchivedEventSchema, this way).
+TEST(OffsetDataset, ScanByColumnIndexReadsInTheOrderAskedAndChecksTheLayout) {
+  test::ScratchDir dir("vigil_offline");
+  std::string ds = dir.path() + "/events/txn";
+  Schema schema({{"ts", Type::kTimestamp},
+                 {"n", Type::kInt64},
+                 {"v", Type::kString},
+                 {"_partition", Type::kInt64},
+                 {"_offset", Type::kInt64}});
+  auto w = OffsetDatasetWriter::Open(ds, schema, 0);
+  ASSERT_TRUE(w.ok());
+  for (int64_t o = 0; o < 3; ++o) {
+    Row row{Value::Timestamp(kT0 + o), Value::Int64(100 + o), Value::String("v" + std::to_string(o)),
+            Value::Int64(0), Value::Int64(o)};
+    ASSERT_TRUE((*w)->Append(0, o, row).ok());
+  }
+  Status flushed = (*w)->Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  std::vector<std::string> seen;
+  auto collect = [&](const DatasetFile&, parquet::ColumnBatch&& b) {
+    EXPECT_EQ(b.columns.size(), 3u);
+    for (size_t r = 0; r < static_cast<size_t>(b.rows()); ++r) {
+      seen.push_back(std::to_string(b.columns[0].ints[r]) + "/" + std::string(b.columns[1].str(r)) + "/" +
+                     std::to_string(b.columns[2].ints[r] - kT0));
+    }
+    return Status::OK();
+  };
+  // In the order asked.
+  Status s = ScanDatasetColumns(ds, 5, {1, 2, 0}, 1, collect);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"100/v0/0", "101/v1/1", "102/v2/2"}));
+  // A file of another layout is a Corruption naming it; a column past the end is refused.
+  Status wrong = ScanDatasetColumns(ds, 6, {0}, 1, collect);
+  EXPECT_TRUE(wrong.IsCorruption()) << wrong.ToString();
+  EXPECT_NE(wrong.ToString().find(".parquet"), std::string::npos) << wrong.ToString();
+  EXPECT_TRUE(ScanDatasetColumns(ds, 5, {5}, 1, collect).IsInvalidArgument());
+}
+
 }  // namespace offline_store_test
 }  // namespace vigil

@@ -274,6 +274,7 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
     std::hash<std::string> hasher;
     for (size_t e = 0; e < keys.size(); ++e) pass_of[e] = static_cast<uint32_t>(hasher(keys[e]) % passes);
   }
+  const std::vector<int> view_fields = ViewInputFields(view);
   for (size_t pass = 0; pass < passes; ++pass) {
     CompactHistory kept(view, source, keys);
     SourceHistory counts;  // late and rejected counts, watermark: not needed here
@@ -285,7 +286,7 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
     if (offline_dir.empty()) {
       VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, keep, &counts));
     } else {
-      VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, offline_dir, keep, &counts));
+      VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, offline_dir, keep, &counts, &view_fields));
     }
     *replayed += kept.events();
     ReplayView(view, kept, kMaxTimestamp, threads, [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
