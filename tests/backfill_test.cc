@@ -38,24 +38,12 @@
 
 #include "e2e_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define VIGIL_BACKFILL_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define VIGIL_BACKFILL_TEST_SANITIZED 1
-#endif
-#endif
-
 namespace vigil::e2e {
 namespace backfill_test {
 
 namespace fs = std::filesystem;
 
-#ifdef VIGIL_BACKFILL_TEST_SANITIZED
-constexpr int kScaleDivisor = 4;
-#else
-constexpr int kScaleDivisor = 1;
-#endif
+constexpr int kScaleDivisor = kSanitized ? 4 : 1;
 
 // 2024-01-01T00:00:00Z.
 constexpr int64_t kStart = 1'704'067'200'000;

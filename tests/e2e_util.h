@@ -115,6 +115,20 @@ std::string DoubleText(double v);
 // Escapes `s` as a JSON string literal, with the quotes.
 std::string JsonString(std::string_view s);
 
+// A sanitizer build (a Debug vigil under ASan/UBSan, ~20x slower): the end-to-end tests it
+// runs use smaller projects with the same steps and checks, and skip timing bounds.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // Durations in milliseconds, the unit of every timestamp in the tests.
 inline constexpr int64_t kSecond = 1000;
 inline constexpr int64_t kMinute = 60 * kSecond;

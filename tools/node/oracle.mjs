@@ -294,14 +294,17 @@ async function ComputeView(conn, vname, view, sources, srcTables, labelKeyCols, 
   const values = Array.from({ length: nLabels }, () => new Array(view.features.length));
   for (const [g, idx] of groups) {
     const range = g === 'life' ? 'e.__ts >= l.__s' : `e.__ts > l.__a - ${g}`;
+    // A dead entity (ttl) is a filter of every aggregate rather than a join condition: a
+    // condition on the labels alone in ON makes DuckDB join by blockwise nested loop
+    // (every label against every event) instead of hashing the keys, ~8x slower.
     const aggs = idx.map((i) => {
       const f = view.features[i];
-      return AggSql(f, f.field ? schema[f.field] : null, `e.__w${i}`);
+      return AggSql(f, f.field ? schema[f.field] : null, `l.__live AND e.__w${i}`);
     });
     const sql = `
       SELECT l.__lid, ${aggs.join(',\n             ')}
       FROM live l LEFT JOIN ${acc} e
-        ON l.__live AND ${ek.map((k) => `e.${k} = l.${k}`).join(' AND ')}
+        ON ${ek.map((k) => `e.${k} = l.${k}`).join(' AND ')}
            AND e.__ts <= l.__a AND ${range}
       GROUP BY l.__lid
       ORDER BY l.__lid`;
