@@ -1,6 +1,8 @@
 #include "compute/entity_window.h"
 
 #include <algorithm>
+#include <new>
+#include <utility>
 
 #include "compute/window_agg_internal.h"
 #include "schema/row_codec.h"
@@ -129,6 +131,13 @@ Status CheckShape(const FeatureViewDef& view, std::string_view plan_shape, std::
 ViewPlan::ViewPlan(const FeatureViewDef& view) : view_(&view) {
   PutVarint64(&shape_, view.features.size());
   for (const auto& f : view.features) PutFeatureShape(f, &shape_);
+  const size_t n = view.features.size();
+  expiry_offset_ = n * sizeof(FeatureState*);
+  block_size_ = compute_internal::RoundUpToStateAlign(expiry_offset_ + n * sizeof(TimestampMs));
+  for (const auto& f : view.features) {
+    state_offset_.push_back(block_size_);
+    block_size_ += compute_internal::RoundUpToStateAlign(compute_internal::FeatureStateSize(f));
+  }
   for (const auto& f : view.features) {
     empty_.push_back(compute_internal::EmptyValue(f));
     int slot = -1;
@@ -175,12 +184,33 @@ void ViewPlan::Extract(const Event& ev, Value* inputs) const {
 }
 
 EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
-    : plan_(plan), row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
-  for (const auto& f : plan->view().features) features_.push_back(compute_internal::MakeFeatureState(f));
-  expiry_.assign(features_.size(), kMaxTimestamp);
+    : plan_(plan),
+      block_(static_cast<std::byte*>(::operator new(plan->block_size_))),
+      row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
+  const auto& features = plan->view().features;
+  auto** states = reinterpret_cast<FeatureState**>(block_);
+  for (size_t i = 0; i < features.size(); ++i) {
+    states[i] = compute_internal::PlaceFeatureState(features[i], block_ + plan->state_offset_[i]);
+    expiry()[i] = kMaxTimestamp;
+  }
 }
-EntityWindow::~EntityWindow() = default;
-EntityWindow::EntityWindow(EntityWindow&&) noexcept = default;
+
+EntityWindow::~EntityWindow() {
+  if (block_ == nullptr) return;  // moved from
+  for (size_t i = 0; i < plan_->num_features(); ++i) states()[i]->~FeatureState();
+  ::operator delete(block_);
+}
+
+EntityWindow::EntityWindow(EntityWindow&& other) noexcept
+    : plan_(other.plan_),
+      pending_(std::move(other.pending_)),
+      pending_head_(other.pending_head_),
+      inputs_(std::move(other.inputs_)),
+      block_(std::exchange(other.block_, nullptr)),
+      alive_(other.alive_),
+      last_event_(other.last_event_),
+      row_(std::move(other.row_)),
+      next_(other.next_) {}
 
 Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
   // Events arrive nearly in order: find the place from the back.
@@ -191,7 +221,7 @@ Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
     --pos;
   }
   pending_.insert(pending_.begin() + static_cast<std::ptrdiff_t>(pos), Pending{ts, seq});
-  const size_t n = features_.size();
+  const size_t n = plan_->num_features();
   if (inputs_.size() < pending_.size() * n) inputs_.resize(pending_.size() * n);
   // Shift the later events' inputs one place back (moves keep the string buffers).
   std::move_backward(inputs_.begin() + static_cast<std::ptrdiff_t>(pos * n),
@@ -203,13 +233,14 @@ Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
 
 void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
   Value* in = NewPending(ts, seq);
-  for (size_t i = 0; i < features_.size(); ++i) in[i] = std::move(inputs[i]);
+  for (size_t i = 0; i < plan_->num_features(); ++i) in[i] = std::move(inputs[i]);
 }
 
 TimestampMs EntityWindow::ComputeNextInstant() const {
   TimestampMs t = kMaxTimestamp;
   if (pending_head_ < pending_.size()) t = pending_[pending_head_].ts;
-  for (TimestampMs e : expiry_) t = std::min(t, e);
+  const TimestampMs* expiry = this->expiry();
+  for (size_t i = 0; i < plan_->num_features(); ++i) t = std::min(t, expiry[i]);
   DurationMs ttl = plan_->view().ttl;
   if (alive_ && ttl != kNoTtl) t = std::min(t, last_event_ + ttl);
   return t;
@@ -217,8 +248,8 @@ TimestampMs EntityWindow::ComputeNextInstant() const {
 
 void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
   if (stage == 0) {
-    __builtin_prefetch(expiry_.data());
-    __builtin_prefetch(features_.data());
+    __builtin_prefetch(block_);
+    __builtin_prefetch(expiry());
     __builtin_prefetch(row_.values.data());
     if (pending_head_ < pending_.size()) {
       __builtin_prefetch(&pending_[pending_head_]);
@@ -227,8 +258,8 @@ void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
     return;
   }
   const bool arrivals = pending_head_ < pending_.size() && pending_[pending_head_].ts < bound;
-  for (size_t i = 0; i < features_.size(); ++i) {
-    if (arrivals || expiry_[i] < bound) __builtin_prefetch(features_[i].get());
+  for (size_t i = 0; i < plan_->num_features(); ++i) {
+    if (arrivals || expiry()[i] < bound) __builtin_prefetch(states()[i]);
   }
 }
 
@@ -240,7 +271,7 @@ void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(Changel
 
 void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
   for (TimestampMs t = NextInstant(); t < bound; t = NextInstant()) ProcessInstant(t, visit);
-  const size_t n = features_.size();
+  const size_t n = plan_->num_features();
   if (pending_head_ == pending_.size()) {
     pending_.clear();
     pending_head_ = 0;
@@ -258,16 +289,18 @@ void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const C
 }
 
 void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit) {
-  const size_t n = features_.size();
+  const size_t n = plan_->num_features();
+  FeatureState* const* states = this->states();
+  TimestampMs* expiry = this->expiry();
   uint64_t dirty = 0;  // bit i: feature i may have changed (features beyond 63 always checked)
-  // Only features with something due are asked to evict (expiry_ mirrors NextExpiry()).
+  // Only features with something due are asked to evict (expiry() mirrors NextExpiry()).
   for (size_t i = 0; i < n; ++i) {
-    if (expiry_[i] <= t && features_[i]->EvictUpTo(t)) dirty |= i < 64 ? (1ULL << i) : 0;
+    if (expiry[i] <= t && states[i]->EvictUpTo(t)) dirty |= i < 64 ? (1ULL << i) : 0;
   }
   // Leaves, then expiry, then arrivals: an event at exactly L + ttl starts afresh.
   DurationMs ttl = plan_->view().ttl;
   if (alive_ && ttl != kNoTtl && last_event_ + ttl <= t) {
-    for (auto& f : features_) f->Clear();
+    for (size_t i = 0; i < n; ++i) states[i]->Clear();
     alive_ = false;
     dirty = ~0ULL;
   }
@@ -275,7 +308,7 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
     const Value* in = InputsOf(pending_head_);
     for (size_t i = 0; i < n; ++i) {
       if (!in[i].is_null()) {
-        features_[i]->Push(t, in[i]);
+        states[i]->Push(t, in[i]);
         dirty |= i < 64 ? (1ULL << i) : 0;
       }
     }
@@ -286,8 +319,8 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
   bool changed = false;
   for (size_t i = 0; i < n; ++i) {
     if (i < 64 && !(dirty & (1ULL << i))) continue;
-    expiry_[i] = features_[i]->NextExpiry();
-    Value v = features_[i]->Current();
+    expiry[i] = states[i]->NextExpiry();
+    Value v = states[i]->Current();
     if (v != row_.values[i]) {
       row_.values[i] = std::move(v);
       changed = true;
@@ -306,7 +339,7 @@ void EntityWindow::Save(std::string* out) const {
   out->push_back(alive_ ? 1 : 0);
   PutZigZag(out, last_event_);
   compute_internal::PutTsDelta(out, last_event_, row_.ts);
-  const size_t n = features_.size();
+  const size_t n = plan_->num_features();
   PutVarint64(out, pending_.size() - pending_head_);
   compute_internal::TsWriter ts(last_event_);
   uint64_t prev_seq = 0;
@@ -321,7 +354,7 @@ void EntityWindow::Save(std::string* out) const {
     prev_seq = p.seq;
     for (size_t j = 0; j < n; ++j) EncodeValue(InputsOf(i)[j], out);
   }
-  for (const auto& f : features_) f->Save(last_event_, out);
+  for (size_t i = 0; i < n; ++i) states()[i]->Save(last_event_, out);
 }
 
 Status EntityWindow::Load(std::string_view* in) {
@@ -343,7 +376,7 @@ Status EntityWindow::Load(std::string_view* in) {
   VIGIL_RETURN_IF_ERROR(compute_internal::GetTsDelta(in, last_event_, &row_.ts));
 
   // Pending events: each takes at least a ts byte, a seq byte and a tag byte per feature.
-  const size_t n = features_.size();
+  const size_t n = plan_->num_features();
   size_t count;
   VIGIL_RETURN_IF_ERROR(compute_internal::GetCount(in, 2 + n, &count));
   compute_internal::TsReader ts(last_event_);
@@ -367,15 +400,15 @@ Status EntityWindow::Load(std::string_view* in) {
   }
 
   for (size_t i = 0; i < n; ++i) {
-    Status s = features_[i]->Load(last_event_, in);
+    Status s = states()[i]->Load(last_event_, in);
     if (!s.ok()) return s.WithContext("feature '" + plan_->view().features[i].name + "'");
   }
   if (!in->empty()) return Status::Corruption(std::to_string(in->size()) + " bytes left over");
 
   // The caches Save leaves out (entity_window.h says why they are exact).
   for (size_t i = 0; i < n; ++i) {
-    expiry_[i] = features_[i]->NextExpiry();
-    row_.values[i] = features_[i]->Current();
+    expiry()[i] = states()[i]->NextExpiry();
+    row_.values[i] = states()[i]->Current();
   }
   next_ = ComputeNextInstant();
   return Status::OK();

@@ -3,6 +3,7 @@
 // online and offline values agree by construction.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +46,11 @@ class ViewPlan {
   // Features sharing a `where` text share one evaluation: where_slot_[i] indexes wheres_.
   std::vector<const Expr*> wheres_;
   std::vector<int> where_slot_;
+  // An entity window's block: the n state pointers, then at expiry_offset_ the n expiry
+  // instants, then each state at state_offset_[i]; block_size_ bytes in all.
+  size_t expiry_offset_ = 0;
+  std::vector<size_t> state_offset_;
+  size_t block_size_ = 0;
 };
 
 // Per-entity engine state. Not thread-safe; one owner at a time.
@@ -163,8 +169,16 @@ class EntityWindow {
   // Queues a pending event at its place in (ts, seq) order and returns where its
   // num_features() inputs go.
   Value* NewPending(TimestampMs ts, uint64_t seq);
-  Value* InputsOf(size_t k) { return inputs_.data() + k * features_.size(); }
-  const Value* InputsOf(size_t k) const { return inputs_.data() + k * features_.size(); }
+  Value* InputsOf(size_t k) { return inputs_.data() + k * plan_->num_features(); }
+  const Value* InputsOf(size_t k) const { return inputs_.data() + k * plan_->num_features(); }
+  // The block's parts (ViewPlan::block_size_ describes its layout).
+  compute_internal::FeatureState* const* states() const {
+    return reinterpret_cast<compute_internal::FeatureState* const*>(block_);
+  }
+  TimestampMs* expiry() { return reinterpret_cast<TimestampMs*>(block_ + plan_->expiry_offset_); }
+  const TimestampMs* expiry() const {
+    return reinterpret_cast<const TimestampMs*>(block_ + plan_->expiry_offset_);
+  }
   void ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit);
   TimestampMs ComputeNextInstant() const;
   // Decodes Save's bytes into this fresh window; Restore adds the entity to the message.
@@ -176,10 +190,11 @@ class EntityWindow {
   // pending_[k]'s inputs are InputsOf(k). Values past pending_.size() events are spare:
   // kept, so that the next events' strings reuse their buffers instead of allocating.
   std::vector<Value> inputs_;
-  std::vector<std::unique_ptr<compute_internal::FeatureState>> features_;
-  // features_[i]->NextExpiry(), kept beside the tuple so that finding the next instant
-  // and the features due at it reads one array instead of every feature's state.
-  std::vector<TimestampMs> expiry_;
+  // The features' states and what an instant reads of them first, in one allocation
+  // (null once moved from): states()[i] points to feature i's state, which lives further
+  // in the block, and expiry()[i] is states()[i]->NextExpiry(), kept so that finding the
+  // next instant and the features due at it reads one array instead of every state.
+  std::byte* block_ = nullptr;
   bool alive_ = false;  // an event arrived since creation or the last expiry
   TimestampMs last_event_ = kMinTimestamp;
   ChangelogRow row_;                  // the entity's key and the last emitted tuple

@@ -35,6 +35,11 @@ class TimerQueue {
     if (buckets_[0].empty()) Refill();
     return buckets_[0].back();
   }
+  // True if a timer is before `bound` (then Top() is one). Unlike `!empty() && Top().at <
+  // bound` it never moves the queue's base past `bound`, so that the timers pushed next,
+  // at or after `bound` but before the earliest held, append rather than rebuild every
+  // bucket (the engine asks this at the end of each EmitUntil, then pushes its events).
+  bool HasBefore(TimestampMs bound);
   // Removes Top(). REQUIRES: !empty().
   void Pop() {
     if (buckets_[0].empty()) Refill();
@@ -50,6 +55,14 @@ class TimerQueue {
   }
   // Moves the lowest non-empty bucket's timers into lower buckets around its minimum.
   void Refill();
+  // The same for bucket i, whose smallest key is min.
+  void Refill(size_t i, uint64_t min);
+  size_t LowestNonEmpty() const;
+  // The smallest key bucket i (1..64) can hold: last_'s bits above i-1, then bit i-1 set.
+  uint64_t BucketFloor(size_t i) const {
+    const uint64_t bit = uint64_t{1} << (i - 1);
+    return (last_ & ~(bit | (bit - 1))) | bit;
+  }
   void Rebuild(uint64_t last);
 
   std::array<std::vector<Timer>, 65> buckets_;

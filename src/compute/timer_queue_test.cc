@@ -68,5 +68,43 @@ TEST(TimerQueue, HandlesTheTimestampExtremes) {
   EXPECT_TRUE(q.empty());
 }
 
+// The engine's pattern: pop every timer before a bound (HasBefore), then push timers at
+// or after it, often before the earliest one held. HasBefore must answer exactly as the
+// reference does, whatever the bound (below, between or beyond the held timers; at the
+// extremes), and the pops must stay in instant order.
+TEST(TimerQueue, HasBeforeAnswersLikeTheReferenceAndKeepsTheOrder) {
+  std::mt19937_64 rng(5);
+  TimerQueue q;
+  std::multimap<TimestampMs, uint32_t> ref;
+  TimestampMs bound = 0;
+  uint32_t next_slot = 0;
+  for (int round = 0; round < 3000 / test::kScale; ++round) {
+    const int pushes = static_cast<int>(rng() % 40);
+    for (int k = 0; k < pushes; ++k) {
+      const TimestampMs at = bound + static_cast<TimestampMs>(rng() % (uint64_t{1} << (rng() % 40)));
+      q.Push({at, next_slot, 0});
+      ref.emplace(at, next_slot++);
+    }
+    const uint64_t r = rng() % 10;
+    bound = r == 0 ? kMaxTimestamp : bound + static_cast<TimestampMs>(rng() % (uint64_t{1} << (rng() % 36)));
+    while (true) {
+      const bool want = !ref.empty() && ref.begin()->first < bound;
+      ASSERT_EQ(q.HasBefore(bound), want) << "round " << round << " bound " << bound;
+      if (!want) break;
+      const TimerQueue::Timer t = q.Top();
+      ASSERT_EQ(t.at, ref.begin()->first) << "round " << round;
+      auto range = ref.equal_range(t.at);
+      auto it = range.first;
+      while (it != range.second && it->second != t.slot) ++it;
+      ASSERT_NE(it, range.second);
+      ref.erase(it);
+      q.Pop();
+    }
+    if (bound == kMaxTimestamp) bound = 0;  // start over below everything popped
+    ASSERT_EQ(q.size(), ref.size());
+  }
+  EXPECT_FALSE(q.HasBefore(kMinTimestamp));
+}
+
 }  // namespace timer_queue_test
 }  // namespace vigil

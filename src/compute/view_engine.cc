@@ -6,10 +6,11 @@ ViewEngine::ViewEngine(const FeatureViewDef& view) : plan_(view) {}
 ViewEngine::~ViewEngine() = default;
 
 void ViewEngine::Schedule(uint32_t slot) {
-  TimestampMs next = slots_[slot]->NextInstant();
-  if (next >= scheduled_[slot]) return;  // the queued timer fires early enough
-  scheduled_[slot] = next;
-  timers_.Push({next, slot, ++gens_[slot]});
+  Slot& s = slots_[slot];
+  TimestampMs next = s.window->NextInstant();
+  if (next >= s.scheduled) return;  // the queued timer fires early enough
+  s.scheduled = next;
+  timers_.Push({next, slot, ++s.gen});
 }
 
 uint32_t ViewEngine::NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window) {
@@ -20,12 +21,9 @@ uint32_t ViewEngine::NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window
   } else {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
-    gens_.push_back(0);
-    scheduled_.push_back(kMaxTimestamp);
-    dirty_.push_back(0);
   }
-  slots_[slot] = std::move(window);
-  scheduled_[slot] = kMaxTimestamp;
+  slots_[slot].window = std::move(window);
+  slots_[slot].scheduled = kMaxTimestamp;
   index_.Insert(hash, slot);
   return slot;
 }
@@ -34,11 +32,11 @@ void ViewEngine::Add(const Event& ev, uint64_t seq) {
   const std::string_view key = EntityKeyView(ev.fields, plan_.view().key_indexes, &key_buf_);
   const uint64_t hash = EntityIndex::Hash(key);
   uint32_t slot =
-      index_.Find(key, hash, [this](uint32_t s) -> const std::string& { return slots_[s]->key(); });
+      index_.Find(key, hash, [this](uint32_t s) -> const std::string& { return slots_[s].window->key(); });
   if (slot == EntityIndex::kNone) {
     slot = NewSlot(hash, std::make_unique<EntityWindow>(&plan_, std::string(key)));
   }
-  slots_[slot]->AddEvent(ev, seq);
+  slots_[slot].window->AddEvent(ev, seq);
   MarkDirty(slot);
   Schedule(slot);
 }
@@ -55,9 +53,10 @@ void ViewEngine::TakeChanges(
   for (const auto& key : dropped_) visit(key, nullptr);
   dropped_.clear();
   for (uint32_t slot : dirty_slots_) {
-    if (!dirty_[slot]) continue;
-    dirty_[slot] = 0;
-    if (slots_[slot]) visit(slots_[slot]->key(), slots_[slot].get());
+    Slot& s = slots_[slot];
+    if (!s.dirty) continue;
+    s.dirty = false;
+    if (s.window) visit(s.window->key(), s.window.get());
   }
   dirty_slots_.clear();
 }
@@ -67,35 +66,50 @@ void ViewEngine::AdvanceTo(TimestampMs bound, const std::function<void(Changelog
 }
 
 void ViewEngine::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
-  // Every due entity first: processing one emits all its instants below the bound and
-  // schedules it at or beyond the bound, so no timer below the bound appears meanwhile.
+  // Every due timer first: processing an entity emits all its instants below the bound
+  // and schedules it at or beyond the bound, so no timer below the bound appears
+  // meanwhile. Stale timers are skipped in the loop below, where their slot has been
+  // prefetched (a timer is stale when its gen is not its slot's: gens only grow, and a
+  // slot is not reused before the loop ends).
   due_.clear();
-  while (!timers_.empty() && timers_.Top().at < bound) {
-    const TimerQueue::Timer t = timers_.Top();
+  while (timers_.HasBefore(bound)) {
+    due_.push_back(timers_.Top());
     timers_.Pop();
-    if (t.gen != gens_[t.slot]) continue;  // superseded
-    due_.push_back(t.slot);
   }
   // The entities' states are scattered over the heap and each is visited once here, so
-  // the loop is bound by memory latency: fetch the windows a few entities ahead, and
-  // what they point to a little less far ahead, while the current one computes.
-  constexpr size_t kAheadWindow = 12, kAheadArrays = 6, kAheadStates = 3;
+  // the loop is bound by memory latency: fetch the slots some entities ahead, their
+  // windows a little less far ahead, and what those point to a little less again, while
+  // the current one computes.
+  constexpr size_t kAheadSlot = 16, kAheadWindow = 12, kAheadArrays = 6, kAheadStates = 3;
+  auto live = [this](const TimerQueue::Timer& t) -> EntityWindow* {
+    const Slot& s = slots_[t.slot];
+    return t.gen == s.gen ? s.window.get() : nullptr;
+  };
   for (size_t i = 0; i < due_.size(); ++i) {
-    if (i + kAheadWindow < due_.size()) __builtin_prefetch(slots_[due_[i + kAheadWindow]].get());
-    if (i + kAheadArrays < due_.size()) slots_[due_[i + kAheadArrays]]->Prefetch(bound, 0);
-    if (i + kAheadStates < due_.size()) slots_[due_[i + kAheadStates]]->Prefetch(bound, 1);
-    const uint32_t slot = due_[i];
-    EntityWindow& e = *slots_[slot];
+    if (i + kAheadSlot < due_.size()) __builtin_prefetch(&slots_[due_[i + kAheadSlot].slot]);
+    if (i + kAheadWindow < due_.size()) {
+      if (EntityWindow* w = live(due_[i + kAheadWindow])) __builtin_prefetch(w);
+    }
+    if (i + kAheadArrays < due_.size()) {
+      if (EntityWindow* w = live(due_[i + kAheadArrays])) w->Prefetch(bound, 0);
+    }
+    if (i + kAheadStates < due_.size()) {
+      if (EntityWindow* w = live(due_[i + kAheadStates])) w->Prefetch(bound, 1);
+    }
+    const uint32_t slot = due_[i].slot;
+    Slot& s = slots_[slot];
+    if (due_[i].gen != s.gen) continue;  // superseded
+    EntityWindow& e = *s.window;
     e.EmitUntil(bound, visit);
-    scheduled_[slot] = kMaxTimestamp;
+    s.scheduled = kMaxTimestamp;
     if (e.Idle()) {
       if (track_) {
-        dirty_[slot] = 0;
+        s.dirty = false;
         dropped_.push_back(e.key());
       }
       index_.Erase(EntityIndex::Hash(e.key()), slot);
-      slots_[slot].reset();
-      ++gens_[slot];
+      s.window.reset();
+      ++s.gen;
       free_.push_back(slot);
     } else {
       MarkDirty(slot);

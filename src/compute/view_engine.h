@@ -67,24 +67,30 @@ class ViewEngine {
   void Schedule(uint32_t slot);
   uint32_t NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window);
   void MarkDirty(uint32_t slot) {
-    if (track_ && !dirty_[slot]) {
-      dirty_[slot] = 1;
+    if (track_ && !slots_[slot].dirty) {
+      slots_[slot].dirty = true;
       dirty_slots_.push_back(slot);
     }
   }
 
+  // What Add and EmitUntil read of an entity's slot, side by side: one miss per entity
+  // rather than one per array.
+  struct Slot {
+    std::unique_ptr<EntityWindow> window;   // null when free
+    TimestampMs scheduled = kMaxTimestamp;  // its live timer's instant, or kMaxTimestamp
+    uint32_t gen = 0;                       // a timer with another gen is stale
+    bool dirty = false;                     // changed since the last TakeChanges
+  };
+
   ViewPlan plan_;
-  std::vector<std::unique_ptr<EntityWindow>> slots_;
-  std::vector<uint32_t> gens_;
-  std::vector<TimestampMs> scheduled_;
+  std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   EntityIndex index_;    // entity key -> slot
   std::string key_buf_;  // a composite key, built per event
   bool track_ = false;
-  std::vector<uint8_t> dirty_;         // per slot: changed since the last TakeChanges
-  std::vector<uint32_t> dirty_slots_;  // may repeat a slot; dirty_ decides
+  std::vector<uint32_t> dirty_slots_;  // may repeat a slot; Slot::dirty decides
   std::vector<std::string> dropped_;   // keys dropped since the last TakeChanges
-  std::vector<uint32_t> due_;          // EmitUntil's entities, reused
+  std::vector<TimerQueue::Timer> due_;  // EmitUntil's timers below the bound, reused
   TimerQueue timers_;                  // per slot: the next instant; stale when its gen is not the slot's
 };
 

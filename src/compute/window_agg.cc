@@ -2,6 +2,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "compute/window_agg_internal.h"
@@ -503,13 +504,13 @@ class WindowDistinct final : public FeatureState {
       slot = Find(key);
       if (slot == kNone) slot = Insert(std::move(key));
     }
-    ++slots_[slot].count;
+    ++At(slot).count;
     q_.push_back({ts, slot});
   }
   bool EvictUpTo(TimestampMs t) override {
     bool any = false;
     while (!q_.empty() && q_.front().ts + w_ <= t) {
-      Slot& s = slots_[q_.front().slot];
+      Slot& s = At(q_.front().slot);
       if (--s.count == 0) Release(q_.front().slot);
       q_.pop_front();
       any = true;
@@ -520,13 +521,14 @@ class WindowDistinct final : public FeatureState {
   Value Current() const override { return Value::Int64(live_); }
   void Clear() override {
     q_.clear();
-    slots_.clear();
+    for (Slot& s : inline_slots_) s = Slot();
+    more_slots_.clear();
     free_.clear();
-    index_.clear();
+    index_.reset();
     live_ = 0;
   }
   void Save(TimestampMs base, std::string* out) const override {
-    std::vector<uint32_t> number(slots_.size(), kNone);  // slot -> its key's number
+    std::vector<uint32_t> number(NumSlots(), kNone);     // slot -> its key's number
     std::vector<uint32_t> order;                         // number -> slot
     for (size_t i = 0; i < q_.size(); ++i) {
       uint32_t slot = q_[i].slot;
@@ -536,7 +538,7 @@ class WindowDistinct final : public FeatureState {
       }
     }
     PutVarint64(out, order.size());
-    for (uint32_t slot : order) PutString(out, slots_[slot].key);
+    for (uint32_t slot : order) PutString(out, At(slot).key);
     PutVarint64(out, q_.size());
     TsWriter ts(base);
     for (size_t i = 0; i < q_.size(); ++i) {
@@ -569,7 +571,7 @@ class WindowDistinct final : public FeatureState {
         ++seen;
       }
       uint32_t slot = slot_of[number];
-      ++slots_[slot].count;
+      ++At(slot).count;
       q_.push_back({t, slot});
     }
     if (seen != k) return Status::Corruption("distinct key not in the window");
@@ -587,47 +589,66 @@ class WindowDistinct final : public FeatureState {
     TimestampMs ts;
     uint32_t slot;
   };
+  bool Indexed() const { return index_ && !index_->empty(); }
   uint32_t Find(const std::string& key) const {
-    if (!index_.empty()) {
-      auto it = index_.find(key);
-      return it == index_.end() ? kNone : it->second;
+    if (Indexed()) {
+      auto it = index_->find(key);
+      return it == index_->end() ? kNone : it->second;
     }
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].count > 0 && slots_[i].key == key) return i;
+    for (uint32_t i = 0; i < NumSlots(); ++i) {
+      const Slot& s = At(i);
+      if (s.count > 0 && s.key == key) return i;
     }
     return kNone;
   }
   uint32_t Insert(std::string key) {
-    uint32_t slot;
-    if (!free_.empty()) {
+    uint32_t slot = 0;
+    while (slot < kInlineSlots && inline_slots_[slot].count > 0) ++slot;
+    if (slot < kInlineSlots) {
+      // a free inline slot (count 0: Push counts it next)
+    } else if (!free_.empty()) {
       slot = free_.back();
       free_.pop_back();
     } else {
-      slot = static_cast<uint32_t>(slots_.size());
-      slots_.emplace_back();
+      slot = NumSlots();
+      more_slots_.emplace_back();
     }
-    slots_[slot].key = std::move(key);
+    At(slot).key = std::move(key);
     ++live_;
-    if (!index_.empty()) {
-      index_.emplace(slots_[slot].key, slot);
+    if (Indexed()) {
+      index_->emplace(At(slot).key, slot);
     } else if (live_ > kIndexFrom) {
-      for (uint32_t i = 0; i < slots_.size(); ++i) {
-        if (slots_[i].count > 0 || i == slot) index_.emplace(slots_[i].key, i);
+      if (!index_) index_ = std::make_unique<std::unordered_map<std::string, uint32_t>>();
+      for (uint32_t i = 0; i < NumSlots(); ++i) {
+        if (At(i).count > 0 || i == slot) index_->emplace(At(i).key, i);
       }
     }
     return slot;
   }
   void Release(uint32_t slot) {
-    if (!index_.empty()) index_.erase(slots_[slot].key);
-    slots_[slot].key.clear();
-    free_.push_back(slot);
+    if (Indexed()) index_->erase(At(slot).key);
+    At(slot).key.clear();
+    if (slot >= kInlineSlots) free_.push_back(slot);
     --live_;
   }
   DurationMs w_;
   Ring<Item> q_;
-  std::vector<Slot> slots_;
+  // Slots 0..kInlineSlots-1 live in the state itself (most windows hold one or two
+  // distinct values, read here without a miss of their own), the rest in more_slots_.
+  // A slot with count 0 is free; free_ lists the free ones of more_slots_.
+  static constexpr uint32_t kInlineSlots = 2;
+  Slot& At(uint32_t slot) {
+    return slot < kInlineSlots ? inline_slots_[slot] : more_slots_[slot - kInlineSlots];
+  }
+  const Slot& At(uint32_t slot) const {
+    return slot < kInlineSlots ? inline_slots_[slot] : more_slots_[slot - kInlineSlots];
+  }
+  uint32_t NumSlots() const { return kInlineSlots + static_cast<uint32_t>(more_slots_.size()); }
+  Slot inline_slots_[kInlineSlots];
+  std::vector<Slot> more_slots_;
   std::vector<uint32_t> free_;
-  std::unordered_map<std::string, uint32_t> index_;
+  // Past kIndexFrom live values, key -> slot (behind a pointer: most windows never need it).
+  std::unique_ptr<std::unordered_map<std::string, uint32_t>> index_;
   int64_t live_ = 0;
 };
 
@@ -855,30 +876,59 @@ Value EmptyValue(const FeatureDef& f) {
   }
 }
 
-std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
-  if (!f.window) return std::make_unique<Lifetime>(f.agg, f.output_type, f.field_type);
-  DurationMs w = *f.window;
+namespace {
+
+// Calls make(std::type_identity<T>{}, args...) with the state class T of feature f and
+// the arguments of its constructor: the one place that maps a definition to its class.
+template <typename Make>
+auto WithStateClass(const FeatureDef& f, Make&& make) {
+  using std::type_identity;
+  if (!f.window) return make(type_identity<Lifetime>{}, f.agg, f.output_type, f.field_type);
+  const DurationMs w = *f.window;
   switch (f.agg) {
     case AggKind::kCount:
-      return std::make_unique<WindowCount>(w);
+      return make(type_identity<WindowCount>{}, w);
     case AggKind::kSum:
-      return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kSum, f.output_type, f.field_type);
+      return make(type_identity<WindowMoments<SumAgg>>{}, w, Moment::kSum, f.output_type, f.field_type);
     case AggKind::kAvg:
-      return std::make_unique<WindowMoments<SumAgg>>(w, Moment::kAvg, f.output_type, f.field_type);
+      return make(type_identity<WindowMoments<SumAgg>>{}, w, Moment::kAvg, f.output_type, f.field_type);
     case AggKind::kStddev:
-      return std::make_unique<WindowMoments<MomentsAgg>>(w, Moment::kStddev, f.output_type, f.field_type);
+      return make(type_identity<WindowMoments<MomentsAgg>>{}, w, Moment::kStddev, f.output_type,
+                  f.field_type);
     case AggKind::kMin:
-      return std::make_unique<WindowExtreme>(w, false, f.field_type);
+      return make(type_identity<WindowExtreme>{}, w, false, f.field_type);
     case AggKind::kMax:
-      return std::make_unique<WindowExtreme>(w, true, f.field_type);
+      return make(type_identity<WindowExtreme>{}, w, true, f.field_type);
     case AggKind::kCountDistinct:
-      return std::make_unique<WindowDistinct>(w);
+      return make(type_identity<WindowDistinct>{}, w);
     case AggKind::kLast:
-      return std::make_unique<WindowLast>(w, f.field_type);
+      return make(type_identity<WindowLast>{}, w, f.field_type);
     case AggKind::kFirst:
-      return std::make_unique<FrontValueWindow>(w, f.field_type);
+      break;
   }
-  return nullptr;
+  return make(type_identity<FrontValueWindow>{}, w, f.field_type);  // kFirst
+}
+
+}  // namespace
+
+std::unique_ptr<FeatureState> MakeFeatureState(const FeatureDef& f) {
+  return WithStateClass(f, [](auto cls, auto... args) -> std::unique_ptr<FeatureState> {
+    return std::make_unique<typename decltype(cls)::type>(args...);
+  });
+}
+
+size_t FeatureStateSize(const FeatureDef& f) {
+  return WithStateClass(f, [](auto cls, auto...) -> size_t {
+    using State = typename decltype(cls)::type;
+    static_assert(alignof(State) <= kFeatureStateAlign);
+    return sizeof(State);
+  });
+}
+
+FeatureState* PlaceFeatureState(const FeatureDef& f, void* where) {
+  return WithStateClass(f, [where](auto cls, auto... args) -> FeatureState* {
+    return new (where) typename decltype(cls)::type(args...);
+  });
 }
 
 }  // namespace vigil::compute_internal

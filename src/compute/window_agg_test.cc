@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -733,6 +734,48 @@ TEST(RandomSlidingMixedTest, MixedWindowsMatchBruteForce) {
                              {K::kSumWhere, 10'000},  {K::kMinS, 60'000}};
   auto ev = RandomEvents(rng, 30'000, 8000 / kScale, 0);
   CheckAgainstBruteForce(feats, ev);
+}
+
+// Ring keeps its first elements inline and moves to the heap past them: random pushes
+// and pops at both ends, across that boundary, through wrap-arounds and clears, must
+// behave exactly as std::deque. std::string elements (longer than the SSO) let the
+// sanitizer build catch a leaked, doubly freed or stale element.
+template <typename T>
+void CheckRingAgainstDeque(const std::function<T(uint64_t)>& make) {
+  std::mt19937_64 rng(11);
+  compute_internal::Ring<T> ring;
+  std::deque<T> want;
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t r = rng() % 100;
+    if (r < 2) {
+      ring.clear();
+      want.clear();
+    } else if (r < 50 || want.empty()) {
+      T v = make(rng());
+      ring.push_back(v);
+      want.push_back(v);
+    } else if (r < 85) {
+      ring.pop_front();
+      want.pop_front();
+    } else {
+      ring.pop_back();
+      want.pop_back();
+    }
+    ASSERT_EQ(ring.size(), want.size()) << "step " << step;
+    ASSERT_EQ(ring.empty(), want.empty());
+    if (!want.empty()) {
+      ASSERT_EQ(ring.front(), want.front()) << "step " << step;
+      ASSERT_EQ(ring.back(), want.back()) << "step " << step;
+      const size_t i = rng() % want.size();
+      ASSERT_EQ(ring[i], want[i]) << "step " << step << " index " << i;
+    }
+  }
+}
+
+TEST(RingTest, BehavesAsADequeAcrossInlineAndHeapStorage) {
+  CheckRingAgainstDeque<TimestampMs>([](uint64_t r) { return static_cast<TimestampMs>(r); });
+  CheckRingAgainstDeque<std::string>(
+      [](uint64_t r) { return "a value longer than the small-string buffer " + std::to_string(r); });
 }
 
 }  // namespace window_agg_test
