@@ -235,14 +235,18 @@ void CompactHistory::Add(uint32_t entity, const Event& ev, uint64_t seq) {
   }
   encoded_.clear();
   EncodeEvent(scratch_, &encoded_);
-  if (blocks_.empty() || blocks_.back().size() + encoded_.size() > blocks_.back().capacity()) {
+  AddEncoded(entity, encoded_, seq);
+}
+
+void CompactHistory::AddEncoded(uint32_t entity, std::string_view encoded, uint64_t seq) {
+  if (blocks_.empty() || blocks_.back().size() + encoded.size() > blocks_.back().capacity()) {
     blocks_.emplace_back();
-    blocks_.back().reserve(std::max(kCompactBlockBytes, encoded_.size()));
+    blocks_.back().reserve(std::max(kCompactBlockBytes, encoded.size()));
   }
   std::string& block = blocks_.back();
   refs_.push_back(Ref{seq, entity, static_cast<uint32_t>(blocks_.size() - 1),
-                      static_cast<uint32_t>(block.size()), static_cast<uint32_t>(encoded_.size())});
-  block.append(encoded_);
+                      static_cast<uint32_t>(block.size()), static_cast<uint32_t>(encoded.size())});
+  block.append(encoded);
 }
 
 void ReplayView(

@@ -95,6 +95,10 @@ class CompactHistory {
   CompactHistory(const FeatureViewDef& view, const SourceDef& source, std::span<const std::string> entities);
   // Adds `ev` (an accepted event, EventSeq `seq`) of entities[entity].
   void Add(uint32_t entity, const Event& ev, uint64_t seq);
+  // The same for an event already encoded (EncodeEvent, with the schema the history was
+  // made for), kept as it is: the replay gives the same rows whatever the fields the
+  // view does not read hold, but they take room. REQUIRES: `encoded` decodes.
+  void AddEncoded(uint32_t entity, std::string_view encoded, uint64_t seq);
   int64_t events() const { return static_cast<int64_t>(refs_.size()); }
 
  private:

@@ -19,6 +19,7 @@
 
 #include "common/files.h"
 #include "compute/batch_replay.h"
+#include "compute/entity_index.h"
 #include "compute/stream_worker.h"
 #include "schema/parquet.h"
 #include "schema/row_codec.h"
@@ -166,20 +167,41 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
                      const std::string& features_dir, const RunState& run, int bucket, int64_t* rows_out) {
   const SourceDef& source = *defs.FindSource(view.source);
   VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile((fs::path(state) / "spill" / std::to_string(bucket)).string()));
-  SourceHistory h;
+  // The bucket's events stay in the spill's encoding (about 100 bytes an event, where a
+  // decoded Event takes several hundred, each allocated): each is decoded here into one
+  // reused Event to find its entity, and again when its entity replays.
+  struct Spilled {
+    uint64_t seq;
+    uint32_t entity;
+    std::string_view encoded;
+  };
+  std::vector<Spilled> spilled;
+  std::vector<std::string> keys;
+  EntityIndex ids;  // entity key -> its number in keys
+  Event ev;
+  std::string key_buf;
   std::string_view in(bytes);
   while (!in.empty()) {
     VIGIL_ASSIGN_OR_RETURN(uint64_t seq, GetVarint64(&in));
     VIGIL_ASSIGN_OR_RETURN(uint64_t len, GetVarint64(&in));
     if (len > in.size()) return Status::Corruption("truncated spill file of bucket " + std::to_string(bucket));
-    Event ev;
-    VIGIL_RETURN_IF_ERROR(DecodeEvent(in.substr(0, len), source.schema, &ev));
+    const std::string_view encoded = in.substr(0, len);
+    VIGIL_RETURN_IF_ERROR(DecodeEvent(encoded, source.schema, &ev));
     in.remove_prefix(len);
-    h.events.push_back(std::move(ev));
-    h.seqs.push_back(seq);
+    const std::string_view key = EntityKeyView(ev.fields, view.key_indexes, &key_buf);
+    const uint64_t hash = EntityIndex::Hash(key);
+    uint32_t entity = ids.Find(key, hash, [&keys](uint32_t e) -> const std::string& { return keys[e]; });
+    if (entity == EntityIndex::kNone) {
+      entity = static_cast<uint32_t>(keys.size());
+      keys.emplace_back(key);
+      ids.Insert(hash, entity);
+    }
+    spilled.push_back({seq, entity, encoded});
   }
-  bytes.clear();
-  bytes.shrink_to_fit();
+  CompactHistory h(view, source, keys);
+  for (const Spilled& s : spilled) h.AddEncoded(s.entity, s.encoded, s.seq);
+  spilled = {};
+  bytes = {};
   Schema schema = OfflineChangelogSchema(defs, view);
   OfflineChangelogBatches batches(defs, view);  // _partition, _offset null: not a log record
   ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {

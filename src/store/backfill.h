@@ -11,7 +11,8 @@
 //   1. spill: one pass over the history hashes each accepted event by entity into B
 //      bucket files under the run's state directory; B is chosen so that a bucket's
 //      events fit in memory_bytes / threads.
-//   2. compute: `threads` threads take buckets, replay each, and write its rows in
+//   2. compute: `threads` threads take buckets, replay each (its events held in the
+//      spill's encoding, decoded entity by entity), and write its rows in
 //      [from, min(to, W)) as date-partitioned Parquet files
 //      (<features dir>/date=D/backfill-<run>-<bucket>.parquet), then mark the bucket done.
 //   3. finish: records the run in <features dir>/_backfill.json (from, to, bound, rows),
