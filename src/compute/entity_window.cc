@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <new>
-#include <utility>
 
 #include "compute/window_agg_internal.h"
 #include "schema/row_codec.h"
@@ -184,33 +183,26 @@ void ViewPlan::Extract(const Event& ev, Value* inputs) const {
 }
 
 EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
-    : plan_(plan),
-      block_(static_cast<std::byte*>(::operator new(plan->block_size_))),
-      row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
+    : plan_(plan), row_{std::move(key), kMinTimestamp, plan->empty_tuple()} {
+  // The deleter destroys every state, so the block is handed over once all are placed.
+  std::byte* block = static_cast<std::byte*>(::operator new(plan->block_size_));
   const auto& features = plan->view().features;
-  auto** states = reinterpret_cast<FeatureState**>(block_);
+  auto** states = reinterpret_cast<FeatureState**>(block);
+  auto* expiry = reinterpret_cast<TimestampMs*>(block + plan->expiry_offset_);
   for (size_t i = 0; i < features.size(); ++i) {
-    states[i] = compute_internal::PlaceFeatureState(features[i], block_ + plan->state_offset_[i]);
-    expiry()[i] = kMaxTimestamp;
+    states[i] = compute_internal::PlaceFeatureState(features[i], block + plan->state_offset_[i]);
+    expiry[i] = kMaxTimestamp;
   }
+  block_ = std::unique_ptr<std::byte, BlockDeleter>(block, BlockDeleter{plan});
 }
+EntityWindow::~EntityWindow() = default;
+EntityWindow::EntityWindow(EntityWindow&&) noexcept = default;
 
-EntityWindow::~EntityWindow() {
-  if (block_ == nullptr) return;  // moved from
-  for (size_t i = 0; i < plan_->num_features(); ++i) states()[i]->~FeatureState();
-  ::operator delete(block_);
+void EntityWindow::BlockDeleter::operator()(std::byte* block) const {
+  auto** states = reinterpret_cast<FeatureState**>(block);
+  for (size_t i = 0; i < plan->num_features(); ++i) states[i]->~FeatureState();
+  ::operator delete(block);
 }
-
-EntityWindow::EntityWindow(EntityWindow&& other) noexcept
-    : plan_(other.plan_),
-      pending_(std::move(other.pending_)),
-      pending_head_(other.pending_head_),
-      inputs_(std::move(other.inputs_)),
-      block_(std::exchange(other.block_, nullptr)),
-      alive_(other.alive_),
-      last_event_(other.last_event_),
-      row_(std::move(other.row_)),
-      next_(other.next_) {}
 
 Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
   // Events arrive nearly in order: find the place from the back.
@@ -248,7 +240,7 @@ TimestampMs EntityWindow::ComputeNextInstant() const {
 
 void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
   if (stage == 0) {
-    __builtin_prefetch(block_);
+    __builtin_prefetch(block_.get());
     __builtin_prefetch(expiry());
     __builtin_prefetch(row_.values.data());
     if (pending_head_ < pending_.size()) {

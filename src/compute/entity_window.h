@@ -173,12 +173,17 @@ class EntityWindow {
   const Value* InputsOf(size_t k) const { return inputs_.data() + k * plan_->num_features(); }
   // The block's parts (ViewPlan::block_size_ describes its layout).
   compute_internal::FeatureState* const* states() const {
-    return reinterpret_cast<compute_internal::FeatureState* const*>(block_);
+    return reinterpret_cast<compute_internal::FeatureState* const*>(block_.get());
   }
-  TimestampMs* expiry() { return reinterpret_cast<TimestampMs*>(block_ + plan_->expiry_offset_); }
+  TimestampMs* expiry() { return reinterpret_cast<TimestampMs*>(block_.get() + plan_->expiry_offset_); }
   const TimestampMs* expiry() const {
-    return reinterpret_cast<const TimestampMs*>(block_ + plan_->expiry_offset_);
+    return reinterpret_cast<const TimestampMs*>(block_.get() + plan_->expiry_offset_);
   }
+  // Destroys the states in a block, then frees it.
+  struct BlockDeleter {
+    const ViewPlan* plan;
+    void operator()(std::byte* block) const;
+  };
   void ProcessInstant(TimestampMs t, const std::function<void(const ChangelogRow&)>& visit);
   TimestampMs ComputeNextInstant() const;
   // Decodes Save's bytes into this fresh window; Restore adds the entity to the message.
@@ -190,11 +195,11 @@ class EntityWindow {
   // pending_[k]'s inputs are InputsOf(k). Values past pending_.size() events are spare:
   // kept, so that the next events' strings reuse their buffers instead of allocating.
   std::vector<Value> inputs_;
-  // The features' states and what an instant reads of them first, in one allocation
-  // (null once moved from): states()[i] points to feature i's state, which lives further
-  // in the block, and expiry()[i] is states()[i]->NextExpiry(), kept so that finding the
-  // next instant and the features due at it reads one array instead of every state.
-  std::byte* block_ = nullptr;
+  // The features' states and what an instant reads of them first, in one allocation:
+  // states()[i] points to feature i's state, which lives further in the block, and
+  // expiry()[i] is states()[i]->NextExpiry(), kept so that finding the next instant and
+  // the features due at it reads one array instead of every state.
+  std::unique_ptr<std::byte, BlockDeleter> block_;
   bool alive_ = false;  // an event arrived since creation or the last expiry
   TimestampMs last_event_ = kMinTimestamp;
   ChangelogRow row_;                  // the entity's key and the last emitted tuple
