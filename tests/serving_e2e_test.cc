@@ -263,10 +263,14 @@ TEST_F(ServingE2eTest, EveryEndpointAndErrorPath) {
   auto reader = (*log)->OpenReader(kServingLogTopic);
   ASSERT_TRUE(reader.ok());
   LogRecord rec;
-  int records = 0, with_scored_vector = 0;
+  int records = 0, with_scored_vector = 0, with_body = 0;
   while (*(*reader)->Next(&rec)) {
     json r = json::parse(rec.payload);
     EXPECT_EQ(r["model"], "fraud");
+    // The keys and request as the body gave them (serving/json_text.h writes them).
+    EXPECT_TRUE(r["keys"].is_object() && r["request"].is_object()) << rec.payload.substr(0, 500);
+    with_body += r["keys"] == body["keys"] && r["request"] == body["request"] &&
+                 r["request"]["amount"].is_number_float();
     // The vector as base64 of its float32 bytes (scoring_service.h), which the monitors read.
     EXPECT_TRUE(r["features_f32le"].is_string()) << rec.payload.substr(0, 500);
     EXPECT_FALSE(r.contains("features"));
@@ -284,6 +288,7 @@ TEST_F(ServingE2eTest, EveryEndpointAndErrorPath) {
     ++records;
   }
   EXPECT_GE(records, 4);
+  EXPECT_GE(with_body, 3) << "the body's keys and request are not in the records of its requests";
   EXPECT_GE(with_scored_vector, 1) << "no record holds the vector /v1/score returned with features: true";
 }
 

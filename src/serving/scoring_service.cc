@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "compute/entity_window.h"
 #include "schema/value.h"
 #include "serving/compiled_model.h"
+#include "serving/json_text.h"
 #include "store/ingestion.h"
 #include "training/model_registry.h"
 
@@ -96,6 +98,51 @@ void AppendJsonFloat(float v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
+// The serving log's records waiting for the writer, in one buffer: each as its key's size,
+// the key, its payload's size and the payload (sizes as 4 bytes in host order).
+class LogQueue {
+ public:
+  size_t records() const { return records_; }
+  void Add(std::string_view key, std::string_view payload) {
+    AppendPart(key);
+    AppendPart(payload);
+    ++records_;
+  }
+  template <typename Fn>  // fn(key, payload) for each record, in the order added
+  void ForEach(Fn&& fn) const {
+    std::string_view in(bytes_);
+    for (size_t i = 0; i < records_; ++i) {
+      const std::string_view key = TakePart(&in);
+      fn(key, TakePart(&in));
+    }
+  }
+  void Clear() {
+    bytes_.clear();
+    records_ = 0;
+  }
+  void Swap(LogQueue* other) {
+    bytes_.swap(other->bytes_);
+    std::swap(records_, other->records_);
+  }
+
+ private:
+  void AppendPart(std::string_view part) {
+    const auto size = static_cast<uint32_t>(part.size());
+    bytes_.append(reinterpret_cast<const char*>(&size), sizeof size);
+    bytes_.append(part);
+  }
+  static std::string_view TakePart(std::string_view* in) {
+    uint32_t size;
+    std::memcpy(&size, in->data(), sizeof size);
+    const std::string_view part = in->substr(sizeof size, size);
+    in->remove_prefix(sizeof size + size);
+    return part;
+  }
+
+  std::string bytes_;
+  size_t records_ = 0;
+};
+
 }  // namespace
 
 struct ScoringService::Impl {
@@ -111,7 +158,7 @@ struct ScoringService::Impl {
   // The serving log's queue and writer.
   std::mutex log_mu;
   std::condition_variable log_cv;
-  std::vector<std::pair<std::string, std::string>> log_queue;
+  LogQueue log_queue;
   std::atomic<uint64_t> log_dropped{0}, log_written{0};
 
   std::atomic<bool> stopping{false};
@@ -205,17 +252,18 @@ struct ScoringService::Impl {
 
   // Hands a record to the writer without waking it: the writer takes the queue every
   // kLogWriteIntervalMs, or at once when kLogWakeRecords are waiting, so a request pays a
-  // lock and a move, and the log a write(2) per batch rather than per request.
-  void EnqueueLog(const std::string& model, std::string payload) {
+  // lock and a copy into the queue's buffer (no allocation once the buffers have grown),
+  // and the log a write(2) per batch rather than per request.
+  void EnqueueLog(std::string_view model, std::string_view record) {
     size_t waiting;
     {
       std::lock_guard lock(log_mu);
-      if (log_queue.size() >= options.log_queue) {
+      if (log_queue.records() >= options.log_queue) {
         ++log_dropped;
         return;
       }
-      log_queue.emplace_back(model, std::move(payload));
-      waiting = log_queue.size();
+      log_queue.Add(model, record);
+      waiting = log_queue.records();
     }
     if (waiting == kLogWakeRecords) log_cv.notify_one();
   }
@@ -226,23 +274,23 @@ struct ScoringService::Impl {
       std::fprintf(stderr, "vigil serve: serving log disabled: %s\n", writer.status().message().c_str());
       return;
     }
-    std::vector<std::pair<std::string, std::string>> batch;
+    LogQueue batch;  // swapped with log_queue: both keep their buffers' capacity
     for (;;) {
       {
         std::unique_lock lock(log_mu);
         log_cv.wait_for(lock, std::chrono::milliseconds(kLogWriteIntervalMs),
-                        [&] { return log_queue.size() >= kLogWakeRecords || stopping; });
-        batch.swap(log_queue);
+                        [&] { return log_queue.records() >= kLogWakeRecords || stopping; });
+        batch.Swap(&log_queue);
       }
-      for (const auto& [key, payload] : batch) {
+      batch.ForEach([&](std::string_view key, std::string_view payload) {
         if ((*writer)->Append(key, payload).ok()) ++log_written;
-      }
+      });
       // Flushed to the OS now, fsynced at the end; a failed flush shows as records missing from the topic.
-      if (!batch.empty()) (*writer)->Flush(false).IgnoreError();
-      batch.clear();
+      if (batch.records() > 0) (*writer)->Flush(false).IgnoreError();
+      batch.Clear();
       if (stopping) {
         std::lock_guard lock(log_mu);
-        if (log_queue.empty()) break;
+        if (log_queue.records() == 0) break;
       }
     }
     (*writer)->Flush(true).IgnoreError();
@@ -259,14 +307,16 @@ struct ScoringService::Impl {
     std::string id;                 // the caller's id of the scored event, for labels
   };
 
-  // The serving log's record of one scored request (scoring_service.h), written by hand:
-  // it is built for every request. The vector goes as the base64 of its float32 bytes, a
-  // copy rather than a float-to-text per value (which was most of the record's cost), and
-  // the monitors read it back with a copy too (monitoring/serving_log_internal.h).
-  static std::string ServingLogRecord(const Parsed& p, int64_t now, int version, const std::vector<float>& vec,
-                                      float score, int challenger_version, float challenger_score) {
-    std::string r;
-    r.reserve(320 + (vec.size() * 4 + 2) / 3 * 4);
+  // The serving log's record of one scored request (scoring_service.h), written by hand
+  // into `r` (cleared first; the handler thread's reused buffer): it is built for every
+  // request. The vector goes as the base64 of its float32 bytes, a copy rather than a
+  // float-to-text per value (which was most of the record's cost), and the monitors read
+  // it back with a copy too (monitoring/serving_log_internal.h).
+  static void BuildServingLogRecord(const Parsed& p, int64_t now, int version, const std::vector<float>& vec,
+                                    float score, int challenger_version, float challenger_score,
+                                    std::string* out) {
+    std::string& r = *out;
+    r.clear();
     r += "{\"ts\":";
     r += std::to_string(p.ts.value_or(now));
     r += ",\"served_at\":";
@@ -276,9 +326,9 @@ struct ScoringService::Impl {
     r += ",\"version\":";
     r += std::to_string(version);
     r += ",\"keys\":";
-    r += p.keys_json->dump();
+    AppendJsonText(*p.keys_json, &r);
     r += ",\"request\":";
-    r += p.request_json->dump();
+    AppendJsonText(*p.request_json, &r);
     r += ",\"features_f32le\":\"";
     AppendBase64Float32Le(vec, &r);  // base64 needs no JSON escaping
     r += "\",\"score\":";
@@ -294,7 +344,6 @@ struct ScoringService::Impl {
       AppendJsonFloat(challenger_score, &r);
     }
     r += '}';
-    return r;
   }
 
   HttpResponse Score(const std::string& body, Clock::time_point deadline) {
@@ -442,9 +491,10 @@ struct ScoringService::Impl {
       out["features"] = std::move(named);
     }
     if (options.serving_log) {
-      const int64_t now = WallMs();
-      EnqueueLog(p.model, ServingLogRecord(p, now, champion.version, vec, score, challenger_version,
-                                           challenger_score));
+      thread_local std::string record;
+      BuildServingLogRecord(p, WallMs(), champion.version, vec, score, challenger_version, challenger_score,
+                            &record);
+      EnqueueLog(p.model, record);
     }
     if (score_seconds) score_seconds->ObserveDuration(Clock::now() - start);
     return HttpResponse::Json(200, out.dump());
