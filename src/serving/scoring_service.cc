@@ -116,8 +116,14 @@ class LogQueue {
       fn(key, TakePart(&in));
     }
   }
+  // Empties the queue. Its buffer's capacity is kept up to kKeepBytes, what a batch of
+  // kLogWakeRecords takes; a backlog's larger buffer is given back.
   void Clear() {
-    bytes_.clear();
+    if (bytes_.capacity() > kKeepBytes) {
+      bytes_ = std::string();
+    } else {
+      bytes_.clear();
+    }
     records_ = 0;
   }
   void Swap(LogQueue* other) {
@@ -139,6 +145,7 @@ class LogQueue {
     return part;
   }
 
+  static constexpr size_t kKeepBytes = 4 << 20;
   std::string bytes_;
   size_t records_ = 0;
 };
