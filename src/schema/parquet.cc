@@ -415,10 +415,14 @@ struct Writer::Impl {
     return Status::OK();
   }
 
-  // Encodes a column chunk into *out, its offsets relative to the start of *out.
-  // Thread-safe: it reads only the options.
-  Status WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk, std::string* out) const;
-  Status WriteRowGroup();
+  // Encodes rows [begin, end) of `col` as a column chunk into *out, its offsets relative
+  // to the start of *out. Thread-safe: it reads only the options.
+  Status WriteColumnChunk(const Column& col, size_t begin, size_t end, const Field& field, ColumnChunk* chunk,
+                          std::string* out) const;
+  // Writes rows [begin, end) of `batch` as one row group.
+  Status WriteRowGroup(const ColumnBatch& batch, size_t begin, size_t end);
+  // Writes the buffered rows as a row group, if any.
+  Status FlushPending();
 };
 
 namespace {
@@ -430,38 +434,118 @@ struct Dictionary {
   int64_t plain_bytes = 0;
 };
 
-// False when the dictionary would exceed max_bytes.
-bool BuildDictionary(const Column& col, int64_t max_bytes, Dictionary* d) {
-  const size_t n = col.size();
-  auto add = [&](auto& map, const auto& key, size_t row, int64_t bytes) {
-    auto [it, inserted] = map.try_emplace(key, static_cast<uint32_t>(d->first_rows.size()));
+// Open addressing with linear probing over the dictionary's entries: a slot holds an
+// entry's number + 1 (0: empty), and equality reads the entry's first row. No allocation
+// per distinct value; the thread's table keeps its arrays from chunk to chunk and uses
+// a prefix of them, starting small (a column of few values stays in the cache).
+class DictionaryTable {
+ public:
+  // The entry equal to the value whose hash is `hash` (`same(entry)` tells), or a new one
+  // numbered `next` when there is none (*inserted set).
+  template <class Same>
+  uint32_t FindOrInsert(uint64_t hash, uint32_t next, const Same& same, bool* inserted) {
+    if ((static_cast<size_t>(next) + 1) * 2 > mask_ + 1) Grow();
+    size_t i = static_cast<size_t>(hash) & mask_;
+    for (;;) {
+      const Slot& slot = slots_[i];
+      if (slot.entry == 0) break;
+      if (slot.hash == hash && same(slot.entry - 1)) {
+        *inserted = false;
+        return slot.entry - 1;
+      }
+      i = (i + 1) & mask_;
+    }
+    slots_[i] = {hash, next + 1};
+    *inserted = true;
+    return next;
+  }
+
+  // Empties the table, sized for `expected` entries.
+  void Reset(size_t expected) {
+    size_t cap = 1024;
+    while (cap < expected * 2) cap *= 2;
+    Use(&slots_, cap);
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t entry = 0;
+  };
+
+  // The first `cap` slots of *v, emptied; mask_ set for them.
+  void Use(std::vector<Slot>* v, size_t cap) {
+    if (v->size() < cap) v->resize(cap);
+    std::fill(v->begin(), v->begin() + static_cast<std::ptrdiff_t>(cap), Slot{});
+    mask_ = cap - 1;
+  }
+
+  void Grow() {
+    const size_t old_cap = mask_ + 1;
+    Use(&spare_, old_cap * 2);
+    for (size_t j = 0; j < old_cap; ++j) {
+      const Slot& s = slots_[j];
+      if (s.entry == 0) continue;
+      size_t i = static_cast<size_t>(s.hash) & mask_;
+      while (spare_[i].entry != 0) i = (i + 1) & mask_;
+      spare_[i] = s;
+    }
+    slots_.swap(spare_);
+  }
+
+  std::vector<Slot> slots_, spare_;
+  size_t mask_ = 0;
+};
+
+uint64_t MixBits(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+// The dictionary of rows [begin, end) of `col`. False when it would exceed max_bytes.
+bool BuildDictionary(const Column& col, size_t begin, size_t end, int64_t max_bytes, Dictionary* d) {
+  thread_local DictionaryTable table;
+  table.Reset(std::min<size_t>(end - begin, 512));
+  d->indexes.reserve(end - begin);
+  auto add = [&](size_t row, uint64_t hash, int64_t bytes, const auto& same) {
+    bool inserted = false;
+    const uint32_t e = table.FindOrInsert(hash, static_cast<uint32_t>(d->first_rows.size()), same, &inserted);
     if (inserted) {
       d->first_rows.push_back(row);
       d->plain_bytes += bytes;
     }
-    d->indexes.push_back(it->second);
+    d->indexes.push_back(e);
     return d->plain_bytes <= max_bytes;
   };
   if (col.type == Type::kString) {
-    std::unordered_map<std::string_view, uint32_t> map;
-    for (size_t i = 0; i < n; ++i) {
+    const std::hash<std::string_view> hasher;
+    for (size_t i = begin; i < end; ++i) {
       if (col.is_null(i)) continue;
-      std::string_view s = col.str(i);
-      if (!add(map, s, i, 4 + static_cast<int64_t>(s.size()))) return false;
-    }
-  } else if (col.type == Type::kDouble) {
-    std::unordered_map<uint64_t, uint32_t> map;  // by bits: -0.0 and 0.0 stay distinct
-    for (size_t i = 0; i < n; ++i) {
-      if (col.is_null(i)) continue;
-      uint64_t bits;
-      std::memcpy(&bits, &col.doubles[i], 8);
-      if (!add(map, bits, i, 8)) return false;
+      const std::string_view s = col.str(i);
+      if (!add(i, hasher(s), 4 + static_cast<int64_t>(s.size()),
+               [&](uint32_t e) { return col.str(d->first_rows[e]) == s; }))
+        return false;
     }
   } else {
-    std::unordered_map<int64_t, uint32_t> map;
-    for (size_t i = 0; i < n; ++i) {
+    // By bits: -0.0 and 0.0 stay distinct.
+    const bool dbl = col.type == Type::kDouble;
+    auto bits_of = [&](size_t i) {
+      uint64_t bits;
+      if (dbl) {
+        std::memcpy(&bits, &col.doubles[i], 8);
+      } else {
+        bits = static_cast<uint64_t>(col.ints[i]);
+      }
+      return bits;
+    };
+    for (size_t i = begin; i < end; ++i) {
       if (col.is_null(i)) continue;
-      if (!add(map, col.ints[i], i, 8)) return false;
+      const uint64_t bits = bits_of(i);
+      if (!add(i, MixBits(bits), 8, [&](uint32_t e) { return bits_of(d->first_rows[e]) == bits; }))
+        return false;
     }
   }
   return true;
@@ -504,9 +588,9 @@ constexpr size_t kMaxPageRows = size_t{1} << 24;
 
 }  // namespace
 
-Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, ColumnChunk* chunk,
-                                      std::string* out) const {
-  const size_t n = col.size();
+Status Writer::Impl::WriteColumnChunk(const Column& col, size_t begin, size_t end, const Field& field,
+                                      ColumnChunk* chunk, std::string* out) const {
+  const size_t n = end - begin;
   const Type type = field.type;
   ColumnMetaData& cm = chunk->meta_data.emplace();
   cm.path_in_schema = {field.name};
@@ -533,7 +617,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   // Statistics.
   Statistics stats;
   int64_t nulls = 0;
-  size_t min_row = n, max_row = n;
+  size_t min_row = end, max_row = end;
   auto less = [&](size_t a, size_t b) {
     switch (type) {
       case Type::kDouble:
@@ -544,16 +628,16 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
         return col.ints[a] < col.ints[b];
     }
   };
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     if (col.is_null(i)) {
       ++nulls;
       continue;
     }
-    if (min_row == n || less(i, min_row)) min_row = i;
-    if (max_row == n || less(max_row, i)) max_row = i;
+    if (min_row == end || less(i, min_row)) min_row = i;
+    if (max_row == end || less(max_row, i)) max_row = i;
   }
   stats.null_count = nulls;
-  if (min_row != n) {
+  if (min_row != end) {
     Value lo = col.Get(min_row), hi = col.Get(max_row);
     if (type == Type::kDouble) {  // the spec's rule for zeros: min -0.0, max +0.0
       if (lo.dbl() == 0.0) lo = Value::Double(-0.0);
@@ -572,7 +656,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   // Dictionary or plain.
   Dictionary dict;
   bool use_dict = options.dictionary && type != Type::kBool && nulls < static_cast<int64_t>(n) &&
-                  BuildDictionary(col, options.dictionary_max_bytes, &dict);
+                  BuildDictionary(col, begin, end, options.dictionary_max_bytes, &dict);
   int dict_width = 0;
   const int64_t chunk_start = 0;
   int64_t compressed_total = 0, uncompressed_total = 0;
@@ -595,47 +679,53 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
 
   // Data pages.
   const int64_t page_bits = std::max<int64_t>(1, options.page_bytes) * 8;
-  size_t row = 0, value_pos = 0;  // value_pos: the next non-null row's index in dict.indexes
+  size_t row = begin, value_pos = 0;  // value_pos: the next non-null row's index in dict.indexes
   bool first_page = true;
-  std::vector<uint32_t> levels, indexes;
+  std::vector<uint32_t> levels;
   std::vector<int64_t> bools;
   std::string body, encoded;
-  while (row < n || first_page) {
-    size_t end = row;
+  while (row < end || first_page) {
+    size_t page_end = row;
     int64_t bits = 0;
-    while (end < n && (end == row || bits < page_bits) && end - row < kMaxPageRows) {
-      bits += RowBits(col, end, use_dict, dict_width);
-      ++end;
+    while (page_end < end && (page_end == row || bits < page_bits) && page_end - row < kMaxPageRows) {
+      bits += RowBits(col, page_end, use_dict, dict_width);
+      ++page_end;
     }
+    const size_t page_rows = page_end - row;
     levels.clear();
-    indexes.clear();
     bools.clear();
     body.clear();
     encoded.clear();
-    for (size_t i = row; i < end; ++i) levels.push_back(col.valid[i] != 0 ? 1 : 0);
-    AppendRleHybrid(levels, 1, &encoded);
+    if (nulls == 0 && page_rows >= 8) {
+      // Every level is 1: one RLE run, the bytes AppendRleHybrid gives such levels.
+      AppendRleRun(page_rows, 1, 1, &encoded);
+    } else {
+      for (size_t i = row; i < page_end; ++i) levels.push_back(col.valid[i] != 0 ? 1 : 0);
+      AppendRleHybrid(levels, 1, &encoded);
+    }
     AppendLE32(static_cast<uint32_t>(encoded.size()), &body);
     body += encoded;
     if (use_dict) {
-      for (size_t i = row; i < end; ++i) {
-        if (!col.is_null(i)) indexes.push_back(dict.indexes[value_pos++]);
-      }
+      // The page's non-null rows are the next ones of dict.indexes, in row order.
+      size_t values = 0;
+      for (size_t i = row; i < page_end; ++i) values += col.valid[i] != 0 ? 1 : 0;
       body.push_back(static_cast<char>(dict_width));
-      AppendRleHybrid(indexes, dict_width, &body);
+      AppendRleHybrid(std::span<const uint32_t>(dict.indexes.data() + value_pos, values), dict_width, &body);
+      value_pos += values;
     } else if (type == Type::kBool) {
-      for (size_t i = row; i < end; ++i) {
+      for (size_t i = row; i < page_end; ++i) {
         if (!col.is_null(i)) bools.push_back(col.ints[i]);
       }
       AppendPlainBools(bools, &body);
     } else {
-      for (size_t i = row; i < end; ++i) {
+      for (size_t i = row; i < page_end; ++i) {
         if (!col.is_null(i)) AppendPlainValue(col, i, &body);
       }
     }
     PageHeader h;
     h.type = kDataPage;
     DataPageHeader& d = h.data_page_header.emplace();
-    d.num_values = static_cast<int32_t>(end - row);
+    d.num_values = static_cast<int32_t>(page_rows);
     d.encoding = use_dict ? kRleDictionary : kPlain;
     d.definition_level_encoding = kRle;
     d.repetition_level_encoding = kRle;
@@ -643,7 +733,7 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
     VIGIL_RETURN_IF_ERROR(WritePage(h, body, out, &page_offset, &compressed_total, &uncompressed_total));
     if (first_page) cm.data_page_offset = page_offset;
     first_page = false;
-    row = end;
+    row = page_end;
   }
   cm.total_compressed_size = compressed_total;
   cm.total_uncompressed_size = uncompressed_total;
@@ -651,10 +741,17 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, const Field& field, Col
   return Status::OK();
 }
 
-Status Writer::Impl::WriteRowGroup() {
+Status Writer::Impl::FlushPending() {
+  if (pending.rows() == 0) return Status::OK();
+  VIGIL_RETURN_IF_ERROR(WriteRowGroup(pending, 0, static_cast<size_t>(pending.rows())));
+  for (Column& c : pending.columns) c.Clear();
+  return Status::OK();
+}
+
+Status Writer::Impl::WriteRowGroup(const ColumnBatch& batch, size_t begin, size_t end) {
   RowGroup g;
   const int64_t start = offset;
-  g.num_rows = pending.rows();
+  g.num_rows = static_cast<int64_t>(end - begin);
   // Each chunk is encoded into its own buffer (in parallel when asked), then written in
   // column order, its offsets moved to where it lands.
   const size_t nc = schema.size();
@@ -663,7 +760,7 @@ Status Writer::Impl::WriteRowGroup() {
   std::vector<Status> status(nc);
   auto encode = [&](size_t first, size_t step) {
     for (size_t c = first; c < nc; c += step) {
-      status[c] = WriteColumnChunk(pending.columns[c], schema.field(c), &chunks[c], &encoded[c]);
+      status[c] = WriteColumnChunk(batch.columns[c], begin, end, schema.field(c), &chunks[c], &encoded[c]);
     }
   };
   const size_t threads = std::min<size_t>(nc, static_cast<size_t>(std::max(1, options.threads)));
@@ -692,8 +789,7 @@ Status Writer::Impl::WriteRowGroup() {
   g.total_compressed_size = offset - start;
   g.ordinal = static_cast<int16_t>(md.row_groups.size());
   md.row_groups.push_back(std::move(g));
-  md.num_rows += pending.rows();
-  for (Column& c : pending.columns) c.Clear();
+  md.num_rows += g.num_rows;
   return Status::OK();
 }
 
@@ -774,31 +870,60 @@ Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, const Sc
   return std::unique_ptr<Writer>(new Writer(std::move(impl)));
 }
 
+namespace {
+
+Status CheckBatchSchema(const std::string& path, const Schema& schema, const ColumnBatch& batch) {
+  if (batch.columns.size() != schema.size()) {
+    return Status::InvalidArgument(path + ": batch has " + std::to_string(batch.columns.size()) +
+                                   " columns, the file " + std::to_string(schema.size()));
+  }
+  for (size_t c = 0; c < batch.columns.size(); ++c) {
+    if (batch.columns[c].type != schema.field(c).type) {
+      return Status::InvalidArgument(path + ": batch column " + std::to_string(c) + " has type " +
+                                     std::string(TypeName(batch.columns[c].type)) + ", the file's '" +
+                                     schema.field(c).name + "' " +
+                                     std::string(TypeName(schema.field(c).type)));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status Writer::Write(const ColumnBatch& batch) {
   Impl& w = *impl_;
   if (w.closed) return Status::InvalidArgument(w.path + ": write after Close");
-  if (batch.columns.size() != w.schema.size()) {
-    return Status::InvalidArgument(w.path + ": batch has " + std::to_string(batch.columns.size()) +
-                                   " columns, the file " + std::to_string(w.schema.size()));
-  }
-  for (size_t c = 0; c < batch.columns.size(); ++c) {
-    if (batch.columns[c].type != w.schema.field(c).type) {
-      return Status::InvalidArgument(w.path + ": batch column " + std::to_string(c) + " has type " +
-                                     std::string(TypeName(batch.columns[c].type)) + ", the file's '" +
-                                     w.schema.field(c).name + "' " +
-                                     std::string(TypeName(w.schema.field(c).type)));
-    }
-  }
+  VIGIL_RETURN_IF_ERROR(CheckBatchSchema(w.path, w.schema, batch));
   const size_t n = static_cast<size_t>(batch.rows());
+  const size_t group = static_cast<size_t>(w.options.row_group_rows);
   size_t pos = 0;
-  while (pos < n) {
-    size_t take = std::min(n - pos, static_cast<size_t>(w.options.row_group_rows - w.pending.rows()));
+  auto buffer = [&](size_t take) -> Status {
     for (size_t c = 0; c < batch.columns.size(); ++c)
       AppendRange(batch.columns[c], pos, pos + take, &w.pending.columns[c]);
     pos += take;
-    w.rows_written += static_cast<int64_t>(take);
-    if (w.pending.rows() >= w.options.row_group_rows) VIGIL_RETURN_IF_ERROR(w.WriteRowGroup());
+    return static_cast<size_t>(w.pending.rows()) >= group ? w.FlushPending() : Status::OK();
+  };
+  // The buffered row group is filled first; whole row groups are then encoded straight
+  // from the batch, and the rest waits in the buffer for more rows.
+  if (w.pending.rows() > 0)
+    VIGIL_RETURN_IF_ERROR(buffer(std::min(n, group - static_cast<size_t>(w.pending.rows()))));
+  for (; n - pos >= group; pos += group) VIGIL_RETURN_IF_ERROR(w.WriteRowGroup(batch, pos, pos + group));
+  if (pos < n) VIGIL_RETURN_IF_ERROR(buffer(n - pos));
+  w.rows_written += static_cast<int64_t>(n);
+  return Status::OK();
+}
+
+Status Writer::WriteRowGroups(const ColumnBatch& batch) {
+  Impl& w = *impl_;
+  if (w.closed) return Status::InvalidArgument(w.path + ": write after Close");
+  VIGIL_RETURN_IF_ERROR(CheckBatchSchema(w.path, w.schema, batch));
+  VIGIL_RETURN_IF_ERROR(w.FlushPending());
+  const size_t n = static_cast<size_t>(batch.rows());
+  const size_t group = static_cast<size_t>(w.options.row_group_rows);
+  for (size_t pos = 0; pos < n; pos += group) {
+    VIGIL_RETURN_IF_ERROR(w.WriteRowGroup(batch, pos, std::min(n, pos + group)));
   }
+  w.rows_written += static_cast<int64_t>(n);
   return Status::OK();
 }
 
@@ -818,14 +943,14 @@ Status Writer::WriteRow(const Row& row) {
   }
   w.pending.AppendRow(row);
   ++w.rows_written;
-  if (w.pending.rows() >= w.options.row_group_rows) return w.WriteRowGroup();
+  if (w.pending.rows() >= w.options.row_group_rows) return w.FlushPending();
   return Status::OK();
 }
 
 Status Writer::Close() {
   Impl& w = *impl_;
   if (w.closed) return Status::OK();
-  if (w.pending.rows() > 0) VIGIL_RETURN_IF_ERROR(w.WriteRowGroup());
+  VIGIL_RETURN_IF_ERROR(w.FlushPending());
   std::string footer;
   SerializeFileMetaData(w.md, &footer);
   AppendLE32(static_cast<uint32_t>(footer.size()), &footer);

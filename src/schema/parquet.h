@@ -117,6 +117,10 @@ class Writer {
   // Buffers rows and writes full row groups. REQUIRES: batch.schema has the writer's
   // field types in order (names are not compared).
   Status Write(const ColumnBatch& batch);
+  // Ends the buffered row group (if any), then writes `batch` as row groups of its own
+  // (row_group_rows at most each), encoded straight from its columns: no copy, for a
+  // caller that gathers whole row groups itself. Same REQUIRES as Write.
+  Status WriteRowGroups(const ColumnBatch& batch);
   Status WriteRow(const Row& row);
   // Writes the last row group and the footer, syncs and renames.
   Status Close();

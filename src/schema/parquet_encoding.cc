@@ -54,8 +54,13 @@ int BitWidth(uint64_t max_value) {
   return w;
 }
 
-void AppendRleHybrid(std::span<const uint32_t> values, int bit_width, std::string* out) {
+void AppendRleRun(uint64_t count, uint32_t value, int bit_width, std::string* out) {
+  AppendVarint(count << 1, out);
   const size_t value_bytes = static_cast<size_t>((bit_width + 7) / 8);
+  for (size_t b = 0; b < value_bytes; ++b) out->push_back(static_cast<char>((value >> (8 * b)) & 0xFF));
+}
+
+void AppendRleHybrid(std::span<const uint32_t> values, int bit_width, std::string* out) {
   std::vector<uint32_t> lit;
   size_t i = 0;
   while (i < values.size()) {
@@ -67,10 +72,7 @@ void AppendRleHybrid(std::span<const uint32_t> values, int bit_width, std::strin
     if (run >= 8 + top_up) {
       lit.insert(lit.end(), values.begin() + i, values.begin() + i + top_up);
       FlushLiterals(&lit, bit_width, out);
-      size_t rle = run - top_up;
-      AppendVarint(rle << 1, out);
-      for (size_t b = 0; b < value_bytes; ++b)
-        out->push_back(static_cast<char>((values[i] >> (8 * b)) & 0xFF));
+      AppendRleRun(run - top_up, values[i], bit_width, out);
     } else {
       lit.insert(lit.end(), values.begin() + i, values.begin() + j);
     }

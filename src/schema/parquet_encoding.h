@@ -27,6 +27,10 @@ int BitWidth(uint64_t max_value);
 //                                            [0x03 0x00] one bit-packed group: 0 + 7 pads
 void AppendRleHybrid(std::span<const uint32_t> values, int bit_width, std::string* out);
 
+// Appends one RLE run of `count` copies of `value`: what AppendRleHybrid gives for
+// `count` >= 8 equal values. REQUIRES: count >= 1, value < 2^bit_width.
+void AppendRleRun(uint64_t count, uint32_t value, int bit_width, std::string* out);
+
 // Decodes `count` values from `data` into out (resized to count). Runs may hold more
 // values than needed (the rest is ignored); data that ends before `count` values is an
 // error. *consumed (if given) is the bytes used. REQUIRES nothing of `data`.

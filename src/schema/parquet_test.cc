@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -341,6 +342,106 @@ TEST(ParquetTest, ThreadedChunkEncodingWritesTheSameBytes) {
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->rows(), 10'000);
   for (int64_t r : {0, 2999, 3000, 9999}) EXPECT_EQ(all->GetRow(r), MakeRow(r)) << r;
+}
+
+// Rows given one at a time, in batches of any size, or as whole row groups
+// (WriteRowGroups, no copy) make the same file, byte for byte.
+TEST(ParquetTest, EveryWayOfWritingRowsWritesTheSameBytes) {
+  test::ScratchDir dir("vigil_parquet");
+  const int64_t kRows = 7'500;
+  WriterOptions o;
+  o.row_group_rows = 2'000;
+  o.page_bytes = 2048;
+  auto write = [&](const std::string& name, const std::function<void(Writer*)>& feed) {
+    const std::string path = dir.path() + "/" + name;
+    auto w = Writer::Create(path, AllTypes(), o);
+    EXPECT_TRUE(w.ok());
+    feed(w->get());
+    EXPECT_EQ((*w)->rows_written(), kRows);
+    EXPECT_TRUE((*w)->Close().ok());
+    return Slurp(path);
+  };
+  auto batch_of = [](int64_t begin, int64_t end) {
+    ColumnBatch b = ColumnBatch::Empty(AllTypes());
+    for (int64_t r = begin; r < end; ++r) b.AppendRow(MakeRow(r));
+    return b;
+  };
+  const std::string by_row = write("rows.parquet", [&](Writer* w) {
+    for (int64_t r = 0; r < kRows; ++r) ASSERT_TRUE(w->WriteRow(MakeRow(r)).ok());
+  });
+  ASSERT_GT(by_row.size(), 1000u);
+  std::mt19937_64 rng(11);
+  EXPECT_EQ(write("batches.parquet",
+                  [&](Writer* w) {
+                    // Sizes under, at and over a row group, from an empty and a part-filled buffer.
+                    for (int64_t r = 0; r < kRows;) {
+                      int64_t n = std::min<int64_t>(kRows - r, static_cast<int64_t>(rng() % 4'500));
+                      ASSERT_TRUE(w->Write(batch_of(r, r + n)).ok());
+                      r += n;
+                    }
+                  }),
+            by_row);
+  EXPECT_EQ(write("groups.parquet",
+                  [&](Writer* w) {
+                    ASSERT_TRUE(w->WriteRowGroups(batch_of(0, 4'000)).ok());  // two row groups
+                    ASSERT_TRUE(w->WriteRowGroups(batch_of(4'000, 6'000)).ok());
+                    ASSERT_TRUE(w->WriteRowGroups(batch_of(6'000, 6'000)).ok());  // none
+                    ASSERT_TRUE(w->WriteRowGroups(batch_of(6'000, kRows)).ok());
+                  }),
+            by_row);
+  // Buffered rows end their row group before a WriteRowGroups batch.
+  const std::string mixed = write("mixed.parquet", [&](Writer* w) {
+    ASSERT_TRUE(w->Write(batch_of(0, 500)).ok());
+    ASSERT_TRUE(w->WriteRowGroups(batch_of(500, kRows)).ok());
+  });
+  std::vector<int64_t> groups;
+  for (const auto& g : Footer(dir.path() + "/mixed.parquet").row_groups) groups.push_back(g.num_rows);
+  EXPECT_EQ(groups, (std::vector<int64_t>{500, 2'000, 2'000, 2'000, 1'000}));
+  auto all = ReadFile(dir.path() + "/mixed.parquet");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->rows(), kRows);
+  for (int64_t r : {int64_t{0}, int64_t{499}, int64_t{500}, int64_t{2'499}, int64_t{2'500}, kRows - 1})
+    EXPECT_EQ(all->GetRow(r), MakeRow(r)) << r;
+}
+
+// A dictionary of many entries (its table grows many times) keeps first-seen order and
+// maps every row back to its value; 0.0 and -0.0 stay two entries.
+TEST(ParquetTest, LargeDictionariesMapEveryRowBack) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/d.parquet";
+  WriterOptions o;
+  o.dictionary_max_bytes = int64_t{64} << 20;
+  Schema schema({{"s", Type::kString}, {"i", Type::kInt64}, {"d", Type::kDouble}});
+  const int64_t kRows = 300'000;
+  auto row_of = [](int64_t r) {
+    const int64_t k = (r * 7919) % 120'001;  // every value about 2.5 times, scattered
+    return Row{Value::String("v" + std::to_string(k)), Value::Int64(k << 20),
+               Value::Double(k % 2 ? -0.0 : (k % 4 ? 0.0 : static_cast<double>(k) / 3))};
+  };
+  ColumnBatch b = ColumnBatch::Empty(schema);
+  for (int64_t r = 0; r < kRows; ++r) b.AppendRow(row_of(r));
+  {
+    auto w = Writer::Create(path, schema, o);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  internal::FileMetaData md = Footer(path);
+  ASSERT_EQ(md.row_groups.size(), 1u);
+  for (const auto& c : md.row_groups[0].columns) {
+    const auto& enc = c.meta_data->encodings;
+    EXPECT_NE(std::find(enc.begin(), enc.end(), internal::kRleDictionary), enc.end());
+  }
+  auto all = ReadFile(path);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->rows(), kRows);
+  for (int64_t r = 0; r < kRows; ++r) {
+    Row got = all->GetRow(r), want = row_of(r);
+    ASSERT_EQ(got[0], want[0]) << r;
+    ASSERT_EQ(got[1], want[1]) << r;
+    ASSERT_EQ(std::signbit(got[2].dbl()), std::signbit(want[2].dbl())) << r;
+    ASSERT_EQ(got[2].dbl(), want[2].dbl()) << r;
+  }
 }
 
 TEST(ParquetTest, AppendStringMatchesAppendOfAStringValue) {

@@ -162,20 +162,32 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   return Status::OK();
 }
 
+// A bucket's event as spilled: its EventSeq, its entity's number and its encoding.
+struct Spilled {
+  uint64_t seq;
+  uint32_t entity;
+  std::string_view encoded;
+};
+
+// What one thread's buckets reuse, one after the other: the memory of a bucket's events
+// and of its changelog's columns is touched once per thread, not once per bucket.
+struct BucketScratch {
+  explicit BucketScratch(const Definitions& defs, const FeatureViewDef& view) : batches(defs, view) {}
+  std::vector<Spilled> spilled;
+  OfflineChangelogBatches batches;  // _partition, _offset null: not a log record
+};
+
 // Pass 2 for one bucket: replay, then write its rows by date.
 Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const std::string& state,
-                     const std::string& features_dir, const RunState& run, int bucket, int64_t* rows_out) {
+                     const std::string& features_dir, const RunState& run, int bucket, BucketScratch* scratch,
+                     int64_t* rows_out) {
   const SourceDef& source = *defs.FindSource(view.source);
   VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile((fs::path(state) / "spill" / std::to_string(bucket)).string()));
   // The bucket's events stay in the spill's encoding (about 100 bytes an event, where a
   // decoded Event takes several hundred, each allocated): each is decoded here into one
   // reused Event to find its entity, and again when its entity replays.
-  struct Spilled {
-    uint64_t seq;
-    uint32_t entity;
-    std::string_view encoded;
-  };
-  std::vector<Spilled> spilled;
+  std::vector<Spilled>& spilled = scratch->spilled;
+  spilled.clear();
   std::vector<std::string> keys;
   EntityIndex ids;  // entity key -> its number in keys
   Event ev;
@@ -200,10 +212,11 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
   }
   CompactHistory h(view, source, keys);
   for (const Spilled& s : spilled) h.AddEncoded(s.entity, s.encoded, s.seq);
-  spilled = {};
+  spilled.clear();
   bytes = {};
   Schema schema = OfflineChangelogSchema(defs, view);
-  OfflineChangelogBatches batches(defs, view);  // _partition, _offset null: not a log record
+  OfflineChangelogBatches& batches = scratch->batches;
+  batches.Clear();
   ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {
     for (const auto& r : out) {
       if (r.ts < run.from || r.ts >= run.bound) continue;
@@ -212,6 +225,7 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
   });
   const int64_t rows = batches.rows();
   for (auto& [date, batch] : batches.by_date()) {
+    if (batch.rows() == 0) continue;
     fs::path dir = fs::path(features_dir) / ("date=" + date);
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -220,7 +234,7 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
     parquet::WriterOptions o;
     o.metadata.emplace_back("vigil.backfill", run.run);
     VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema, o));
-    VIGIL_RETURN_IF_ERROR(w->Write(batch));
+    VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
     VIGIL_RETURN_IF_ERROR(w->Close());
   }
   *rows_out += rows;
@@ -319,11 +333,12 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   std::mutex mu;
   Status first;
   auto work = [&] {
+    BucketScratch scratch(defs, view);
     for (;;) {
       size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
       int64_t r = 0;
-      Status s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &r);
+      Status s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &scratch, &r);
       rows += r;
       if (!s.ok()) {
         std::lock_guard l(mu);

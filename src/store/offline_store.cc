@@ -223,6 +223,15 @@ void OfflineChangelogBatches::Add(const ChangelogRow& row) {
   ++rows_;
 }
 
+void OfflineChangelogBatches::Clear() {
+  for (auto& [date, batch] : by_date_) {
+    for (parquet::Column& c : batch.columns) c.Clear();
+  }
+  last_ = nullptr;
+  last_day_ = INT64_MIN;
+  rows_ = 0;
+}
+
 void OfflineEntityKey(const parquet::ColumnBatch& batch, size_t key_columns, size_t row, std::string* key) {
   key->clear();
   for (size_t k = 0; k < key_columns; ++k) {
@@ -447,7 +456,7 @@ Status OffsetDatasetWriter::Flush() {
       parquet::WriterOptions o = impl_->options;
       o.metadata.emplace_back(kRangesKey, RangesText(range));
       VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, impl_->schema, o));
-      VIGIL_RETURN_IF_ERROR(w->Write(batch));
+      VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
       VIGIL_RETURN_IF_ERROR(w->Close());
       VIGIL_RETURN_IF_ERROR(SyncDir(ddir));
     }
@@ -580,7 +589,7 @@ Result<CompactionStats> CompactDataset(const std::string& dir, const CompactionO
                                           std::to_string(seq++) + ".parquet"))
                            .string();
     VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, sorted.schema, o));
-    VIGIL_RETURN_IF_ERROR(w->Write(sorted));
+    VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(sorted));
     VIGIL_RETURN_IF_ERROR(w->Close());
     VIGIL_RETURN_IF_ERROR(SyncDir(ddir));
     stats.files_in += static_cast<int64_t>(files.size());

@@ -69,7 +69,10 @@ class OfflineChangelogBatches {
  public:
   OfflineChangelogBatches(const Definitions& defs, const FeatureViewDef& view);
   void Add(const ChangelogRow& row);
-  // "YYYY-MM-DD" -> its rows, in the order added.
+  // Forgets every row but keeps each date's columns and their capacity: the next rows
+  // (a backfill's next bucket) reuse the memory. by_date() keeps the dates, now empty.
+  void Clear();
+  // "YYYY-MM-DD" -> its rows, in the order added (a date may hold none after Clear).
   std::map<std::string, parquet::ColumnBatch>& by_date() { return by_date_; }
   int64_t rows() const { return rows_; }
 

@@ -74,7 +74,7 @@ Status WriteOfflineRepairs(const Definitions& defs, const FeatureViewDef& view, 
     std::string path =
         (dir / ("repair-" + std::to_string(WallClockMs()) + "-" + std::to_string(seq++) + ".parquet")).string();
     VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema));
-    VIGIL_RETURN_IF_ERROR(w->Write(batch));
+    VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
     VIGIL_RETURN_IF_ERROR(w->Close());
   }
   return Status::OK();
