@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/stop_signal.h"
+#include "common/memory.h"
 #include "common/metrics.h"
 #include "compute/batch_replay.h"
 #include "compute/stream_worker.h"
@@ -528,6 +529,7 @@ Status Get(const std::string& project, const std::string& view_name, const std::
 }
 
 Status Dataset(const std::string& project, const DatasetOptions& options) {
+  KeepFreedMemoryForReuse();
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   VIGIL_ASSIGN_OR_RETURN(DatasetStats st, BuildDataset(p.defs, log.get(), p.settings.offline_dir, options));
@@ -621,6 +623,7 @@ Status Online(const std::string& project, const std::string& view_name, const st
 namespace vigil::cli {
 
 Status Backfill(const std::string& project, const std::string& view_name, const BackfillCommandOptions& options) {
+  KeepFreedMemoryForReuse();
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
   const FeatureViewDef* view = p.defs.FindView(view_name);
   if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
