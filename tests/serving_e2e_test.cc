@@ -323,10 +323,7 @@ TEST_F(ServingE2eTest, ServingMatchesTraining) {
   LabelTable part;
   part.path = labels->table.path;
   part.header = labels->table.header;
-  for (uint32_t r : rows) {
-    part.rows.push_back(labels->table.rows[r]);
-    part.ts.push_back(labels->table.ts[r]);
-  }
+  for (uint32_t r : rows) part.AddRowOf(labels->table, r);
   std::vector<const FeatureViewDef*> views;
   for (const auto& v : loaded->builder->layout().views()) views.push_back(p->defs.FindView(v));
   auto tuples = JoinPointInTime(p->defs, log->get(), p->settings.offline_dir, part, views, JoinOptions{}, &stats);
@@ -338,7 +335,8 @@ TEST_F(ServingE2eTest, ServingMatchesTraining) {
   for (size_t i = 0; i < rows.size(); ++i) {
     Row request(request_schema.size());
     for (size_t f = 0; f < request_schema.size(); ++f) {
-      request[f] = *loaded->builder->ParseRequestCell(f, part.rows[i][*part.Column(request_schema.field(f).name)]);
+      request[f] =
+          *loaded->builder->ParseRequestCell(f, part.cell(i, *part.Column(request_schema.field(f).name)));
     }
     std::vector<const Row*> view_rows;
     for (size_t v = 0; v < views.size(); ++v) {

@@ -241,8 +241,8 @@ TEST_F(TrainingE2eTest, TrainingRowsSeeOnlyEventsBeforeTheLabel) {
   const auto& t = labels->table;
   const size_t source_col = *t.Column("source"), user_col = *t.Column("user_id"), amount_col = *t.Column("amount");
   std::vector<uint32_t> rows;
-  for (uint32_t i = 0; i < t.rows.size(); ++i) {
-    if (t.rows[i][source_col] == "transactions" && t.ts[i] >= Day(10) && t.ts[i] < Day(12)) rows.push_back(i);
+  for (uint32_t i = 0; i < t.size(); ++i) {
+    if (t.cell(i, source_col) == "transactions" && t.ts[i] >= Day(10) && t.ts[i] < Day(12)) rows.push_back(i);
   }
   ASSERT_GT(rows.size(), 200u);
   FeatureMatrixOptions mo;
@@ -277,14 +277,15 @@ TEST_F(TrainingE2eTest, TrainingRowsSeeOnlyEventsBeforeTheLabel) {
   size_t leaky_differs = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const int64_t ts = t.ts[rows[i]];
-    const auto& all = txn_ts[t.rows[rows[i]][user_col]];
+    const auto& all = txn_ts[std::string(t.cell(rows[i], user_col))];
     // As of ts - 1 ms over 24h: events with ts - 24h <= e < ts.
     const auto strict = std::count_if(all.begin(), all.end(), [&](int64_t e) { return e >= ts - kDay && e < ts; });
     const auto leaky = std::count_if(all.begin(), all.end(), [&](int64_t e) { return e > ts - kDay && e <= ts; });
     const float got = m->values[i * m->cols + count_col];
     ASSERT_EQ(got, static_cast<float>(strict)) << "label row " << rows[i] << " at " << ts;
     leaky_differs += got != static_cast<float>(leaky) ? 1 : 0;
-    EXPECT_EQ(m->values[i * m->cols + amount_feature], static_cast<float>(std::stod(t.rows[rows[i]][amount_col])));
+    EXPECT_EQ(m->values[i * m->cols + amount_feature],
+              static_cast<float>(std::stod(std::string(t.cell(rows[i], amount_col)))));
   }
   // The labelled transaction itself is at ts: a join that let it in would differ on every row.
   EXPECT_EQ(leaky_differs, rows.size());
@@ -304,7 +305,7 @@ TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
   // Labels of every source on days 10..13, newest first (the join takes rows in any order).
   const auto& t = labels->table;
   std::vector<uint32_t> rows;
-  for (uint32_t i = 0; i < t.rows.size(); ++i) {
+  for (uint32_t i = 0; i < t.size(); ++i) {
     if (t.ts[i] >= Day(10) && t.ts[i] < Day(13)) rows.push_back(i);
   }
   std::reverse(rows.begin(), rows.end());
@@ -329,10 +330,7 @@ TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
   LabelTable part;
   part.path = t.path;
   part.header = t.header;
-  for (uint32_t r : rows) {
-    part.rows.push_back(t.rows[r]);
-    part.ts.push_back(t.ts[r]);
-  }
+  for (uint32_t r : rows) part.AddRowOf(t, r);
   std::vector<const FeatureViewDef*> views;
   std::vector<Row> empty;
   for (const auto& v : (*builder)->layout().views()) {
@@ -348,7 +346,7 @@ TEST_F(TrainingE2eTest, ReplayInPassesGivesTheSameMatrix) {
   for (size_t i = 0; i < rows.size(); ++i) {
     Row input((*builder)->input_width());
     for (size_t f = 0; f < request.size(); ++f) {
-      input[f] = *(*builder)->ParseRequestCell(f, part.rows[i][*part.Column(request.field(f).name)]);
+      input[f] = *(*builder)->ParseRequestCell(f, part.cell(i, *part.Column(request.field(f).name)));
     }
     for (size_t v = 0; v < views.size(); ++v) {
       const Row& tuple = (*tuples)[v][i].empty() ? empty[v] : (*tuples)[v][i];

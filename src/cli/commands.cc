@@ -788,15 +788,14 @@ Result<std::vector<ReplayRequest>> ReplayRequests(const Project& p, const ModelD
   }
   auto id_col = t.Column("event_id");
   std::vector<ReplayRequest> out;
-  for (size_t i = 0; i < t.rows.size(); ++i) {
+  for (size_t i = 0; i < t.size(); ++i) {
     if (t.ts[i] < from || t.ts[i] >= until) continue;
-    const auto& row = t.rows[i];
     nlohmann::json keys_json = nlohmann::json::object(), request = nlohmann::json::object();
     for (const auto& [c, name] : keys) {
-      if (!row[c].empty()) keys_json[name] = row[c];
+      if (!t.cell(i, c).empty()) keys_json[name] = t.cell(i, c);
     }
     for (const auto& [c, f] : fields) {
-      const std::string& cell = row[c];
+      const std::string cell(t.cell(i, c));
       if (cell.empty()) continue;
       switch (f->type) {
         case Type::kDouble:
@@ -814,7 +813,7 @@ Result<std::vector<ReplayRequest>> ReplayRequests(const Project& p, const ModelD
       }
     }
     nlohmann::json body = {{"model", model.name}, {"keys", keys_json}, {"request", request}, {"ts", t.ts[i]}};
-    if (id_col.ok()) body["id"] = row[*id_col];
+    if (id_col.ok()) body["id"] = t.cell(i, *id_col);
     out.push_back({t.ts[i], body.dump()});
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.ts < b.ts; });

@@ -290,20 +290,19 @@ Status LoadOutcomes(const ModelDef& model, const MonitorPerformanceOptions& opti
   if (!model.labels.known_at_column.empty()) columns.push_back(model.labels.known_at_column);
   VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(path, model.labels.ts_column, columns));
   std::unordered_map<std::string, Outcome> outcomes;
-  outcomes.reserve(labels.rows.size());
-  for (size_t i = 0; i < labels.rows.size(); ++i) {
-    const auto& row = labels.rows[i];
+  outcomes.reserve(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
     Outcome o;
-    o.target = row[1] == "1" || row[1] == "true";
+    o.target = labels.cell(i, 1) == "1" || labels.cell(i, 1) == "true";
     o.known_at = labels.ts[i];
-    if (row.size() > 2 && !row[2].empty()) {
-      auto t = ParseTimestamp(row[2]);
+    if (labels.header.size() > 2 && !labels.cell(i, 2).empty()) {
+      auto t = ParseTimestamp(labels.cell(i, 2));
       if (!t.ok())
         return Status::InvalidArgument(path + ": " + model.labels.known_at_column + ": " +
                                        t.status().message());
       o.known_at = *t;
     }
-    outcomes[row[0]] = o;
+    outcomes[std::string(labels.cell(i, 0))] = o;
   }
   state->outcomes = std::move(outcomes);
   state->labels_path = ec1 || ec2 ? "" : path;  // an unreadable identity: read again next time

@@ -135,8 +135,7 @@ Result<SkewReport> CheckSkew(const Definitions& defs, Log* log, const std::strin
     }
     std::vector<std::string> cells;
     for (const auto& k : key_names) cells.push_back(KeyCell(r.keys, k));
-    labels.rows.push_back(std::move(cells));
-    labels.ts.push_back(r.ts);
+    labels.AddRow(cells, r.ts);
     report.from = std::min(report.from, r.ts);
     report.to = std::max(report.to, r.ts);
   }

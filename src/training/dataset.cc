@@ -319,10 +319,10 @@ Status WriteCsv(const std::string& path, const LabelTable& labels, const std::ve
   out.push_back('\n');
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file) return Status::IOError("cannot write " + path);
-  for (size_t i = 0; i < labels.rows.size(); ++i) {
-    for (size_t c = 0; c < labels.rows[i].size(); ++c) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    for (size_t c = 0; c < labels.header.size(); ++c) {
       if (c) out.push_back(',');
-      AppendCsvCell(labels.rows[i][c], &out);
+      AppendCsvCell(labels.cell(i, c), &out);
     }
     for (size_t vi = 0; vi < views.size(); ++vi) {
       for (size_t f = 0; f < views[vi]->features.size(); ++f) {
@@ -355,9 +355,10 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
   parquet::WriterOptions wo;
   wo.threads = threads;
   VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema, wo));
-  // Column by column, a batch of labels at a time: no row is assembled.
-  constexpr size_t kBatch = 65536;
-  const size_t n = labels.rows.size();
+  // Column by column, a row group of labels at a time, written straight from the batch:
+  // no row is assembled, no row copied into the writer's buffer.
+  const size_t kBatch = static_cast<size_t>(wo.row_group_rows);
+  const size_t n = labels.size();
   size_t begin = 0;
   do {  // at least one batch: a file of no labels still has its schema
     const size_t end = std::min(n, begin + kBatch);
@@ -366,7 +367,7 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
     for (; c < labels.header.size(); ++c) {
       parquet::Column& col = batch.columns[c];
       col.Reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) col.AppendString(labels.rows[i][c]);
+      for (size_t i = begin; i < end; ++i) col.AppendString(labels.cell(i, c));
     }
     for (size_t vi = 0; vi < views.size(); ++vi) {
       for (size_t f = 0; f < views[vi]->features.size(); ++f, ++c) {
@@ -382,7 +383,7 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
         }
       }
     }
-    VIGIL_RETURN_IF_ERROR(w->Write(batch));
+    VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
     begin = end;
   } while (begin < n);
   return w->Close();
@@ -393,6 +394,31 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 }
 
 }  // namespace
+
+void LabelTable::AddRow(std::span<const std::string> cells, TimestampMs row_ts) {
+  for (const std::string& c : cells) {
+    text_ += c;
+    ends_.push_back(text_.size());
+  }
+  ts.push_back(row_ts);
+}
+
+void LabelTable::AddRow(std::span<const std::string> cells, std::span<const size_t> keep,
+                        TimestampMs row_ts) {
+  for (size_t c : keep) {
+    text_ += cells[c];
+    ends_.push_back(text_.size());
+  }
+  ts.push_back(row_ts);
+}
+
+void LabelTable::AddRowOf(const LabelTable& from, size_t row) {
+  for (size_t c = 0; c < from.header.size(); ++c) {
+    text_ += from.cell(row, c);
+    ends_.push_back(text_.size());
+  }
+  ts.push_back(from.ts[row]);
+}
 
 Result<size_t> LabelTable::Column(const std::string& column) const {
   auto it = std::find(header.begin(), header.end(), column);
@@ -405,25 +431,58 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
   LabelTable labels;
   labels.path = path;
   std::vector<std::string> all_header;
-  std::vector<std::vector<std::string>> all_rows;
-  std::vector<int> lines;  // CSV line of each row, for messages
+  // The kept columns and the ts column's index, once the file's header is known.
+  std::vector<size_t> keep;
+  size_t ts_idx = 0;
+  auto choose = [&]() -> Status {
+    if (columns.empty()) {
+      for (size_t c = 0; c < all_header.size(); ++c) keep.push_back(c);
+    } else {
+      for (const auto& col : columns) {
+        auto it = std::find(all_header.begin(), all_header.end(), col);
+        if (it == all_header.end()) return Status::InvalidArgument(path + ":1: no column '" + col + "'");
+        keep.push_back(static_cast<size_t>(it - all_header.begin()));
+      }
+    }
+    auto ts_it = std::find(all_header.begin(), all_header.end(), ts_column);
+    if (ts_it == all_header.end()) {
+      return Status::InvalidArgument(path + ":1: no column '" + ts_column +
+                                     "' (choose one with --ts-column)");
+    }
+    ts_idx = static_cast<size_t>(ts_it - all_header.begin());
+    for (size_t c : keep) labels.header.push_back(all_header[c]);
+    return Status::OK();
+  };
+  // One row's cells (all the file's columns), `where` naming it for a message.
+  auto add = [&](const std::vector<std::string>& cells, const auto& where) -> Status {
+    auto t = ParseTimestamp(cells[ts_idx]);
+    if (!t.ok()) return t.status().WithContext(where() + ": column " + ts_column);
+    labels.AddRow(cells, keep, *t);
+    return Status::OK();
+  };
+  std::vector<std::string> cells;
   if (EndsWith(path, ".parquet")) {
     VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch batch, parquet::ReadFile(path));
     for (size_t c = 0; c < batch.schema.size(); ++c) all_header.push_back(batch.schema.field(c).name);
-    all_rows.resize(static_cast<size_t>(batch.rows()));
+    VIGIL_RETURN_IF_ERROR(choose());
+    cells.resize(all_header.size());
     for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
-      all_rows[r].reserve(all_header.size());
       for (size_t c = 0; c < all_header.size(); ++c) {
-        Value v = batch.columns[c].Get(r);
-        all_rows[r].push_back(v.type() == Type::kString ? v.str() : v.ToCsvText());
+        const parquet::Column& col = batch.columns[c];
+        if (col.type == Type::kString && !col.is_null(r)) {
+          cells[c].assign(col.str(r));
+        } else {
+          cells[c] = col.Get(r).ToCsvText();
+        }
       }
+      VIGIL_RETURN_IF_ERROR(add(cells, [&] { return path + " row " + std::to_string(r + 1); }));
     }
   } else {
     VIGIL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
     CsvReader csv(text);
     VIGIL_ASSIGN_OR_RETURN(bool has_header, csv.Next(&all_header));
     if (!has_header) return Status::InvalidArgument(path + ": empty label file (want a header row)");
-    std::vector<std::string> cells;
+    VIGIL_RETURN_IF_ERROR(choose());
     for (;;) {
       auto more = csv.Next(&cells);
       if (!more.ok()) return more.status().WithContext(path);
@@ -433,43 +492,7 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
                                        std::to_string(cells.size()) + " cells, header has " +
                                        std::to_string(all_header.size()));
       }
-      all_rows.push_back(cells);
-      lines.push_back(csv.line());
-    }
-  }
-  // Keep the asked columns only.
-  std::vector<size_t> keep;
-  if (columns.empty()) {
-    for (size_t c = 0; c < all_header.size(); ++c) keep.push_back(c);
-  } else {
-    for (const auto& col : columns) {
-      auto it = std::find(all_header.begin(), all_header.end(), col);
-      if (it == all_header.end()) return Status::InvalidArgument(path + ":1: no column '" + col + "'");
-      keep.push_back(static_cast<size_t>(it - all_header.begin()));
-    }
-  }
-  auto ts_it = std::find(all_header.begin(), all_header.end(), ts_column);
-  if (ts_it == all_header.end()) {
-    return Status::InvalidArgument(path + ":1: no column '" + ts_column + "' (choose one with --ts-column)");
-  }
-  const size_t ts_idx = static_cast<size_t>(ts_it - all_header.begin());
-  for (size_t c : keep) labels.header.push_back(all_header[c]);
-  labels.rows.reserve(all_rows.size());
-  labels.ts.reserve(all_rows.size());
-  for (size_t r = 0; r < all_rows.size(); ++r) {
-    auto t = ParseTimestamp(all_rows[r][ts_idx]);
-    if (!t.ok()) {
-      std::string where = path + (lines.empty() ? " row " + std::to_string(r + 1) : ":" + std::to_string(lines[r]));
-      return t.status().WithContext(where + ": column " + ts_column);
-    }
-    labels.ts.push_back(*t);
-    if (columns.empty()) {
-      labels.rows.push_back(std::move(all_rows[r]));
-    } else {
-      std::vector<std::string> row;
-      row.reserve(keep.size());
-      for (size_t c : keep) row.push_back(std::move(all_rows[r][c]));
-      labels.rows.push_back(std::move(row));
+      VIGIL_RETURN_IF_ERROR(add(cells, [&] { return path + ":" + std::to_string(csv.line()); }));
     }
   }
   return labels;
@@ -507,7 +530,7 @@ Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& off
         key.clear();
         bool empty = false;
         for (size_t k = 0; k < key_cols.size(); ++k) {
-          const std::string& cell = labels.rows[rows[i]][key_cols[k]];
+          const std::string_view cell = labels.cell(rows[i], key_cols[k]);
           empty |= cell.empty();
           if (k) key.push_back(kKeySeparator);
           key += cell;
@@ -550,11 +573,11 @@ Result<std::vector<std::vector<Row>>> JoinPointInTime(const Definitions& defs, L
                                                       const std::string& offline_dir, const LabelTable& labels,
                                                       const std::vector<const FeatureViewDef*>& views,
                                                       const JoinOptions& options, DatasetStats* stats) {
-  std::vector<uint32_t> rows(labels.rows.size());
+  std::vector<uint32_t> rows(labels.size());
   for (uint32_t i = 0; i < rows.size(); ++i) rows[i] = i;
   // values[v][label]: the view's tuple as of the label's time (empty: none).
   std::vector<std::vector<Row>> values(views.size());
-  for (auto& v : values) v.assign(labels.rows.size(), Row());
+  for (auto& v : values) v.assign(labels.size(), Row());
   VIGIL_RETURN_IF_ERROR(JoinPointInTime(
       defs, log, offline_dir, labels, rows, views, options,
       [&values](size_t view, uint32_t label, const Row& tuple) { values[view][label] = tuple; }, stats));
@@ -566,7 +589,7 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
   auto start = std::chrono::steady_clock::now();
   DatasetStats stats;
   VIGIL_ASSIGN_OR_RETURN(LabelTable labels, ReadLabelTable(options.labels_path, options.ts_column));
-  stats.labels = static_cast<int64_t>(labels.rows.size());
+  stats.labels = static_cast<int64_t>(labels.size());
 
   std::vector<const FeatureViewDef*> views;
   for (const auto& name : options.views) {
@@ -575,7 +598,7 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
     views.push_back(v);
   }
   // Each view's tuple by label, as typed cells.
-  const size_t n = labels.rows.size();
+  const size_t n = labels.size();
   std::vector<TupleTable> values;
   values.reserve(views.size());
   for (const auto* v : views) values.emplace_back(*v, n);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -23,15 +24,41 @@
 
 namespace vigil {
 
-// Label rows as the join reads them: cells as text by column, and each row's labelled
-// moment.
-struct LabelTable {
+// Label rows as the join reads them: cells as text, and each row's labelled moment.
+// The cells live in one buffer, row after row (a million labels are not ten million
+// strings, each allocated).
+//
+//   LabelTable t;
+//   t.header = {"user_id", "ts"};
+//   t.AddRow(std::vector<std::string>{"u1", "1000"}, 1000);
+//   t.cell(0, 0) == "u1"; t.size() == 1
+class LabelTable {
+ public:
   std::string path;  // for messages
   std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<TimestampMs> ts;  // parsed from the ts column
+  std::vector<TimestampMs> ts;  // parsed from the ts column, one per row
+
+  size_t size() const { return ts.size(); }
+  // Row `row`'s cell of column `col`; valid until the next AddRow.
+  // REQUIRES: row < size(), col < header.size().
+  std::string_view cell(size_t row, size_t col) const {
+    const size_t i = row * header.size() + col;
+    const uint64_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(text_).substr(begin, ends_[i] - begin);
+  }
+  // Appends a row. REQUIRES: cells.size() == header.size().
+  void AddRow(std::span<const std::string> cells, TimestampMs row_ts);
+  // The same for the cells `keep` picks out of `cells`, in that order.
+  // REQUIRES: keep.size() == header.size(), each index < cells.size().
+  void AddRow(std::span<const std::string> cells, std::span<const size_t> keep, TimestampMs row_ts);
+  // Appends row `row` of `from`, its ts included. REQUIRES: from's header is as long.
+  void AddRowOf(const LabelTable& from, size_t row);
   // The index of `column` in header, or NotFound naming the file and the column.
   Result<size_t> Column(const std::string& column) const;
+
+ private:
+  std::string text_;            // every cell's text, row after row
+  std::vector<uint64_t> ends_;  // where each cell ends in text_
 };
 
 // Reads a label file: CSV with a header (null: an empty cell), or Parquet (a file ending

@@ -178,9 +178,8 @@ Result<DenseMatrix> BuildMatrix(const Definitions& defs, Log* log, const Feature
   };
 
   for (size_t i = 0; i < n; ++i) {
-    const std::vector<std::string>& cells = labels.table.rows[rows[i]];
     for (size_t f = 0; f < request_cols.size(); ++f) {
-      auto v = builder.ParseRequestCell(f, cells[request_cols[f]]);
+      auto v = builder.ParseRequestCell(f, labels.table.cell(rows[i], request_cols[f]));
       if (!v.ok()) return v.status().WithContext(labels.table.path + " row " + std::to_string(rows[i] + 2));
       store(i, f, *v);
     }
@@ -296,23 +295,23 @@ Result<ModelLabels> ReadModelLabels(const ModelDef& model, const std::string& pa
   if (!spec.known_at_column.empty()) {
     VIGIL_ASSIGN_OR_RETURN(known_col, out.table.Column(spec.known_at_column));
   }
-  const size_t n = out.table.rows.size();
+  const size_t n = out.table.size();
   out.target.resize(n);
   out.known_at.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const std::string& t = out.table.rows[i][target_col];
+    const std::string_view t = out.table.cell(i, target_col);
     if (t == "1" || t == "true") {
       out.target[i] = 1;
     } else if (t == "0" || t == "false") {
       out.target[i] = 0;
     } else {
-      return Status::InvalidArgument(path + " row " + std::to_string(i + 1) + ": column " + spec.target + ": '" + t +
-                                     "' is not 0/1 or true/false");
+      return Status::InvalidArgument(path + " row " + std::to_string(i + 1) + ": column " + spec.target +
+                                     ": '" + std::string(t) + "' is not 0/1 or true/false");
     }
     if (spec.known_at_column.empty()) {
       out.known_at[i] = out.table.ts[i];
     } else {
-      auto k = ParseTimestamp(out.table.rows[i][known_col]);
+      auto k = ParseTimestamp(out.table.cell(i, known_col));
       if (!k.ok()) {
         return k.status().WithContext(path + " row " + std::to_string(i + 1) + ": column " + spec.known_at_column);
       }
