@@ -420,6 +420,12 @@ void LabelTable::AddRowOf(const LabelTable& from, size_t row) {
   ts.push_back(from.ts[row]);
 }
 
+void LabelTable::Reserve(size_t rows, size_t text_bytes) {
+  ts.reserve(rows);
+  ends_.reserve(rows * header.size());
+  text_.reserve(text_bytes);
+}
+
 Result<size_t> LabelTable::Column(const std::string& column) const {
   auto it = std::find(header.begin(), header.end(), column);
   if (it == header.end()) return Status::NotFound(path + ":1: no column '" + column + "'");
@@ -465,6 +471,7 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
     VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch batch, parquet::ReadFile(path));
     for (size_t c = 0; c < batch.schema.size(); ++c) all_header.push_back(batch.schema.field(c).name);
     VIGIL_RETURN_IF_ERROR(choose());
+    labels.Reserve(static_cast<size_t>(batch.rows()), 0);
     cells.resize(all_header.size());
     for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
       for (size_t c = 0; c < all_header.size(); ++c) {
@@ -483,6 +490,8 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
     VIGIL_ASSIGN_OR_RETURN(bool has_header, csv.Next(&all_header));
     if (!has_header) return Status::InvalidArgument(path + ": empty label file (want a header row)");
     VIGIL_RETURN_IF_ERROR(choose());
+    // A row a line, at most (a quoted cell may span lines); the cells are within the text.
+    labels.Reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')), text.size());
     for (;;) {
       auto more = csv.Next(&cells);
       if (!more.ok()) return more.status().WithContext(path);

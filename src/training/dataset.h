@@ -53,6 +53,8 @@ class LabelTable {
   void AddRow(std::span<const std::string> cells, std::span<const size_t> keep, TimestampMs row_ts);
   // Appends row `row` of `from`, its ts included. REQUIRES: from's header is as long.
   void AddRowOf(const LabelTable& from, size_t row);
+  // Room for `rows` rows of `text_bytes` bytes of cells in all (header set first).
+  void Reserve(size_t rows, size_t text_bytes);
   // The index of `column` in header, or NotFound naming the file and the column.
   Result<size_t> Column(const std::string& column) const;
 
