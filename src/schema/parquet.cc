@@ -1442,10 +1442,11 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
       present = static_cast<size_t>(std::count(levels.begin(), levels.end(), 1u));
     }
     vals.clear();
+    const bool by_dictionary = encoding == kRleDictionary || encoding == kPlainDictionary;
     if (encoding == kPlain) {
       st = DecodePlain(d, &values_data, present, &vals);
       if (!st.ok()) return st.IsCorruption() ? Status::Corruption(page_at + st.message()) : st;
-    } else if (encoding == kRleDictionary || encoding == kPlainDictionary) {
+    } else if (by_dictionary) {
       if (!have_dict) return Status::Corruption(page_at + "dictionary-encoded page without a dictionary");
       if (present > 0) {
         if (values_data.empty()) return Status::Corruption(page_at + "no index bit width");
@@ -1459,45 +1460,44 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
                                       std::to_string(dict_size) + "-entry dictionary");
           }
         }
-        switch (d.type) {
-          case Type::kDouble:
-            for (uint32_t ix : indexes) vals.doubles.push_back(dict.doubles[ix]);
-            break;
-          case Type::kString:
-            for (uint32_t ix : indexes) {
-              uint64_t b = ix == 0 ? 0 : dict.ends[ix - 1];
-              vals.bytes.append(dict.bytes, b, dict.ends[ix] - b);
-              vals.ends.push_back(vals.bytes.size());
-            }
-            break;
-          default:
-            for (uint32_t ix : indexes) vals.ints.push_back(dict.ints[ix]);
-        }
       }
     } else {
       return Status::InvalidArgument("encoding " + std::string(EncodingName(encoding)) +
                                      " is not supported (want PLAIN or RLE_DICTIONARY)");
     }
-    // Spread the values over the rows.
-    size_t k = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const bool valid = !d.optional || levels[i] == 1;
-      out->valid.push_back(valid ? 1 : 0);
-      switch (d.type) {
-        case Type::kDouble:
-          out->doubles.push_back(valid ? vals.doubles[k] : 0.0);
-          break;
-        case Type::kString:
-          if (valid) {
-            uint64_t b = k == 0 ? 0 : vals.ends[k - 1];
-            out->bytes.append(vals.bytes, b, vals.ends[k] - b);
+    // Spread the present values over the rows, straight from where they are: the k-th
+    // present value is the dictionary's entry indexes[k], or the page's own k-th value.
+    const Values& src = by_dictionary ? dict : vals;
+    const uint32_t* at = by_dictionary ? indexes.data() : nullptr;
+    auto entry = [at](size_t k) -> size_t { return at != nullptr ? at[k] : k; };
+    const size_t base = out->valid.size();
+    out->valid.resize(base + count, 1);
+    uint8_t* valid = out->valid.data() + base;
+    if (d.optional) {
+      for (size_t i = 0; i < count; ++i) valid[i] = levels[i] == 1 ? 1 : 0;
+    }
+    switch (d.type) {
+      case Type::kDouble: {
+        out->doubles.resize(base + count);
+        double* o = out->doubles.data() + base;
+        for (size_t i = 0, k = 0; i < count; ++i) o[i] = valid[i] ? src.doubles[entry(k++)] : 0.0;
+        break;
+      }
+      case Type::kString:
+        for (size_t i = 0, k = 0; i < count; ++i) {
+          if (valid[i]) {
+            const size_t e = entry(k++);
+            const uint64_t b = e == 0 ? 0 : src.ends[e - 1];
+            out->bytes.append(src.bytes.data() + b, src.ends[e] - b);
           }
           out->offsets.push_back(out->bytes.size());
-          break;
-        default:
-          out->ints.push_back(valid ? vals.ints[k] : 0);
+        }
+        break;
+      default: {
+        out->ints.resize(base + count);
+        int64_t* o = out->ints.data() + base;
+        for (size_t i = 0, k = 0; i < count; ++i) o[i] = valid[i] ? src.ints[entry(k++)] : 0;
       }
-      if (valid) ++k;
     }
     read += num_values;
   }
