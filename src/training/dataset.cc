@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -52,7 +53,10 @@ class TupleTable {
       if (view.features[f].output_type == Type::kString) string_col_[f] = ns_++;
     }
     types_.assign(n * nf_, static_cast<uint8_t>(Type::kNull));
-    bits_.resize(n * nf_);
+    // Not zeroed: a cell's bits are read only once its type says it holds a value. A
+    // million labels' tuples are tens of MB per view, which a zeroing pass (and its page
+    // faults) would touch before the join writes them.
+    bits_ = std::make_unique_for_overwrite<int64_t[]>(n * nf_);
     strings_.resize(n * ns_);
     has_.assign(n, 0);
   }
@@ -135,7 +139,7 @@ class TupleTable {
   size_t nf_, ns_ = 0;
   std::vector<int> string_col_;  // by feature: its index among the string features, or -1
   std::vector<uint8_t> types_;   // by tuple and feature: Type; kNull: null
-  std::vector<int64_t> bits_;    // int64, timestamp, bool (0/1), double (its bits)
+  std::unique_ptr<int64_t[]> bits_;  // int64, timestamp, bool (0/1), double (its bits)
   std::vector<std::string> strings_;
   std::vector<uint8_t> has_;     // by tuple: set at all
 };
