@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 namespace vigil {
 namespace {
@@ -32,6 +34,26 @@ TEST(KeepFreedMemoryForReuseTest, AFreedLargeBlockStaysInTheHeap) {
   std::memset(again.get(), 2, kBlock);
   EXPECT_EQ(mallinfo2().arena, arena);
 #endif
+}
+
+// Small (calloc) and large (a mapping) arrays start zeroed, hold what is written, and
+// move their memory; ASan checks the frees.
+TEST(ZeroedArrayTest, StartsZeroedHoldsWritesAndMoves) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{1000}, size_t{(3 << 20) / 8 + 5}}) {
+    ZeroedArray<int64_t> a(n);
+    ASSERT_EQ(a.size(), n);
+    for (size_t i = 0; i < n; i += 4093) ASSERT_EQ(a[i], 0) << n << " " << i;
+    if (n > 0) ASSERT_EQ(a[n - 1], 0);
+    for (size_t i = 0; i < n; ++i) a[i] = static_cast<int64_t>(i * 3);
+    ZeroedArray<int64_t> b(std::move(a));
+    EXPECT_EQ(a.size(), 0u);
+    ASSERT_EQ(b.size(), n);
+    for (size_t i = 0; i < n; i += 997) ASSERT_EQ(b[i], static_cast<int64_t>(i * 3));
+    ZeroedArray<int64_t> c(7);
+    c = std::move(b);  // c's old array goes with b
+    ASSERT_EQ(c.size(), n);
+    if (n > 0) EXPECT_EQ(c[n - 1], static_cast<int64_t>((n - 1) * 3));
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "common/files.h"
+#include "common/memory.h"
 #include "compute/batch_replay.h"
 #include "compute/entity_index.h"
 #include "compute/entity_window.h"
@@ -52,13 +53,13 @@ class TupleTable {
     for (size_t f = 0; f < nf_; ++f) {
       if (view.features[f].output_type == Type::kString) string_col_[f] = ns_++;
     }
-    types_.assign(n * nf_, static_cast<uint8_t>(Type::kNull));
-    // Not zeroed: a cell's bits are read only once its type says it holds a value. A
-    // million labels' tuples are tens of MB per view, which a zeroing pass (and its page
-    // faults) would touch before the join writes them.
-    bits_ = std::make_unique_for_overwrite<int64_t[]>(n * nf_);
+    // Zeroed memory: every cell's type is kNull (0) with no pass over them. A million
+    // labels' tuples are tens of MB per view, in huge pages where the kernel allows.
+    static_assert(static_cast<uint8_t>(Type::kNull) == 0);
+    types_ = ZeroedArray<uint8_t>(n * nf_);
+    bits_ = ZeroedArray<int64_t>(n * nf_);
     strings_.resize(n * ns_);
-    has_.assign(n, 0);
+    has_ = ZeroedArray<uint8_t>(n);
   }
   // Sets tuple i. REQUIRES: tuple.size() is the view's feature count; a string only
   // where the feature's output type is string.
@@ -138,10 +139,10 @@ class TupleTable {
  private:
   size_t nf_, ns_ = 0;
   std::vector<int> string_col_;  // by feature: its index among the string features, or -1
-  std::vector<uint8_t> types_;   // by tuple and feature: Type; kNull: null
-  std::unique_ptr<int64_t[]> bits_;  // int64, timestamp, bool (0/1), double (its bits)
+  ZeroedArray<uint8_t> types_;   // by tuple and feature: Type; kNull: null
+  ZeroedArray<int64_t> bits_;    // int64, timestamp, bool (0/1), double (its bits)
   std::vector<std::string> strings_;
-  std::vector<uint8_t> has_;     // by tuple: set at all
+  ZeroedArray<uint8_t> has_;  // by tuple: set at all
 };
 
 // Sets (*out)[label] for every label of `groups` from the offline changelog of `view`, in
