@@ -405,28 +405,24 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
+void LabelTable::AppendCell(std::string_view text) {
+  text_ += text;
+  ends_.push_back(text_.size());
+}
+
 void LabelTable::AddRow(std::span<const std::string> cells, TimestampMs row_ts) {
-  for (const std::string& c : cells) {
-    text_ += c;
-    ends_.push_back(text_.size());
-  }
+  for (const std::string& c : cells) AppendCell(c);
   ts.push_back(row_ts);
 }
 
 void LabelTable::AddRow(std::span<const std::string> cells, std::span<const size_t> keep,
                         TimestampMs row_ts) {
-  for (size_t c : keep) {
-    text_ += cells[c];
-    ends_.push_back(text_.size());
-  }
+  for (size_t c : keep) AppendCell(cells[c]);
   ts.push_back(row_ts);
 }
 
 void LabelTable::AddRowOf(const LabelTable& from, size_t row) {
-  for (size_t c = 0; c < from.header.size(); ++c) {
-    text_ += from.cell(row, c);
-    ends_.push_back(text_.size());
-  }
+  for (size_t c = 0; c < from.header.size(); ++c) AppendCell(from.cell(row, c));
   ts.push_back(from.ts[row]);
 }
 

@@ -59,6 +59,8 @@ class LabelTable {
   Result<size_t> Column(const std::string& column) const;
 
  private:
+  void AppendCell(std::string_view text);
+
   std::string text_;            // every cell's text, row after row
   std::vector<uint64_t> ends_;  // where each cell ends in text_
 };
