@@ -31,6 +31,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,9 +97,10 @@ DecodeOptions IngestOptions(const Definitions& defs, const SourceDef& source) {
 }
 
 // The compute of one source, as StreamWorker::SourceTask::Poll drives it, with the
-// changelog rows counted and encoded instead of appended to a topic: every accepted
-// event is added to every view's engine, and every `advance_every` accepted events (and
-// once at the end of the input) each engine advances to the watermark.
+// changelog rows counted and encoded instead of appended to a topic: accepted events are
+// added to every view's engine in batches of up to kStreamAddBatch (ViewEngine::AddBatch),
+// and every `advance_every` accepted events (and once at the end of the input) each
+// engine advances to the watermark, after the events before it are added.
 class SourceCompute {
  public:
   SourceCompute(const SourceDef& source, const std::vector<const FeatureViewDef*>& views,
@@ -107,16 +109,30 @@ class SourceCompute {
     for (const auto* v : views) outs_.push_back({std::make_unique<ViewEngine>(*v), 0});
   }
 
+  // Computes events evs[i] with seq first_seq + i, as a poll of that many records does.
   // Not inlined, so that callgrind can collect exactly this:
-  //   --toggle-collect='*SourceCompute::Process(vigil::Event const&, unsigned long)'
-  [[gnu::noinline]] void Process(const Event& ev, uint64_t seq) {
-    ++in_;
-    if (!wm_.Observe(ev.ts)) {
-      ++late_;
-      return;
+  //   --toggle-collect='*SourceCompute::Process*'
+  [[gnu::noinline]] void Process(std::span<const Event> evs, uint64_t first_seq) {
+    size_t begin = 0;  // evs[begin..i) are accepted and not yet added
+    for (size_t i = 0; i < evs.size(); ++i) {
+      ++in_;
+      if (!wm_.Observe(evs[i].ts)) {
+        ++late_;
+        Add(evs.subspan(begin, i - begin), first_seq + begin);
+        begin = i + 1;
+        continue;
+      }
+      if (i + 1 - begin == kStreamAddBatch) {
+        Add(evs.subspan(begin, i + 1 - begin), first_seq + begin);
+        begin = i + 1;
+      }
+      if (++since_advance_ >= advance_every_) {
+        Add(evs.subspan(begin, i + 1 - begin), first_seq + begin);
+        begin = i + 1;
+        Advance();
+      }
     }
-    for (auto& o : outs_) o.engine->Add(ev, seq);
-    if (++since_advance_ >= advance_every_) Advance();
+    Add(evs.subspan(begin), first_seq + begin);
   }
 
   // Emits every row before the watermark (the end of StreamWorker's Poll).
@@ -149,10 +165,18 @@ class SourceCompute {
     std::unique_ptr<ViewEngine> engine;
     int64_t rows;
   };
+  // Adds events with consecutive seqs from first_seq to every engine.
+  void Add(std::span<const Event> evs, uint64_t first_seq) {
+    if (evs.empty()) return;
+    seqs_.resize(evs.size());
+    for (size_t i = 0; i < evs.size(); ++i) seqs_[i] = first_seq + i;
+    for (auto& o : outs_) o.engine->AddBatch(evs, seqs_);
+  }
   Watermark wm_;
   int64_t advance_every_;
   int64_t since_advance_ = 0;
   std::vector<Output> outs_;
+  std::vector<uint64_t> seqs_;
   std::string payload_;
   int64_t in_ = 0, late_ = 0, rows_ = 0;
   uint64_t bytes_ = 0;
@@ -260,7 +284,7 @@ class SourceBench {
   void Engine(const std::vector<const FeatureViewDef*>& views, Timings* t) {
     auto compute = std::make_unique<SourceCompute>(source_, views, args_.advance_every);
     auto start = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < events_.size(); ++i) compute->Process(events_[i], i);
+    compute->Process(events_, 0);
     compute->Advance();
     t->seconds.push_back(Since(start));  // before the state is freed
     t->events = compute->in();
@@ -274,9 +298,21 @@ class SourceBench {
 
   void EndToEnd(Timings* t) {
     auto compute = std::make_unique<SourceCompute>(source_, views_, args_.advance_every);
+    // Decoded events go through in batches of kStreamAddBatch, as the stream worker
+    // decodes its records.
+    std::vector<Event> batch;
+    batch.reserve(kStreamAddBatch);
     uint64_t seq = 0;
     auto start = std::chrono::steady_clock::now();
-    DecodeWith([&](Event&& ev) { compute->Process(ev, seq++); });
+    DecodeWith([&](Event&& ev) {
+      batch.push_back(std::move(ev));
+      if (batch.size() == kStreamAddBatch) {
+        compute->Process(batch, seq);
+        seq += batch.size();
+        batch.clear();
+      }
+    });
+    compute->Process(batch, seq);
     compute->Advance();
     t->seconds.push_back(Since(start));
     t->events = compute->in();

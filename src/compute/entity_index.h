@@ -34,6 +34,18 @@ class EntityIndex {
       if (e.hash == tag && key_of(e.slot) == key) return e.slot;
     }
   }
+  // Hints for a caller that looks up keys some places ahead (results never depend on
+  // them). Prefetch asks the CPU to fetch h's home entry; once it has arrived, Peek
+  // returns the slot there if its hash matches h (the slot of h's key, or of a key with
+  // the same 32-bit hash, or kNone although the key is further along its probe run).
+  void Prefetch(uint64_t h) const {
+    if (size_ != 0) __builtin_prefetch(&entries_[Tag(h) & mask_]);
+  }
+  uint32_t Peek(uint64_t h) const {
+    if (size_ == 0) return kNone;
+    const Entry& e = entries_[Tag(h) & mask_];
+    return e.hash == Tag(h) ? e.slot : kNone;
+  }
   // Adds slot for a key with hash h. REQUIRES: the key is not in the index.
   void Insert(uint64_t h, uint32_t slot);
   // Removes the entry of `slot` (whose key has hash h). REQUIRES: it is in the index.

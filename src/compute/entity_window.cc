@@ -1,6 +1,7 @@
 #include "compute/entity_window.h"
 
 #include <algorithm>
+#include <cassert>
 #include <new>
 
 #include "compute/window_agg_internal.h"
@@ -150,6 +151,13 @@ ViewPlan::ViewPlan(const FeatureViewDef& view) : view_(&view) {
       }
     }
     where_slot_.push_back(slot);
+    int input = -1;
+    if (f.field_index >= 0) {
+      auto it = std::find(input_fields_.begin(), input_fields_.end(), f.field_index);
+      input = static_cast<int>(it - input_fields_.begin());
+      if (it == input_fields_.end()) input_fields_.push_back(f.field_index);
+    }
+    input_of_.push_back(input);
   }
 }
 
@@ -204,7 +212,7 @@ void EntityWindow::BlockDeleter::operator()(std::byte* block) const {
   ::operator delete(block);
 }
 
-Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
+size_t EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
   // Events arrive nearly in order: find the place from the back.
   size_t pos = pending_.size();
   while (pos > pending_head_) {
@@ -212,20 +220,86 @@ Value* EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
     if (prev.ts < ts || (prev.ts == ts && prev.seq < seq)) break;
     --pos;
   }
-  pending_.insert(pending_.begin() + static_cast<std::ptrdiff_t>(pos), Pending{ts, seq});
-  const size_t n = plan_->num_features();
+  pending_.insert(pending_.begin() + static_cast<std::ptrdiff_t>(pos), Pending{ts, seq, 0});
+  const size_t n = plan_->num_input_fields();
   if (inputs_.size() < pending_.size() * n) inputs_.resize(pending_.size() * n);
   // Shift the later events' inputs one place back (moves keep the string buffers).
   std::move_backward(inputs_.begin() + static_cast<std::ptrdiff_t>(pos * n),
                      inputs_.begin() + static_cast<std::ptrdiff_t>((pending_.size() - 1) * n),
                      inputs_.begin() + static_cast<std::ptrdiff_t>(pending_.size() * n));
+  if (const size_t words = plan_->extra_where_words(); words > 0) {
+    more_pass_.insert(more_pass_.begin() + static_cast<std::ptrdiff_t>(pos * words), words, 0);
+  }
   next_ = std::min(next_, ts);  // the only new instant
-  return InputsOf(pos);
+  return pos;
 }
 
-void EntityWindow::Add(TimestampMs ts, uint64_t seq, Row inputs) {
-  Value* in = NewPending(ts, seq);
-  for (size_t i = 0; i < plan_->num_features(); ++i) in[i] = std::move(inputs[i]);
+void EntityWindow::AddEvent(const Event& ev, uint64_t seq) {
+  const size_t k = NewPending(ev.ts, seq);
+  const ViewPlan& plan = *plan_;
+  uint64_t pass = 0;
+  uint64_t* more = MorePassOf(k);
+  for (size_t w = 0; w < plan.wheres_.size(); ++w) {
+    const uint64_t bit = plan.wheres_[w]->Matches(ev.fields) ? 1 : 0;
+    if (w < 64) {
+      pass |= bit << w;
+    } else {
+      more[w / 64 - 1] |= bit << (w % 64);
+    }
+  }
+  pending_[k].pass = pass;
+  Value* in = InputsOf(k);
+  for (size_t j = 0; j < plan.input_fields_.size(); ++j) in[j] = ev.fields[plan.input_fields_[j]];
+}
+
+// Inlined into ProcessInstant, where it runs for every feature of every event.
+[[gnu::always_inline]] inline const Value* EntityWindow::InputOf(size_t k, size_t i) const {
+  const ViewPlan& plan = *plan_;
+  if (const int w = plan.where_slot_[i]; w >= 0) {
+    const uint64_t word = w < 64 ? pending_[k].pass : MorePassOf(k)[w / 64 - 1];
+    if (!(word >> (w % 64) & 1)) return nullptr;
+  }
+  const int f = plan.input_of_[i];
+  const Value* v = f < 0 ? &plan.true_ : &InputsOf(k)[f];
+  return v->is_null() ? nullptr : v;
+}
+
+Status EntityWindow::PackInputs(size_t k, const Value* per_feature) {
+  // A filter matched if a feature with it took something; a field's value is what any
+  // feature on it took. Then every feature must take what it was given.
+  const ViewPlan& plan = *plan_;
+  const size_t n = plan.num_features();
+  Value* in = InputsOf(k);
+  for (size_t j = 0; j < plan.input_fields_.size(); ++j) in[j] = Value::Null();
+  uint64_t* more = MorePassOf(k);
+  pending_[k].pass = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (per_feature[i].is_null()) continue;
+    if (const int w = plan.where_slot_[i]; w >= 0) {
+      (w < 64 ? pending_[k].pass : more[w / 64 - 1]) |= uint64_t{1} << (w % 64);
+    }
+    if (const int f = plan.input_of_[i]; f >= 0 && in[f].is_null()) in[f] = per_feature[i];
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Value* v = InputOf(k, i);
+    bool same;
+    if (plan.input_of_[i] < 0) {  // count without field: any value stands for "counted"
+      same = (v != nullptr) == !per_feature[i].is_null();
+    } else {
+      same = v != nullptr ? *v == per_feature[i] : per_feature[i].is_null();
+    }
+    if (!same) {
+      return Status::Corruption("the inputs of feature '" + plan.view().features[i].name +
+                                "' disagree with the other features' (they cannot come from one event)");
+    }
+  }
+  return Status::OK();
+}
+
+void EntityWindow::Add(TimestampMs ts, uint64_t seq, const Row& inputs) {
+  Status s = PackInputs(NewPending(ts, seq), inputs.data());
+  assert(s.ok() && "EntityWindow::Add: inputs that cannot come from one event");
+  (void)s;
 }
 
 TimestampMs EntityWindow::ComputeNextInstant() const {
@@ -255,6 +329,24 @@ void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
   }
 }
 
+void EntityWindow::PrefetchForAdd(int stage) const {
+  const char* self = reinterpret_cast<const char*>(this);
+  if (stage == 0) {
+    for (size_t off = 0; off < sizeof(EntityWindow); off += 64) __builtin_prefetch(self + off);
+    return;
+  }
+  __builtin_prefetch(row_.entity.data());  // compared by the index (outside when long)
+  __builtin_prefetch(pending_.data() + pending_.size(), 1);
+  // The inputs are assigned over spare ones when there are some (else the vector grows):
+  // their lines are read first, so fetch a few.
+  const size_t n = plan_->num_input_fields();
+  if (n > 0 && inputs_.size() >= (pending_.size() + 1) * n) {
+    const char* in = reinterpret_cast<const char*>(inputs_.data() + pending_.size() * n);
+    const size_t bytes = std::min<size_t>(n * sizeof(Value), 4 * 64);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(in + off, 1);
+  }
+}
+
 bool EntityWindow::Idle() const { return !alive_ && pending_head_ == pending_.size(); }
 
 void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit) {
@@ -263,9 +355,11 @@ void EntityWindow::AdvanceTo(TimestampMs bound, const std::function<void(Changel
 
 void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const ChangelogRow&)>& visit) {
   for (TimestampMs t = NextInstant(); t < bound; t = NextInstant()) ProcessInstant(t, visit);
-  const size_t n = plan_->num_features();
+  const size_t n = plan_->num_input_fields();
+  const size_t words = plan_->extra_where_words();
   if (pending_head_ == pending_.size()) {
     pending_.clear();
+    more_pass_.clear();
     pending_head_ = 0;
     // Spare inputs for a few events are worth keeping; a burst's are not.
     if (inputs_.size() > kSparePending * n) {
@@ -275,6 +369,8 @@ void EntityWindow::EmitUntil(TimestampMs bound, const std::function<void(const C
   } else if (pending_head_ > 64 && pending_head_ * 2 > pending_.size()) {
     std::move(inputs_.begin() + static_cast<std::ptrdiff_t>(pending_head_ * n),
               inputs_.begin() + static_cast<std::ptrdiff_t>(pending_.size() * n), inputs_.begin());
+    more_pass_.erase(more_pass_.begin(),
+                     more_pass_.begin() + static_cast<std::ptrdiff_t>(pending_head_ * words));
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
     pending_head_ = 0;
   }
@@ -297,10 +393,9 @@ void EntityWindow::ProcessInstant(TimestampMs t, const std::function<void(const 
     dirty = ~0ULL;
   }
   while (pending_head_ < pending_.size() && pending_[pending_head_].ts == t) {
-    const Value* in = InputsOf(pending_head_);
     for (size_t i = 0; i < n; ++i) {
-      if (!in[i].is_null()) {
-        states[i]->Push(t, in[i]);
+      if (const Value* in = InputOf(pending_head_, i)) {
+        states[i]->Push(t, *in);
         dirty |= i < 64 ? (1ULL << i) : 0;
       }
     }
@@ -344,7 +439,11 @@ void EntityWindow::Save(std::string* out) const {
       PutZigZag(out, static_cast<int64_t>(p.seq - prev_seq));
     }
     prev_seq = p.seq;
-    for (size_t j = 0; j < n; ++j) EncodeValue(InputsOf(i)[j], out);
+    for (size_t j = 0; j < n; ++j) {
+      static const Value kNone;
+      const Value* v = InputOf(i, j);
+      EncodeValue(v != nullptr ? *v : kNone, out);
+    }
   }
   for (size_t i = 0; i < n; ++i) states()[i]->Save(last_event_, out);
 }
@@ -374,9 +473,11 @@ Status EntityWindow::Load(std::string_view* in) {
   compute_internal::TsReader ts(last_event_);
   uint64_t seq = 0;
   pending_.reserve(count);
-  inputs_.resize(count * n);
+  inputs_.resize(count * plan_->num_input_fields());
+  more_pass_.resize(count * plan_->extra_where_words());
+  Row per_feature(n);
   for (size_t i = 0; i < count; ++i) {
-    Pending p;
+    Pending p{0, 0, 0};
     VIGIL_RETURN_IF_ERROR(ts.Next(in, &p.ts));
     if (i == 0) {
       VIGIL_ASSIGN_OR_RETURN(seq, GetVarint64(in));
@@ -386,9 +487,10 @@ Status EntityWindow::Load(std::string_view* in) {
     }
     p.seq = seq;
     for (size_t j = 0; j < n; ++j) {
-      VIGIL_RETURN_IF_ERROR(DecodeValue(in, &InputsOf(i)[j]).WithContext("pending event"));
+      VIGIL_RETURN_IF_ERROR(DecodeValue(in, &per_feature[j]).WithContext("pending event"));
     }
     pending_.push_back(p);
+    VIGIL_RETURN_IF_ERROR(PackInputs(i, per_feature.data()).WithContext("pending event"));
   }
 
   for (size_t i = 0; i < n; ++i) {

@@ -38,6 +38,13 @@ class ViewPlan {
   // The tuple of an entity with no state.
   const Row& empty_tuple() const { return empty_; }
 
+  // What a pending event keeps: the distinct fields the features read, once each, and
+  // one bit per distinct where (true when it matched), rather than a value per feature
+  // (features often share a field or a filter). Extract's inputs follow from it.
+  size_t num_input_fields() const { return input_fields_.size(); }
+  // Words of where bits an event keeps beyond the first 64 (0 for up to 64 wheres).
+  size_t extra_where_words() const { return wheres_.size() > 64 ? (wheres_.size() - 1) / 64 : 0; }
+
  private:
   friend class EntityWindow;
   const FeatureViewDef* view_;
@@ -46,6 +53,11 @@ class ViewPlan {
   // Features sharing a `where` text share one evaluation: where_slot_[i] indexes wheres_.
   std::vector<const Expr*> wheres_;
   std::vector<int> where_slot_;
+  // The event fields the features read, each once: feature i reads input_fields_[input_of_[i]]
+  // (input_of_[i] is -1 for count without field, whose input is true_).
+  std::vector<int> input_fields_;
+  std::vector<int> input_of_;
+  Value true_ = Value::Bool(true);
   // An entity window's block: the n state pointers, then at expiry_offset_ the n expiry
   // instants, then each state at state_offset_[i]; block_size_ bytes in all.
   size_t expiry_offset_ = 0;
@@ -67,12 +79,14 @@ class EntityWindow {
   EntityWindow(EntityWindow&&) noexcept;
 
   const std::string& key() const { return row_.entity; }
-  // Queues an accepted event. REQUIRES: ts >= every bound passed to AdvanceTo so far;
-  // `seq` increases in log order (ties of equal ts keep log order).
-  void Add(TimestampMs ts, uint64_t seq, Row inputs);
+  // Queues an accepted event, given its per-feature inputs as ViewPlan::Extract fills
+  // them. REQUIRES: ts >= every bound passed to AdvanceTo so far; `seq` increases in log
+  // order (ties of equal ts keep log order); the inputs could come from one event (the
+  // features on one field take its one value; count without field takes any non-null).
+  void Add(TimestampMs ts, uint64_t seq, const Row& inputs);
   // The same for an event of the view's source: its inputs are extracted (plan's
   // Extract) straight into the window's queue, without a Row of their own.
-  void AddEvent(const Event& ev, uint64_t seq) { plan_->Extract(ev, NewPending(ev.ts, seq)); }
+  void AddEvent(const Event& ev, uint64_t seq);
   // The next instant at which the tuple may change, or kMaxTimestamp. O(1): kept
   // up to date by Add and by each processed instant.
   TimestampMs NextInstant() const { return next_; }
@@ -85,6 +99,9 @@ class EntityWindow {
   // results). Stage 0 fetches the window's arrays; stage 1, once they have arrived,
   // what they point to: the due features' states and the first pending event's inputs.
   void Prefetch(TimestampMs bound, int stage) const;
+  // The same for AddEvent: stage 0 fetches the window itself (its key, its queue's
+  // bounds); stage 1, once it has arrived, where the next event's inputs go.
+  void PrefetchForAdd(int stage) const;
   // True when the entity holds no state and nothing is pending: it may be dropped.
   bool Idle() const;
 
@@ -135,7 +152,8 @@ class EntityWindow {
   //   varint  number of pending events, then each: its ts (the first as zigzag from L,
   //           then varint from the previous one: they are sorted), its seq (the first as
   //           varint, then zigzag of the wrapping difference from the previous one), and
-  //           one value per feature (the extracted inputs, nulls included).
+  //           one value per feature (the extracted inputs, nulls included; they must
+  //           agree as inputs of one event do, or Restore refuses them as Corruption).
   //   then one record per feature, in plan order, with timestamps relative to L. A
   //   queue's timestamps are written oldest first: the first as zigzag from L, each next
   //   one as varint from the previous. Values whose type the plan fixes (the feature's
@@ -163,14 +181,23 @@ class EntityWindow {
   struct Pending {
     TimestampMs ts;
     uint64_t seq;
+    uint64_t pass;  // bit w: the view's where w matched (w < 64; the rest in more_pass_)
   };
   // Spare inputs kept after the queue empties, in events.
   static constexpr size_t kSparePending = 16;
-  // Queues a pending event at its place in (ts, seq) order and returns where its
-  // num_features() inputs go.
-  Value* NewPending(TimestampMs ts, uint64_t seq);
-  Value* InputsOf(size_t k) { return inputs_.data() + k * plan_->num_features(); }
-  const Value* InputsOf(size_t k) const { return inputs_.data() + k * plan_->num_features(); }
+  // Queues a pending event at its place in (ts, seq) order, its where bits cleared, and
+  // returns that place.
+  size_t NewPending(TimestampMs ts, uint64_t seq);
+  // pending_[k]'s fields (plan's num_input_fields()) and where bits beyond the first 64.
+  Value* InputsOf(size_t k) { return inputs_.data() + k * plan_->num_input_fields(); }
+  const Value* InputsOf(size_t k) const { return inputs_.data() + k * plan_->num_input_fields(); }
+  uint64_t* MorePassOf(size_t k) { return more_pass_.data() + k * plan_->extra_where_words(); }
+  const uint64_t* MorePassOf(size_t k) const { return more_pass_.data() + k * plan_->extra_where_words(); }
+  // What feature i takes from pending_[k], as ViewPlan::Extract gives it; null if nothing.
+  const Value* InputOf(size_t k, size_t i) const;
+  // Fills pending_[k] from per-feature inputs (Extract's form). Corruption if they
+  // cannot come from one event (two values for one field, a filter both true and false).
+  Status PackInputs(size_t k, const Value* per_feature);
   // The block's parts (ViewPlan::block_size_ describes its layout).
   compute_internal::FeatureState* const* states() const {
     return reinterpret_cast<compute_internal::FeatureState* const*>(block_.get());
@@ -192,9 +219,10 @@ class EntityWindow {
   const ViewPlan* plan_;
   std::vector<Pending> pending_;  // sorted by (ts, seq); consumed from pending_head_
   size_t pending_head_ = 0;
-  // pending_[k]'s inputs are InputsOf(k). Values past pending_.size() events are spare:
+  // pending_[k]'s fields are InputsOf(k). Values past pending_.size() events are spare:
   // kept, so that the next events' strings reuse their buffers instead of allocating.
   std::vector<Value> inputs_;
+  std::vector<uint64_t> more_pass_;  // only for views with more than 64 distinct wheres
   // The features' states and what an instant reads of them first, in one allocation:
   // states()[i] points to feature i's state, which lives further in the block, and
   // expiry()[i] is states()[i]->NextExpiry(), kept so that finding the next instant and

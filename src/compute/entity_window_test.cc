@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -679,6 +680,61 @@ TEST(EntityWindowTest, ManyFeatures) {
   for (int i = 1; i <= 70; ++i) {
     EXPECT_EQ(rows[i].ts, i * 1000);
     for (int j = 0; j < 70; ++j) EXPECT_EQ(rows[i].values[j], I(j < i ? 0 : 3)) << i << " " << j;
+  }
+}
+
+// A pending event keeps one bit per distinct where: past 64 of them the bits go on in a
+// second word, which must follow the event when later events are inserted before it,
+// when the queue is compacted, and through a checkpoint.
+TEST(EntityWindowTest, ManyFiltersPastOneWordOfWhereBits) {
+  constexpr int kFilters = 70;
+  std::string features = "      total: {agg: sum, field: n, window: 10s}\n";
+  for (int j = 0; j < kFilters; ++j) {
+    features += "      c" + std::to_string(j) +
+                ": {agg: count, window: 10s, where: \"n = " + std::to_string(j) + "\"}\n";
+  }
+  auto p = LoadView(features);
+  ASSERT_NE(p, nullptr);
+  ViewPlan plan(View(*p));
+  ASSERT_EQ(plan.extra_where_words(), 1u);
+  ASSERT_EQ(plan.num_input_fields(), 1u);  // n, once for all the features
+  // Events at ts 100 * i with n = (i * 37) % 70, added from the last to the first, so that
+  // each lands before every event already queued.
+  constexpr int kEvents = 140;
+  EntityWindow w(&plan, "a");
+  for (int i = kEvents - 1; i >= 0; --i) {
+    Row in;
+    plan.Extract(ToEvent({.ts = 100 * i, .n = (i * 37) % kFilters}), &in);
+    w.Add(100 * i, static_cast<uint64_t>(i), in);
+  }
+  // Half of the events processed, the rest still pending through a checkpoint.
+  std::vector<ChangelogRow> rows;
+  auto emit = [&](ChangelogRow&& r) { rows.push_back(std::move(r)); };
+  w.AdvanceTo(100 * kEvents / 2, emit);
+  std::string saved;
+  w.Save(&saved);
+  auto restored = EntityWindow::Restore(&plan, "a", saved);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  std::vector<ChangelogRow> rest_restored;
+  restored->AdvanceTo(kMaxTimestamp, [&](ChangelogRow&& r) { rest_restored.push_back(std::move(r)); });
+  const size_t before = rows.size();
+  w.AdvanceTo(kMaxTimestamp, emit);
+  EXPECT_EQ(std::vector<ChangelogRow>(rows.begin() + static_cast<std::ptrdiff_t>(before), rows.end()),
+            rest_restored);
+  // Every event's row: each filter counts the events of its n in the last 10 s.
+  ASSERT_GE(rows.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) {
+    const ChangelogRow& r = rows[static_cast<size_t>(i)];
+    ASSERT_EQ(r.ts, 100 * i);
+    Row want(kFilters + 1, I(0));
+    int64_t total = 0;
+    for (int e = std::max(0, i - 99); e <= i; ++e) {
+      const int n = (e * 37) % kFilters;
+      total += n;
+      want[static_cast<size_t>(n) + 1] = I(want[static_cast<size_t>(n) + 1].int64() + 1);
+    }
+    want[0] = I(total);
+    ASSERT_EQ(r.values, want) << "at event " << i;
   }
 }
 

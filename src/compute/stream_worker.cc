@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -271,7 +272,12 @@ class StreamWorker::SourceTask {
       part.next = rec_.offset + 1;
       part.last_record_wall = wall;
       ++c->in;
-      Status decoded = DecodeEvent(rec_.payload, source_.schema, &ev_);
+      if (batched_ == batch_.size()) {
+        batch_.emplace_back();
+        batch_seqs_.push_back(0);
+      }
+      Event& ev = batch_[batched_];  // decoded in place: its fields' buffers are reused
+      Status decoded = DecodeEvent(rec_.payload, source_.schema, &ev);
       if (!decoded.ok()) {
         // Not an event of this schema (a foreign producer, or a schema change): the
         // record goes to the dead-letter topic with its reason and compute goes on.
@@ -281,16 +287,16 @@ class StreamWorker::SourceTask {
       }
       TimestampMs wp = part.watermark(source_.allowed_lateness);
       TimestampMs bar = std::max(wp, floor_);
-      if (ev_.ts < bar) {
+      if (ev.ts < bar) {
         ++c->late;
-        VIGIL_RETURN_IF_ERROR(WriteDeadLetter(
-            "late", "late: ts " + std::to_string(ev_.ts) + " < watermark " + std::to_string(bar) +
-                        " (allowed_lateness " + FormatDuration(source_.allowed_lateness) + ")"));
+        VIGIL_RETURN_IF_ERROR(WriteDeadLetter("late", "late: ts " + std::to_string(ev.ts) + " < watermark " +
+                                                          std::to_string(bar) + " (allowed_lateness " +
+                                                          FormatDuration(source_.allowed_lateness) + ")"));
         continue;
       }
-      part.max_ts = std::max(part.max_ts, ev_.ts);
-      uint64_t seq = EventSeq(rec_.partition, rec_.offset);
-      for (auto& o : outs_) o.engine->Add(ev_, seq);
+      part.max_ts = std::max(part.max_ts, ev.ts);
+      batch_seqs_[batched_++] = EventSeq(rec_.partition, rec_.offset);
+      if (batched_ == kStreamAddBatch) AddBatched();
       // Advancing in steps of records rather than after each one lets every entity
       // process all its due instants at once, while its state is in cache.
       if (++since_advance_ >= kStreamAdvanceEvery) VIGIL_RETURN_IF_ERROR(Advance(&c->rows));
@@ -434,8 +440,17 @@ class StreamWorker::SourceTask {
     if (candidate > floor_) floor_ = candidate;
   }
 
-  // Emits every row before the bound.
+  // Adds the batched events to every engine.
+  void AddBatched() {
+    const std::span<const Event> evs(batch_.data(), batched_);
+    const std::span<const uint64_t> seqs(batch_seqs_.data(), batched_);
+    for (auto& o : outs_) o.engine->AddBatch(evs, seqs);
+    batched_ = 0;
+  }
+
+  // Adds the batched events, then emits every row before the bound.
   Status Advance(int64_t* rows) {
+    AddBatched();
     since_advance_ = 0;
     Status status;
     TimestampMs bound = Bound();
@@ -574,7 +589,11 @@ class StreamWorker::SourceTask {
   std::unordered_set<std::string> dlq_written_;
   std::vector<std::pair<std::string, std::string>> stale_states_;  // (view, key) to delete
   LogRecord rec_;
-  Event ev_;
+  // Accepted events not yet added to the engines, batch_[0..batched_) with their seqs;
+  // the vectors keep their elements (and the fields' buffers) from batch to batch.
+  std::vector<Event> batch_;
+  std::vector<uint64_t> batch_seqs_;
+  size_t batched_ = 0;
   TimestampMs last_append_ = -1;
   std::string payload_;
   std::string state_buf_;

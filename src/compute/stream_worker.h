@@ -129,6 +129,9 @@ Result<StreamStats> RunStreamUntilCaughtUp(const Definitions& defs, Log* log, co
 // the watermark only every this many records (and at the end of each poll), so an
 // entity processes its due instants together. Rows do not depend on it.
 inline constexpr int64_t kStreamAdvanceEvery = 4096;
+// Accepted records are decoded into a batch of this many and added to each engine
+// together (ViewEngine::AddBatch), and always before an advance. Rows do not depend on it.
+inline constexpr size_t kStreamAddBatch = 256;
 
 // How far a source's changelogs are complete. After each checkpoint the stream worker
 // appends one marker per source to kWatermarksTopic (key: the source): every row with

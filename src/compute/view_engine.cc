@@ -1,5 +1,7 @@
 #include "compute/view_engine.h"
 
+#include <algorithm>
+
 namespace vigil {
 
 ViewEngine::ViewEngine(const FeatureViewDef& view) : plan_(view) {}
@@ -30,7 +32,10 @@ uint32_t ViewEngine::NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window
 
 void ViewEngine::Add(const Event& ev, uint64_t seq) {
   const std::string_view key = EntityKeyView(ev.fields, plan_.view().key_indexes, &key_buf_);
-  const uint64_t hash = EntityIndex::Hash(key);
+  AddKeyed(ev, seq, key, EntityIndex::Hash(key));
+}
+
+void ViewEngine::AddKeyed(const Event& ev, uint64_t seq, std::string_view key, uint64_t hash) {
   uint32_t slot =
       index_.Find(key, hash, [this](uint32_t s) -> const std::string& { return slots_[s].window->key(); });
   if (slot == EntityIndex::kNone) {
@@ -39,6 +44,43 @@ void ViewEngine::Add(const Event& ev, uint64_t seq) {
   slots_[slot].window->AddEvent(ev, seq);
   MarkDirty(slot);
   Schedule(slot);
+}
+
+void ViewEngine::AddBatch(std::span<const Event> evs, std::span<const uint64_t> seqs) {
+  // A software pipeline: while event i is added, event i + kAheadIndex's index entry is
+  // requested, event i + kAheadSlot's entry (arrived by now) names the slot to request,
+  // event i + kAheadWindow's slot names the window, and event i + kAheadAdd's window
+  // says where the event's inputs will go. Each stage only reads what an earlier one
+  // fetched, so the loop waits on one miss at a time at most. The hints may be wrong (an
+  // entity created within the batch, a probe run longer than one entry): results never
+  // depend on them.
+  constexpr size_t kAheadIndex = 28, kAheadSlot = 19, kAheadWindow = 10, kAheadAdd = 3;
+  const std::vector<int>& key_indexes = plan_.view().key_indexes;
+  const size_t n = evs.size();
+  batch_hashes_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    batch_hashes_[i] = EntityIndex::Hash(EntityKeyView(evs[i].fields, key_indexes, &key_buf_));
+  }
+  auto window_hint = [this](size_t i) -> const EntityWindow* {
+    const uint32_t s = index_.Peek(batch_hashes_[i]);
+    return s == EntityIndex::kNone ? nullptr : slots_[s].window.get();
+  };
+  for (size_t i = 0; i < std::min(n, kAheadIndex); ++i) index_.Prefetch(batch_hashes_[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAheadIndex < n) index_.Prefetch(batch_hashes_[i + kAheadIndex]);
+    if (i + kAheadSlot < n) {
+      const uint32_t s = index_.Peek(batch_hashes_[i + kAheadSlot]);
+      if (s != EntityIndex::kNone) __builtin_prefetch(&slots_[s]);
+    }
+    if (i + kAheadWindow < n) {
+      if (const EntityWindow* w = window_hint(i + kAheadWindow)) w->PrefetchForAdd(0);
+    }
+    if (i + kAheadAdd < n) {
+      if (const EntityWindow* w = window_hint(i + kAheadAdd)) w->PrefetchForAdd(1);
+    }
+    const std::string_view key = EntityKeyView(evs[i].fields, key_indexes, &key_buf_);
+    AddKeyed(evs[i], seqs[i], key, batch_hashes_[i]);
+  }
 }
 
 void ViewEngine::Restore(EntityWindow&& window, bool dirty) {

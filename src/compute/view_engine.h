@@ -3,7 +3,9 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compute/entity_index.h"
@@ -44,6 +46,11 @@ class ViewEngine {
   const ViewPlan& plan() const { return plan_; }
   // Adds an accepted event of the view's source. REQUIRES: ev.ts >= the last bound.
   void Add(const Event& ev, uint64_t seq);
+  // Adds evs[i] with seqs[i] for every i in order: the same as that many calls to Add,
+  // but an entity's state is scattered over the heap, so this fetches the index entry,
+  // the slot and the window of the events a few places ahead while it adds the current
+  // one, overlapping their cache misses. REQUIRES: evs.size() == seqs.size().
+  void AddBatch(std::span<const Event> evs, std::span<const uint64_t> seqs);
   // Emits every changelog row with ts < bound (the watermark), in ts order per entity.
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
   // The same without copies: each row is valid only during the call to visit.
@@ -64,6 +71,7 @@ class ViewEngine {
   void Restore(EntityWindow&& window, bool dirty = false);
 
  private:
+  void AddKeyed(const Event& ev, uint64_t seq, std::string_view key, uint64_t hash);
   void Schedule(uint32_t slot);
   uint32_t NewSlot(uint64_t hash, std::unique_ptr<EntityWindow> window);
   void MarkDirty(uint32_t slot) {
@@ -87,6 +95,7 @@ class ViewEngine {
   std::vector<uint32_t> free_;
   EntityIndex index_;    // entity key -> slot
   std::string key_buf_;  // a composite key, built per event
+  std::vector<uint64_t> batch_hashes_;  // AddBatch's key hashes, reused
   bool track_ = false;
   std::vector<uint32_t> dirty_slots_;  // may repeat a slot; Slot::dirty decides
   std::vector<std::string> dropped_;   // keys dropped since the last TakeChanges

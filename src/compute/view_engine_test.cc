@@ -13,6 +13,7 @@
 #include <ostream>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -462,6 +463,56 @@ TEST(ViewEngineRandomTest, StreamEqualsBatchEqualsBruteForce) {
   EXPECT_EQ(stream.rows, batch);
   EXPECT_EQ(stream.rows, BruteRows(accepted, kMaxTimestamp));
   EXPECT_EQ(eng.num_entities(), 0u);
+}
+
+// AddBatch is Add, event by event: the same rows whatever the batches, with single and
+// composite keys, entities created within a batch (the index grows under the hints),
+// dropped by ttl and created again (their slots reused), long keys kept outside the
+// window, and many events of one entity in a row.
+TEST(ViewEngineRandomTest, AddBatchEqualsAddOneByOne) {
+  for (const std::string entity : {"u", "us"}) {
+    SCOPED_TRACE("entity " + entity);
+    auto p = LoadView(kRandomFeatures, "10s", entity);
+    ASSERT_NE(p, nullptr);
+    std::mt19937_64 rng(7);
+    std::vector<Event> events;
+    std::vector<uint64_t> seqs;
+    TimestampMs clock = 1'700'000'000'000;
+    for (int i = 0; i < 30000 / kScale; ++i) {
+      clock += static_cast<TimestampMs>(rng() % 40);
+      In e;
+      e.ts = clock;
+      // Entities come and go: a few thousand over the run, each idle past the ttl at times.
+      const uint64_t who = (static_cast<uint64_t>(clock) / 2000 * 37 + rng() % 300) % 5000;
+      e.k = (who % 3 == 0 ? "long-entity-key-outside-the-window-" : "u") + std::to_string(who);
+      if (rng() % 8 == 0) e.k = "hot";  // one entity with many events per batch
+      e.st = rng() % 2 ? "ok" : "failed";
+      if (rng() % 10 != 0) e.x = static_cast<double>(static_cast<int64_t>(rng() % 2001) - 1000) / 8;
+      if (rng() % 10 != 0) e.n = static_cast<int64_t>(rng() % 100);
+      if (rng() % 10 != 0) e.s = std::string(1, static_cast<char>('a' + rng() % 6));
+      events.push_back(ToEvent(e));
+      seqs.push_back(static_cast<uint64_t>(i) * 3 + 1);
+    }
+    ViewEngine one(View(*p)), batched(View(*p));
+    RowsByEntity want, got;
+    size_t batches = 0;
+    for (size_t begin = 0; begin < events.size(); ++batches) {
+      const size_t len = std::min<size_t>(events.size() - begin, 1 + rng() % (batches % 2 ? 700 : 40));
+      for (size_t i = begin; i < begin + len; ++i) one.Add(events[i], seqs[i]);
+      batched.AddBatch(std::span<const Event>(events).subspan(begin, len),
+                       std::span<const uint64_t>(seqs).subspan(begin, len));
+      begin += len;
+      const TimestampMs bound = events[begin - 1].ts - static_cast<TimestampMs>(rng() % 3000);
+      one.AdvanceTo(bound, [&](ChangelogRow&& r) { Collect(&want, bound, std::move(r)); });
+      batched.AdvanceTo(bound, [&](ChangelogRow&& r) { Collect(&got, bound, std::move(r)); });
+      ASSERT_EQ(batched.num_entities(), one.num_entities());
+    }
+    batched.AddBatch({}, {});  // an empty batch adds nothing
+    one.AdvanceTo(kMaxTimestamp, [&](ChangelogRow&& r) { Collect(&want, kMaxTimestamp, std::move(r)); });
+    batched.AdvanceTo(kMaxTimestamp, [&](ChangelogRow&& r) { Collect(&got, kMaxTimestamp, std::move(r)); });
+    ASSERT_GT(want.size(), 2000u / kScale);
+    EXPECT_EQ(got, want);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

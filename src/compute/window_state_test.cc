@@ -24,6 +24,7 @@
 #include "compute/compute_test_util.h"
 #include "compute/entity_window.h"
 #include "compute/window_agg_internal.h"
+#include "schema/row_codec.h"
 #include "schema/value.h"
 #include "spec/definitions.h"
 
@@ -376,6 +377,56 @@ TEST(RestoreTest, PendingEventsAreRestored) {
                                     {kKey, 12000, {I(2), S("late")}},
                                     {kKey, 15000, {I(0), N()}}};
   EXPECT_EQ(rows, want);
+}
+
+// A pending event is saved with a value per feature, but kept as one value per field and
+// one bit per filter: bytes whose features disagree on a field's value (or on whether a
+// filter matched) cannot come from one event, and are refused.
+TEST(RestoreTest, PendingInputsThatCannotComeFromOneEventAreCorruption) {
+  auto p = LoadEv2View(
+      "      l: {agg: last, field: s, window: 10s}\n"
+      "      d: {agg: count_distinct, field: s, window: 10s}\n"
+      "      c: {agg: count, window: 10s, where: \"n > 1\"}\n"
+      "      m: {agg: max, field: x, window: 10s, where: \"n > 1\"}\n");
+  ASSERT_NE(p, nullptr);
+  ViewPlan plan(View(*p));
+  EntityWindow w(&plan, kKey);
+  w.Add(5000, 1, Row{S("qq"), S("qq"), Value::Bool(true), D(2.5)});
+  const std::string bytes = Saved(w);
+  ASSERT_TRUE(EntityWindow::Restore(&plan, kKey, bytes).ok());
+  EXPECT_EQ(Saved(*EntityWindow::Restore(&plan, kKey, bytes)), bytes);
+
+  // The second feature's copy of s says "qr".
+  std::string two_values = bytes;
+  const size_t second = two_values.find("qq", two_values.find("qq") + 2);
+  ASSERT_NE(second, std::string::npos);
+  two_values[second + 1] = 'r';
+  auto r = EntityWindow::Restore(&plan, kKey, two_values);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("'d'"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("pending event"), std::string::npos) << r.status().ToString();
+
+  // The filter matched for m (a value) but not for c (null).
+  std::string filter_both;
+  {
+    // Saved as a window whose count input is null: build the bytes from a consistent
+    // window with the filter false, then put m's value back.
+    EntityWindow no(&plan, kKey);
+    no.Add(5000, 1, Row{S("qq"), S("qq"), N(), N()});
+    filter_both = Saved(no);
+    std::string m_value;
+    EncodeValue(D(2.5), &m_value);
+    std::string null_value;
+    EncodeValue(N(), &null_value);
+    // The pending event's values end with c's and m's: two nulls in a row after "qq".
+    const size_t at = filter_both.find(null_value + null_value, filter_both.rfind("qq"));
+    ASSERT_NE(at, std::string::npos);
+    filter_both.replace(at + null_value.size(), null_value.size(), m_value);
+  }
+  auto f = EntityWindow::Restore(&plan, kKey, filter_both);
+  ASSERT_FALSE(f.ok());
+  EXPECT_TRUE(f.status().IsCorruption()) << f.status().ToString();
 }
 
 // ---------------------------------------------------------------------------------------
