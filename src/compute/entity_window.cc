@@ -323,9 +323,15 @@ void EntityWindow::Prefetch(TimestampMs bound, int stage) const {
     }
     return;
   }
-  const bool arrivals = pending_head_ < pending_.size() && pending_[pending_head_].ts < bound;
+  if (stage == 1) {
+    const bool arrivals = pending_head_ < pending_.size() && pending_[pending_head_].ts < bound;
+    for (size_t i = 0; i < plan_->num_features(); ++i) {
+      if (arrivals || expiry()[i] < bound) __builtin_prefetch(states()[i]);
+    }
+    return;
+  }
   for (size_t i = 0; i < plan_->num_features(); ++i) {
-    if (arrivals || expiry()[i] < bound) __builtin_prefetch(states()[i]);
+    if (expiry()[i] < bound) states()[i]->Prefetch();
   }
 }
 

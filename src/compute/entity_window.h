@@ -97,7 +97,8 @@ class EntityWindow {
   void AdvanceTo(TimestampMs bound, const std::function<void(ChangelogRow&&)>& emit);
   // Asks the CPU to fetch what EmitUntil(bound) reads first (a hint: no effect on
   // results). Stage 0 fetches the window's arrays; stage 1, once they have arrived,
-  // what they point to: the due features' states and the first pending event's inputs.
+  // what they point to: the due features' states; stage 2, once those have, the front
+  // of each due feature's queue.
   void Prefetch(TimestampMs bound, int stage) const;
   // The same for AddEvent: stage 0 fetches the window itself (its key, its queue's
   // bounds); stage 1, once it has arrived, where the next event's inputs go.

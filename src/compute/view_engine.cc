@@ -122,7 +122,7 @@ void ViewEngine::EmitUntil(TimestampMs bound, const std::function<void(const Cha
   // the loop is bound by memory latency: fetch the slots some entities ahead, their
   // windows a little less far ahead, and what those point to a little less again, while
   // the current one computes.
-  constexpr size_t kAheadSlot = 16, kAheadWindow = 12, kAheadArrays = 6, kAheadStates = 3;
+  constexpr size_t kAheadSlot = 16, kAheadWindow = 12, kAheadArrays = 6, kAheadStates = 3, kAheadQueues = 1;
   auto live = [this](const TimerQueue::Timer& t) -> EntityWindow* {
     const Slot& s = slots_[t.slot];
     return t.gen == s.gen ? s.window.get() : nullptr;
@@ -137,6 +137,9 @@ void ViewEngine::EmitUntil(TimestampMs bound, const std::function<void(const Cha
     }
     if (i + kAheadStates < due_.size()) {
       if (EntityWindow* w = live(due_[i + kAheadStates])) w->Prefetch(bound, 1);
+    }
+    if (i + kAheadQueues < due_.size()) {
+      if (EntityWindow* w = live(due_[i + kAheadQueues])) w->Prefetch(bound, 2);
     }
     const uint32_t slot = due_[i].slot;
     Slot& s = slots_[slot];

@@ -270,6 +270,7 @@ class WindowCount final : public FeatureState {
     return any;
   }
   TimestampMs NextExpiry() const override { return ts_.empty() ? kMaxTimestamp : ts_.front() + w_; }
+  void Prefetch() const override { ts_.PrefetchFront(); }
   Value Current() const override { return Value::Int64(static_cast<int64_t>(ts_.size())); }
   void Clear() override { ts_.clear(); }
   void Save(TimestampMs base, std::string* out) const override {
@@ -333,6 +334,7 @@ class WindowMoments final : public FeatureState {
     return any;
   }
   TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.OldestTs() + w_; }
+  void Prefetch() const override { q_.PrefetchOldest(); }
   Value Current() const override {
     // An int64 sum for an int64 field; avg of int64 divides the exact integer total.
     return MomentValue(q_.Query(), m_, m_ == Moment::kAvg ? field_ : out_);
@@ -418,6 +420,7 @@ class FrontValueWindow : public FeatureState {
     return any;
   }
   TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
+  void Prefetch() const override { q_.PrefetchFront(); }
   Value Current() const override { return q_.empty() ? Value::Null() : q_.front().v; }
   void Clear() override { q_.clear(); }
   void Save(TimestampMs base, std::string* out) const override {
@@ -518,6 +521,7 @@ class WindowDistinct final : public FeatureState {
     return any;
   }
   TimestampMs NextExpiry() const override { return q_.empty() ? kMaxTimestamp : q_.front().ts + w_; }
+  void Prefetch() const override { q_.PrefetchFront(); }
   Value Current() const override { return Value::Int64(live_); }
   void Clear() override {
     q_.clear();

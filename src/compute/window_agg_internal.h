@@ -50,6 +50,9 @@ class FeatureState {
   // The feature's value now (empty window: 0 for count/count_distinct/sum, else null).
   virtual Value Current() const = 0;
   virtual void Clear() = 0;
+  // Asks the CPU to fetch what EvictUpTo reads first outside the state itself, its
+  // queue's front when that lives on the heap (a hint: no effect on results).
+  virtual void Prefetch() const {}
   // Appends the state's encoding (the feature records of entity_window.h) to *out.
   // Timestamps are written relative to `base`, the entity's last event, so that the
   // usual ones take a few bytes.
@@ -163,6 +166,10 @@ class Ring {
   }
   // The i-th element from the front. REQUIRES: i < size().
   const T& operator[](size_t i) const { return buf_[Index(i)]; }
+  // Asks the CPU to fetch the front element (a hint).
+  void PrefetchFront() const {
+    if (size_ != 0) __builtin_prefetch(&buf_[head_]);
+  }
 
  private:
   static constexpr uint32_t kInline = sizeof(T) >= 32 ? 1 : 32 / sizeof(T);
@@ -246,6 +253,14 @@ class TwoStacks {
   bool empty() const { return front_.empty() && back_.empty(); }
   size_t size() const { return front_.size() + back_.size(); }
   TimestampMs OldestTs() const { return front_.empty() ? back_.front().ts : front_.back().ts; }
+  // Asks the CPU to fetch the oldest item (a hint).
+  void PrefetchOldest() const {
+    if (!front_.empty()) {
+      __builtin_prefetch(&front_.back());
+    } else if (!back_.empty()) {
+      __builtin_prefetch(back_.data());
+    }
+  }
   void Pop() {
     if (front_.empty()) Flip();
     front_.pop_back();
