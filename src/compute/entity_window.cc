@@ -273,6 +273,7 @@ Status EntityWindow::PackInputs(size_t k, const Value* per_feature) {
   for (size_t j = 0; j < plan.input_fields_.size(); ++j) in[j] = Value::Null();
   uint64_t* more = MorePassOf(k);
   pending_[k].pass = 0;
+  std::fill(more, more + plan.extra_where_words(), 0);
   for (size_t i = 0; i < n; ++i) {
     if (per_feature[i].is_null()) continue;
     if (const int w = plan.where_slot_[i]; w >= 0) {
