@@ -167,27 +167,25 @@ void ViewPlan::Extract(const Event& ev, Row* inputs) const {
 }
 
 void ViewPlan::Extract(const Event& ev, Value* inputs) const {
-  // Evaluate each distinct where once: 0 false, 1 true.
-  char pass[64];
-  std::vector<char> pass_big;
-  char* p = pass;
-  if (wheres_.size() > sizeof pass) {
-    pass_big.resize(wheres_.size());
-    p = pass_big.data();
+  std::vector<Value> fields(input_fields_.size());
+  uint64_t pass = 0;
+  std::vector<uint64_t> more(extra_where_words());
+  Pack(ev, fields.data(), &pass, more.data());
+  for (size_t i = 0; i < num_features(); ++i) {
+    const Value* v = Input(i, fields.data(), pass, more.data());
+    inputs[i] = v != nullptr ? *v : Value::Null();
   }
-  for (size_t i = 0; i < wheres_.size(); ++i) p[i] = wheres_[i]->Matches(ev.fields) ? 1 : 0;
-  const auto& features = view_->features;
-  for (size_t i = 0; i < features.size(); ++i) {
-    const FeatureDef& f = features[i];
-    Value& in = inputs[i];
-    if (where_slot_[i] >= 0 && !p[where_slot_[i]]) {
-      in = Value::Null();
-    } else if (f.field_index < 0) {
-      in = Value::Bool(true);
-    } else {
-      in = ev.fields[f.field_index];
-    }
+}
+
+void ViewPlan::Pack(const Event& ev, Value* fields, uint64_t* pass, uint64_t* more) const {
+  // Each distinct where is evaluated once.
+  *pass = 0;
+  std::fill(more, more + extra_where_words(), 0);
+  for (size_t w = 0; w < wheres_.size(); ++w) {
+    const uint64_t bit = wheres_[w]->Matches(ev.fields) ? 1 : 0;
+    (w < 64 ? *pass : more[w / 64 - 1]) |= bit << (w % 64);
   }
+  for (size_t j = 0; j < input_fields_.size(); ++j) fields[j] = ev.fields[input_fields_[j]];
 }
 
 EntityWindow::EntityWindow(const ViewPlan* plan, std::string key)
@@ -236,32 +234,7 @@ size_t EntityWindow::NewPending(TimestampMs ts, uint64_t seq) {
 
 void EntityWindow::AddEvent(const Event& ev, uint64_t seq) {
   const size_t k = NewPending(ev.ts, seq);
-  const ViewPlan& plan = *plan_;
-  uint64_t pass = 0;
-  uint64_t* more = MorePassOf(k);
-  for (size_t w = 0; w < plan.wheres_.size(); ++w) {
-    const uint64_t bit = plan.wheres_[w]->Matches(ev.fields) ? 1 : 0;
-    if (w < 64) {
-      pass |= bit << w;
-    } else {
-      more[w / 64 - 1] |= bit << (w % 64);
-    }
-  }
-  pending_[k].pass = pass;
-  Value* in = InputsOf(k);
-  for (size_t j = 0; j < plan.input_fields_.size(); ++j) in[j] = ev.fields[plan.input_fields_[j]];
-}
-
-// Inlined into ProcessInstant, where it runs for every feature of every event.
-[[gnu::always_inline]] inline const Value* EntityWindow::InputOf(size_t k, size_t i) const {
-  const ViewPlan& plan = *plan_;
-  if (const int w = plan.where_slot_[i]; w >= 0) {
-    const uint64_t word = w < 64 ? pending_[k].pass : MorePassOf(k)[w / 64 - 1];
-    if (!(word >> (w % 64) & 1)) return nullptr;
-  }
-  const int f = plan.input_of_[i];
-  const Value* v = f < 0 ? &plan.true_ : &InputsOf(k)[f];
-  return v->is_null() ? nullptr : v;
+  plan_->Pack(ev, InputsOf(k), &pending_[k].pass, MorePassOf(k));
 }
 
 Status EntityWindow::PackInputs(size_t k, const Value* per_feature) {

@@ -47,6 +47,20 @@ class ViewPlan {
 
  private:
   friend class EntityWindow;
+  // The packed form of an event's inputs: fields[j] = ev.fields[input_fields_[j]], and
+  // bit w of *pass (w < 64) or of more[w / 64 - 1] set when where w matched.
+  void Pack(const Event& ev, Value* fields, uint64_t* pass, uint64_t* more) const;
+  // Feature i's input from the packed form, as Extract gives it; nullptr for null.
+  const Value* Input(size_t i, const Value* fields, uint64_t pass, const uint64_t* more) const {
+    if (const int w = where_slot_[i]; w >= 0) {
+      const uint64_t word = w < 64 ? pass : more[w / 64 - 1];
+      if (!(word >> (w % 64) & 1)) return nullptr;
+    }
+    const int f = input_of_[i];
+    const Value* v = f < 0 ? &true_ : &fields[f];
+    return v->is_null() ? nullptr : v;
+  }
+
   const FeatureViewDef* view_;
   Row empty_;
   std::string shape_;  // the plan's shape as EntityWindow::Save writes it
@@ -195,7 +209,9 @@ class EntityWindow {
   uint64_t* MorePassOf(size_t k) { return more_pass_.data() + k * plan_->extra_where_words(); }
   const uint64_t* MorePassOf(size_t k) const { return more_pass_.data() + k * plan_->extra_where_words(); }
   // What feature i takes from pending_[k], as ViewPlan::Extract gives it; null if nothing.
-  const Value* InputOf(size_t k, size_t i) const;
+  const Value* InputOf(size_t k, size_t i) const {
+    return plan_->Input(i, InputsOf(k), pending_[k].pass, MorePassOf(k));
+  }
   // Fills pending_[k] from per-feature inputs (Extract's form). Corruption if they
   // cannot come from one event (two values for one field, a filter both true and false).
   Status PackInputs(size_t k, const Value* per_feature);
