@@ -113,26 +113,24 @@ class SourceCompute {
   // Not inlined, so that callgrind can collect exactly this:
   //   --toggle-collect='*SourceCompute::Process*'
   [[gnu::noinline]] void Process(std::span<const Event> evs, uint64_t first_seq) {
-    size_t begin = 0;  // evs[begin..i) are accepted and not yet added
+    size_t begin = 0;                   // evs[begin..) are accepted and not yet added
+    auto add_until = [&](size_t end) {  // adds evs[begin..end); the next run starts after it
+      Add(evs.subspan(begin, end - begin), first_seq + begin);
+      begin = end;
+    };
     for (size_t i = 0; i < evs.size(); ++i) {
       ++in_;
       if (!wm_.Observe(evs[i].ts)) {
         ++late_;
-        Add(evs.subspan(begin, i - begin), first_seq + begin);
-        begin = i + 1;
+        add_until(i);
+        begin = i + 1;  // skips the late event
         continue;
       }
-      if (i + 1 - begin == kStreamAddBatch) {
-        Add(evs.subspan(begin, i + 1 - begin), first_seq + begin);
-        begin = i + 1;
-      }
-      if (++since_advance_ >= advance_every_) {
-        Add(evs.subspan(begin, i + 1 - begin), first_seq + begin);
-        begin = i + 1;
-        Advance();
-      }
+      const bool advance = ++since_advance_ >= advance_every_;
+      if (advance || i + 1 - begin == kStreamAddBatch) add_until(i + 1);
+      if (advance) Advance();
     }
-    Add(evs.subspan(begin), first_seq + begin);
+    add_until(evs.size());
   }
 
   // Emits every row before the watermark (the end of StreamWorker's Poll).

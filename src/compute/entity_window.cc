@@ -182,8 +182,7 @@ void ViewPlan::Pack(const Event& ev, Value* fields, uint64_t* pass, uint64_t* mo
   *pass = 0;
   std::fill(more, more + extra_where_words(), 0);
   for (size_t w = 0; w < wheres_.size(); ++w) {
-    const uint64_t bit = wheres_[w]->Matches(ev.fields) ? 1 : 0;
-    (w < 64 ? *pass : more[w / 64 - 1]) |= bit << (w % 64);
+    if (wheres_[w]->Matches(ev.fields)) SetWhereBit(w, pass, more);
   }
   for (size_t j = 0; j < input_fields_.size(); ++j) fields[j] = ev.fields[input_fields_[j]];
 }
@@ -249,9 +248,7 @@ Status EntityWindow::PackInputs(size_t k, const Value* per_feature) {
   std::fill(more, more + plan.extra_where_words(), 0);
   for (size_t i = 0; i < n; ++i) {
     if (per_feature[i].is_null()) continue;
-    if (const int w = plan.where_slot_[i]; w >= 0) {
-      (w < 64 ? pending_[k].pass : more[w / 64 - 1]) |= uint64_t{1} << (w % 64);
-    }
+    if (const int w = plan.where_slot_[i]; w >= 0) ViewPlan::SetWhereBit(w, &pending_[k].pass, more);
     if (const int f = plan.input_of_[i]; f >= 0 && in[f].is_null()) in[f] = per_feature[i];
   }
   for (size_t i = 0; i < n; ++i) {

@@ -50,6 +50,10 @@ class ViewPlan {
   // The packed form of an event's inputs: fields[j] = ev.fields[input_fields_[j]], and
   // bit w of *pass (w < 64) or of more[w / 64 - 1] set when where w matched.
   void Pack(const Event& ev, Value* fields, uint64_t* pass, uint64_t* more) const;
+  // Sets where w's bit in the packed form.
+  static void SetWhereBit(size_t w, uint64_t* pass, uint64_t* more) {
+    (w < 64 ? *pass : more[w / 64 - 1]) |= uint64_t{1} << (w % 64);
+  }
   // Feature i's input from the packed form, as Extract gives it; nullptr for null.
   const Value* Input(size_t i, const Value* fields, uint64_t pass, const uint64_t* more) const {
     if (const int w = where_slot_[i]; w >= 0) {
