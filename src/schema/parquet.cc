@@ -98,6 +98,8 @@ void Column::Clear() {
   doubles.clear();
   bytes.clear();
   offsets.clear();
+  codes.clear();
+  dictionary_entries = 0;
   if (type == Type::kString) offsets.push_back(0);
 }
 
@@ -1484,11 +1486,21 @@ Status Reader::Impl::ReadPages(int g, int c, std::string_view chunk, Column* out
         break;
       }
       case Type::kString:
+        // The codes last while every page so far came from the dictionary.
+        if (by_dictionary && out->codes.size() == base) {
+          out->codes.resize(base + count);
+          out->dictionary_entries = dict.size(d.type);
+        } else {
+          out->codes.clear();
+        }
         for (size_t i = 0, k = 0; i < count; ++i) {
           if (valid[i]) {
             const size_t e = entry(k++);
             const uint64_t b = e == 0 ? 0 : src.ends[e - 1];
             out->bytes.append(src.bytes.data() + b, src.ends[e] - b);
+            if (!out->codes.empty()) out->codes[base + i] = static_cast<uint32_t>(e);
+          } else if (!out->codes.empty()) {
+            out->codes[base + i] = 0;
           }
           out->offsets.push_back(out->bytes.size());
         }

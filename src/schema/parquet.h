@@ -54,6 +54,13 @@ struct Column {
   std::vector<double> doubles;   // kDouble
   std::string bytes;             // kString: the concatenated values
   std::vector<uint64_t> offsets; // kString: row i is bytes[offsets[i], offsets[i+1]); size rows+1
+  // kString as read from a column chunk whose every page was dictionary-encoded: row i's
+  // entry in the chunk's dictionary (0 for a null row), so that rows with equal codes
+  // hold equal values, and a reader can resolve each distinct value once instead of once
+  // a row. Valid only while codes.size() == size(): the writer ignores it, Append and
+  // AppendString do not extend it, and Clear empties it.
+  std::vector<uint32_t> codes;
+  size_t dictionary_entries = 0;  // with codes: each code is below it
 
   size_t size() const { return valid.size(); }
   bool is_null(size_t i) const { return valid[i] == 0; }

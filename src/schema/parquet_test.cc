@@ -11,7 +11,9 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -444,6 +446,59 @@ TEST(ParquetTest, LargeDictionariesMapEveryRowBack) {
   }
 }
 
+// A string column read from dictionary pages carries each row's dictionary entry:
+// equal codes for equal values, across pages, and a chunk's own dictionary per row group.
+// A column written PLAIN (its dictionary too large) has none.
+TEST(ParquetTest, DictionaryCodesNameEachRowsEntry) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/c.parquet";
+  WriterOptions o;
+  o.page_bytes = 256;       // many pages per chunk
+  o.row_group_rows = 1000;  // and several chunks
+  o.dictionary_max_bytes = 4000;
+  Schema schema({{"key", Type::kString}, {"unique", Type::kString}});
+  ColumnBatch b = ColumnBatch::Empty(schema);
+  const int64_t kRows = 2500;
+  for (int64_t r = 0; r < kRows; ++r) {
+    b.AppendRow({r % 7 == 3 ? Value::Null() : Value::String("entity-" + std::to_string((r * 31) % 97)),
+                 Value::String("row number " + std::to_string(r))});
+  }
+  {
+    auto w = Writer::Create(path, schema, o);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  auto r = Reader::Open(path);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ((*r)->row_groups().size(), 3u);
+  int64_t row = 0;
+  for (int g = 0; g < 3; ++g) {
+    auto got = (*r)->ReadRowGroup(g);
+    ASSERT_TRUE(got.ok());
+    const Column& key = got->columns[0];
+    ASSERT_EQ(key.codes.size(), key.size()) << "row group " << g;
+    std::map<uint32_t, std::string> value_of;
+    std::set<std::string> values;
+    for (size_t i = 0; i < key.size(); ++i, ++row) {
+      ASSERT_EQ(key.Get(i), b.columns[0].Get(static_cast<size_t>(row)));
+      if (key.is_null(i)) continue;
+      ASSERT_LT(key.codes[i], key.dictionary_entries);
+      auto [it, fresh] = value_of.emplace(key.codes[i], std::string(key.str(i)));
+      EXPECT_EQ(it->second, key.str(i)) << "two values under code " << key.codes[i];
+      values.insert(std::string(key.str(i)));
+    }
+    EXPECT_EQ(value_of.size(), values.size()) << "one value under two codes";
+    EXPECT_EQ(key.dictionary_entries, values.size());
+    EXPECT_NE(got->columns[1].codes.size(), got->columns[1].size()) << "a PLAIN column has no codes";
+    // Appending leaves the codes behind: they no longer describe the column.
+    Column more = key;
+    more.AppendString("x");
+    EXPECT_NE(more.codes.size(), more.size());
+  }
+  EXPECT_EQ(row, kRows);
+}
+
 TEST(ParquetTest, AppendStringMatchesAppendOfAStringValue) {
   Column a, b;
   a.type = b.type = Type::kString;
@@ -752,6 +807,8 @@ TEST(ParquetForeignFileTest, RequiredInt32FloatTimestampUnitsPageV2AndDictionary
       {I(0), I(9), Value::Double(-7.0), T(0), T(-2), S("q")},
   };
   for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(b->GetRow(i), want[i]) << "row " << i;
+  // A chunk that falls back to PLAIN mid-way has no dictionary codes.
+  EXPECT_NE(b->columns[5].codes.size(), b->columns[5].size());
 
   // Another codec than the three: InvalidArgument naming it.
   chunks.erase(chunks.begin() + 1, chunks.end());
