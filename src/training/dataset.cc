@@ -12,6 +12,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "common/files.h"
 #include "common/memory.h"
@@ -22,12 +23,10 @@
 #include "schema/parquet.h"
 #include "store/archive.h"
 #include "store/offline_store.h"
+#include "training/label_join_internal.h"
 
 namespace vigil {
 namespace {
-
-// Labels of one view grouped by entity, each group in as_of order.
-using LabelGroups = std::unordered_map<std::string, std::vector<uint32_t>>;
 
 // Runs fn(begin, step) on `threads` threads (or inline).
 void Parallel(int threads, const std::function<void(size_t, size_t)>& fn) {
@@ -41,219 +40,147 @@ void Parallel(int threads, const std::function<void(size_t, size_t)>& fn) {
   for (auto& t : pool) t.join();
 }
 
-// A view's tuples by index (a join's slots, a dataset's rows), typed cells where a Row
-// would take 48 bytes a Value and an allocation a tuple: each cell's type and 8 bytes of
-// value, a tuple's cells adjacent (one or two cache lines to write or read a tuple), and
-// a string per tuple only for each string feature. Different tuples may be set from
-// different threads at once.
-class TupleTable {
- public:
-  // n tuples of null cells, of a view's features (their output types).
-  TupleTable(const FeatureViewDef& view, size_t n) : nf_(view.features.size()), string_col_(nf_, -1) {
-    for (size_t f = 0; f < nf_; ++f) {
-      if (view.features[f].output_type == Type::kString) string_col_[f] = ns_++;
-    }
-    // Zeroed memory: every cell's type is kNull (0) with no pass over them. A million
-    // labels' tuples are tens of MB per view, in huge pages where the kernel allows.
-    static_assert(static_cast<uint8_t>(Type::kNull) == 0);
-    types_ = ZeroedArray<uint8_t>(n * nf_);
-    bits_ = ZeroedArray<int64_t>(n * nf_);
-    strings_.resize(n * ns_);
-    has_ = ZeroedArray<uint8_t>(n);
-  }
-  // Sets tuple i. REQUIRES: tuple.size() is the view's feature count; a string only
-  // where the feature's output type is string.
-  void Set(size_t i, const Row& tuple) {
-    has_[i] = 1;
-    for (size_t f = 0; f < nf_; ++f) {
-      const Value& v = tuple[f];
-      const size_t c = i * nf_ + f;
-      types_[c] = static_cast<uint8_t>(v.type());
-      switch (v.type()) {
-        case Type::kNull:
-          break;
-        case Type::kDouble:
-          bits_[c] = std::bit_cast<int64_t>(v.dbl());
-          break;
-        case Type::kString:
-          strings_[i * ns_ + static_cast<size_t>(string_col_[f])] = v.str();
-          break;
-        default:
-          bits_[c] = v.int64();
-      }
-    }
-  }
-  // Sets tuple i from row r of a changelog batch whose features start at column `first`.
-  void SetFrom(size_t i, const parquet::ColumnBatch& batch, size_t first, size_t r) {
-    has_[i] = 1;
-    for (size_t f = 0; f < nf_; ++f) {
-      const parquet::Column& col = batch.columns[first + f];
-      const size_t c = i * nf_ + f;
-      if (col.is_null(r)) {
-        types_[c] = static_cast<uint8_t>(Type::kNull);
-        continue;
-      }
-      types_[c] = static_cast<uint8_t>(col.type);
-      switch (col.type) {
-        case Type::kNull:
-          break;
-        case Type::kDouble:
-          bits_[c] = std::bit_cast<int64_t>(col.doubles[r]);
-          break;
-        case Type::kString:
-          strings_[i * ns_ + static_cast<size_t>(string_col_[f])].assign(col.str(r));
-          break;
-        default:
-          bits_[c] = col.ints[r];
-      }
-    }
-  }
-  bool has(size_t i) const { return has_[i] != 0; }
-  Value Get(size_t i, size_t f) const {
-    const size_t c = i * nf_ + f;
-    switch (static_cast<Type>(types_[c])) {
-      case Type::kNull:
-        return Value::Null();
-      case Type::kInt64:
-        return Value::Int64(bits_[c]);
-      case Type::kTimestamp:
-        return Value::Timestamp(bits_[c]);
-      case Type::kBool:
-        return Value::Bool(bits_[c] != 0);
-      case Type::kDouble:
-        return Value::Double(std::bit_cast<double>(bits_[c]));
-      case Type::kString:
-        return Value::String(strings_[i * ns_ + static_cast<size_t>(string_col_[f])]);
-    }
-    return Value::Null();
-  }
-  // Appends cell (i, f) to a column of the feature's type.
-  void AppendTo(size_t i, size_t f, parquet::Column* col) const {
-    if (static_cast<Type>(types_[i * nf_ + f]) == Type::kString) {
-      col->AppendString(strings_[i * ns_ + static_cast<size_t>(string_col_[f])]);
-    } else {
-      col->Append(Get(i, f));
-    }
-  }
-
- private:
-  size_t nf_, ns_ = 0;
-  std::vector<int> string_col_;  // by feature: its index among the string features, or -1
-  ZeroedArray<uint8_t> types_;   // by tuple and feature: Type; kNull: null
-  ZeroedArray<int64_t> bits_;    // int64, timestamp, bool (0/1), double (its bits)
-  std::vector<std::string> strings_;
-  ZeroedArray<uint8_t> has_;  // by tuple: set at all
-};
-
-// Sets (*out)[label] for every label of `groups` from the offline changelog of `view`, in
-// one pass over it and without sorting it. Each labelled entity's labels are in as_of
-// order, and each label has a slot. A changelog row at ts is a candidate for every label
-// of its entity with as_of >= ts; it is offered to the first of them only (a binary
-// search), whose slot keeps the latest row offered. The answer of a label is then the
-// latest row among its own slot and the slots of the entity's earlier labels: a running
-// maximum along the list. So memory is one tuple per label (typed cells, not Values),
-// whatever the changelog's length, and a row's cost is a hash lookup, a binary search
-// and, when it is the latest so far, a copy of its values.
+// Sets into's tuple of every label of `groups` that has one from the offline changelog of
+// `view`, in one pass over it and without sorting it. Each labelled entity's labels are
+// in as_of order, each at its own position (LabelGroups). A changelog row at ts is a
+// candidate for every label of its entity with as_of >= ts; it is offered to the first of
+// them only (a binary search), whose tuple keeps the latest row offered. The answer of a
+// label is then the latest row among its own and those of the entity's earlier labels: a
+// running maximum along the list, which copies the latest tuple forward. So memory is
+// the labels' tuples (typed cells, not Values), whatever the changelog's length, and a
+// row's cost is a hash lookup, a binary search and, when it is the latest so far, a copy
+// of its values.
 //
 //   labels of e at as_of 10, 20, 30; rows of e at 5, 12, 15, 40 (in any order)
-//   -> slot(10) <- 5; slot(20) <- 12 then 15; 40 is past every label
-//   -> label 10: row 5, label 20: row 15, label 30: row 15 (no row in (20, 30])
+//   -> label 10 <- 5; label 20 <- 12 then 15; 40 is past every label
+//   -> label 10: row 5, label 20: row 15, label 30: row 15 (copied: no row in (20, 30])
 Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const std::string& offline_dir,
-                   const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads,
-                   const std::function<void(uint32_t, const Row&)>& out, int64_t* rows_read) {
+                   std::span<const TimestampMs> as_of, const LabelGroups& groups, int threads,
+                   TupleTable* into, int64_t* rows_read) {
+  const size_t positions = groups.positions();
+  // By position: its label's as_of (what the search reads), and the ts of the row its
+  // tuple holds (kMinTimestamp: none offered).
+  std::vector<TimestampMs> at_as_of(positions);
+  std::vector<TimestampMs> at_ts(positions, kMinTimestamp);
   TimestampMs max_as_of = kMinTimestamp;
-  for (const auto& [key, list] : groups) max_as_of = std::max(max_as_of, as_of[list.back()]);
-  const size_t nk = view.key_indexes.size(), nf = view.features.size();
-  // The labelled entities by key (views of the keys `groups` holds), and the first slot of each.
-  struct Entity {
-    std::string_view key;
-    const std::vector<uint32_t>* labels;
-    size_t first_slot;  // its labels' slots: [first_slot, first_slot + labels->size())
-  };
-  std::vector<Entity> entities;
-  entities.reserve(groups.size());
-  EntityIndex ids;
-  size_t slots = 0;
-  for (const auto& [key, list] : groups) {
-    ids.Insert(EntityIndex::Hash(key), static_cast<uint32_t>(entities.size()));
-    entities.push_back({key, &list, slots});
-    slots += list.size();
+  for (size_t p = 0; p < positions; ++p) {
+    at_as_of[p] = as_of[groups.label_at(p)];
+    max_as_of = std::max(max_as_of, at_as_of[p]);
   }
-  auto key_of = [&entities](uint32_t e) { return entities[e].key; };
-  std::vector<TimestampMs> slot_as_of(slots);             // the slot's label's as_of, for the search
-  std::vector<TimestampMs> slot_ts(slots, kMinTimestamp);  // kMinTimestamp: no row offered
-  for (const Entity& e : entities) {
-    for (size_t i = 0; i < e.labels->size(); ++i) slot_as_of[e.first_slot + i] = as_of[(*e.labels)[i]];
-  }
-  TupleTable slot_values(view, slots);
-  constexpr size_t kStripes = 256;  // the slots of entity e are guarded by stripes[e % kStripes]
+  const size_t nk = view.key_indexes.size();
+  constexpr size_t kStripes =
+      256;  // position p (its ts and its label's tuple) is guarded by stripes[p % kStripes]
   std::vector<std::mutex> stripes(kStripes);
+  // A batch's pass keeps its latest row for each position it offers to, then offers only
+  // those: rows arrive mostly in time order, so each would otherwise be the latest so far
+  // and be copied. One per scanning thread at a time, reused from batch to batch.
+  constexpr uint32_t kNoRow = UINT32_MAX;
+  struct BatchLatest {
+    std::vector<uint32_t> row;      // by position: the batch's latest row for it, or kNoRow
+    std::vector<uint32_t> offered;  // the positions with a row
+  };
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<BatchLatest>> pool;
   std::atomic<int64_t> read{0};
   VIGIL_RETURN_IF_ERROR(ScanViewChangelog(
       defs, view, offline_dir, threads, max_as_of,
       [&](parquet::ColumnBatch&& batch, TimestampMs skip_from, TimestampMs skip_to) {
+        std::unique_ptr<BatchLatest> latest;
+        {
+          std::lock_guard l(pool_mu);
+          if (!pool.empty()) {
+            latest = std::move(pool.back());
+            pool.pop_back();
+          }
+        }
+        if (!latest) {
+          latest = std::make_unique<BatchLatest>();
+          latest->row.assign(positions, kNoRow);
+        }
         const auto& ts = batch.columns[nk].ints;
-        const bool plain_key = nk == 1 && batch.columns[0].type == Type::kString;
+        const parquet::Column& key_col = batch.columns[0];
+        const bool plain_key = nk == 1 && key_col.type == Type::kString;
+        // A dictionary-encoded key column: each distinct key is looked up at its first
+        // row, and its other rows find its entity by their code.
+        constexpr uint32_t kUnresolved = EntityIndex::kNone - 1;
+        const bool by_code = plain_key && key_col.codes.size() == key_col.size();
+        std::vector<uint32_t> entity_of_code(by_code ? key_col.dictionary_entries : 0, kUnresolved);
         std::string key;
-        for (size_t r = 0; r < batch.columns[0].size(); ++r) {
+        for (size_t r = 0; r < key_col.size(); ++r) {
           const TimestampMs t = ts[r];
           if (t > max_as_of || (t >= skip_from && t < skip_to)) continue;
-          std::string_view k;
-          if (plain_key) {
-            if (batch.columns[0].is_null(r)) continue;
-            k = batch.columns[0].str(r);
+          if (plain_key && key_col.is_null(r)) continue;
+          uint32_t e;
+          if (by_code) {
+            uint32_t& known = entity_of_code[key_col.codes[r]];
+            if (known == kUnresolved) known = groups.Find(key_col.str(r), EntityIndex::Hash(key_col.str(r)));
+            e = known;
+          } else if (plain_key) {
+            e = groups.Find(key_col.str(r), EntityIndex::Hash(key_col.str(r)));
           } else {
             OfflineEntityKey(batch, nk, r, &key);
-            k = key;
+            e = groups.Find(key, EntityIndex::Hash(key));
           }
-          const uint32_t id = ids.Find(k, EntityIndex::Hash(k), key_of);
-          if (id == EntityIndex::kNone) continue;
-          const Entity& e = entities[id];
-          const TimestampMs* begin = slot_as_of.data() + e.first_slot;
-          const TimestampMs* end = begin + e.labels->size();
+          if (e == EntityIndex::kNone) continue;
+          const TimestampMs* begin = at_as_of.data() + groups.first(e);
+          const TimestampMs* end = begin + groups.labels(e).size();
           const TimestampMs* first = std::lower_bound(begin, end, t);
           if (first == end) continue;  // after every label of the entity
-          const size_t slot = static_cast<size_t>(first - slot_as_of.data());
-          std::lock_guard l(stripes[id % kStripes]);
+          const size_t p = static_cast<size_t>(first - at_as_of.data());
+          uint32_t& row = latest->row[p];
+          if (row == kNoRow) {
+            row = static_cast<uint32_t>(r);
+            latest->offered.push_back(static_cast<uint32_t>(p));
+          } else if (t > ts[row]) {
+            row = static_cast<uint32_t>(r);
+          }
+        }
+        for (uint32_t p : latest->offered) {
+          const uint32_t r = std::exchange(latest->row[p], kNoRow);
+          const TimestampMs t = ts[r];
+          std::lock_guard l(stripes[p % kStripes]);
           // Later rows win; a row's identity is (entity, ts), so the same row ingested
           // twice is offered twice and kept once.
-          if (t <= slot_ts[slot]) continue;
-          slot_ts[slot] = t;
-          slot_values.SetFrom(slot, batch, nk + 1, r);
+          if (t <= at_ts[p]) continue;
+          at_ts[p] = t;
+          into->SetFrom(groups.label_at(p), batch, nk + 1, r);
+        }
+        latest->offered.clear();
+        {
+          std::lock_guard l(pool_mu);
+          pool.push_back(std::move(latest));
         }
         read += static_cast<int64_t>(batch.rows());
         return Status::OK();
       }));
   *rows_read += read.load();
   Parallel(threads, [&](size_t begin, size_t step) {
-    Row tuple(nf);
-    for (size_t e = begin; e < entities.size(); e += step) {
-      const Entity& en = entities[e];
-      // A row sits in the slot of the first label at or after it, so a later slot's row
-      // is later than every earlier slot's: the latest so far is the last filled slot.
-      size_t best = SIZE_MAX;  // that slot, whose row `tuple` holds
-      for (size_t i = 0; i < en.labels->size(); ++i) {
-        const size_t slot = en.first_slot + i;
-        if (slot_ts[slot] != kMinTimestamp) {
-          best = slot;
-          for (size_t f = 0; f < nf; ++f) tuple[f] = slot_values.Get(slot, f);
+    for (size_t e = begin; e < groups.entities(); e += step) {
+      // A row sits at the first label at or after it, so a later label's row is later
+      // than every earlier label's: the latest so far is the last label offered one.
+      uint32_t latest = EntityIndex::kNone;
+      for (size_t p = groups.first(e), end = p + groups.labels(e).size(); p < end; ++p) {
+        if (at_ts[p] != kMinTimestamp) {
+          latest = groups.label_at(p);
+        } else if (latest != EntityIndex::kNone) {
+          into->CopyTuple(groups.label_at(p), latest);
         }
-        if (best != SIZE_MAX) out((*en.labels)[i], tuple);
       }
     }
   });
   return Status::OK();
 }
 
-// Calls out(label, tuple) for every label of `groups` that has a tuple, by replaying the
-// source history of their entities. The history is streamed and only the labelled
-// entities' events are kept, compactly (compute/batch_replay.h CompactHistory). When the
-// source topic holds more than events_per_pass records, the entities are split into
-// shards by key hash and each pass over the source keeps and replays one shard (an
-// entity's changelog depends on its own events only).
-Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
-                  const std::vector<TimestampMs>& as_of, const LabelGroups& groups, int threads,
-                  int64_t events_per_pass, const std::function<void(uint32_t, const Row&)>& out, int64_t* replayed) {
+// Sets into's tuple of every label of `groups` that has one by replaying the source
+// history of their entities. The history is streamed and only the labelled entities'
+// events are kept, compactly (compute/batch_replay.h CompactHistory). When the source
+// topic holds more than events_per_pass records, the entities are split into shards by
+// key hash and each pass over the source keeps and replays one shard (an entity's
+// changelog depends on its own events only).
+Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
+                  const std::string& offline_dir, std::span<const TimestampMs> as_of,
+                  const LabelGroups& groups, int threads, int64_t events_per_pass, TupleTable* into,
+                  int64_t* replayed) {
   const SourceDef& source = *defs.FindSource(view.source);
   // Records archived and live: each partition's end offset (the archive holds the
   // offsets below the live log's start).
@@ -263,17 +190,10 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
   }
   const int64_t per_pass = std::max<int64_t>(1, events_per_pass);
   const size_t passes = static_cast<size_t>(std::max<int64_t>(1, (records + per_pass - 1) / per_pass));
-  // The labelled entities by id, and each one's pass.
-  std::vector<std::string> keys;
-  std::vector<const std::vector<uint32_t>*> lists;
-  std::unordered_map<std::string, uint32_t> ids;
-  keys.reserve(groups.size());
-  ids.reserve(groups.size());
-  for (const auto& [key, list] : groups) {
-    ids.emplace(key, static_cast<uint32_t>(keys.size()));
-    keys.push_back(key);
-    lists.push_back(&list);
-  }
+  // The labelled entities' keys (CompactHistory names an entity by its index there), and
+  // each one's pass.
+  std::vector<std::string> keys(groups.entities());
+  for (size_t e = 0; e < keys.size(); ++e) keys[e] = groups.key(e);
   std::vector<uint32_t> pass_of(keys.size(), 0);
   if (passes > 1) {
     std::hash<std::string> hasher;
@@ -283,9 +203,11 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
   for (size_t pass = 0; pass < passes; ++pass) {
     CompactHistory kept(view, source, keys);
     SourceHistory counts;  // late and rejected counts, watermark: not needed here
+    std::string key;
     auto keep = [&](Event&& ev, uint64_t seq) {
-      auto it = ids.find(EncodeEntityKey(ev.fields, view.key_indexes));
-      if (it != ids.end() && pass_of[it->second] == pass) kept.Add(it->second, ev, seq);
+      const std::string_view k = EntityKeyView(ev.fields, view.key_indexes, &key);
+      const uint32_t e = groups.Find(k, EntityIndex::Hash(k));
+      if (e != EntityIndex::kNone && pass_of[e] == pass) kept.Add(e, ev, seq);
       return Status::OK();
     };
     if (offline_dir.empty()) {
@@ -294,15 +216,16 @@ Status JoinReplay(const Definitions& defs, const FeatureViewDef& view, Log* log,
       VIGIL_RETURN_IF_ERROR(ScanSourceHistory(source, log, offline_dir, keep, &counts, &view_fields));
     }
     *replayed += kept.events();
-    ReplayView(view, kept, kMaxTimestamp, threads, [&](const std::string& key, std::vector<ChangelogRow>&& rows) {
-      auto it = groups.find(key);
-      if (it == groups.end() || rows.empty()) return;
-      size_t r = 0;
-      for (uint32_t li : it->second) {
-        while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
-        if (r > 0) out(li, rows[r - 1].values);
-      }
-    });
+    ReplayView(view, kept, kMaxTimestamp, threads,
+               [&](const std::string& k, std::vector<ChangelogRow>&& rows) {
+                 const uint32_t e = groups.Find(k, EntityIndex::Hash(k));
+                 if (e == EntityIndex::kNone || rows.empty()) return;
+                 size_t r = 0;
+                 for (uint32_t li : groups.labels(e)) {
+                   while (r < rows.size() && rows[r].ts <= as_of[li]) ++r;
+                   if (r > 0) into->Set(li, rows[r - 1].values);
+                 }
+               });
   }
   return Status::OK();
 }
@@ -382,15 +305,7 @@ Status WriteParquet(const std::string& path, const LabelTable& labels, const std
     for (size_t vi = 0; vi < views.size(); ++vi) {
       for (size_t f = 0; f < views[vi]->features.size(); ++f, ++c) {
         parquet::Column& col = batch.columns[c];
-        col.Reserve(end - begin);
-        const TupleTable& v = values[vi];
-        for (size_t i = begin; i < end; ++i) {
-          if (v.has(i)) {
-            v.AppendTo(i, f, &col);
-          } else {
-            col.Append(empty[vi][f]);
-          }
-        }
+        values[vi].AppendColumn(begin, end, f, empty[vi][f], &col);
       }
     }
     VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
@@ -415,7 +330,7 @@ void LabelTable::AddRow(std::span<const std::string> cells, TimestampMs row_ts) 
   ts.push_back(row_ts);
 }
 
-void LabelTable::AddRow(std::span<const std::string> cells, std::span<const size_t> keep,
+void LabelTable::AddRow(std::span<const std::string_view> cells, std::span<const size_t> keep,
                         TimestampMs row_ts) {
   for (size_t c : keep) AppendCell(cells[c]);
   ts.push_back(row_ts);
@@ -466,14 +381,15 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
     return Status::OK();
   };
   // One row's cells (all the file's columns), `where` naming it for a message.
-  auto add = [&](const std::vector<std::string>& cells, const auto& where) -> Status {
+  auto add = [&](std::span<const std::string_view> cells, const auto& where) -> Status {
     auto t = ParseTimestamp(cells[ts_idx]);
     if (!t.ok()) return t.status().WithContext(where() + ": column " + ts_column);
     labels.AddRow(cells, keep, *t);
     return Status::OK();
   };
-  std::vector<std::string> cells;
   if (EndsWith(path, ".parquet")) {
+    std::vector<std::string> cells;
+    std::vector<std::string_view> views;
     VIGIL_ASSIGN_OR_RETURN(parquet::ColumnBatch batch, parquet::ReadFile(path));
     for (size_t c = 0; c < batch.schema.size(); ++c) all_header.push_back(batch.schema.field(c).name);
     VIGIL_RETURN_IF_ERROR(choose());
@@ -488,11 +404,13 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
           cells[c] = col.Get(r).ToCsvText();
         }
       }
-      VIGIL_RETURN_IF_ERROR(add(cells, [&] { return path + " row " + std::to_string(r + 1); }));
+      views.assign(cells.begin(), cells.end());
+      VIGIL_RETURN_IF_ERROR(add(views, [&] { return path + " row " + std::to_string(r + 1); }));
     }
   } else {
     VIGIL_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
     CsvReader csv(text);
+    std::vector<std::string_view> cells;  // views into the text
     VIGIL_ASSIGN_OR_RETURN(bool has_header, csv.Next(&all_header));
     if (!has_header) return Status::InvalidArgument(path + ": empty label file (want a header row)");
     VIGIL_RETURN_IF_ERROR(choose());
@@ -513,73 +431,92 @@ Result<LabelTable> ReadLabelTable(const std::string& path, const std::string& ts
   return labels;
 }
 
-Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& offline_dir, const LabelTable& labels,
-                       std::span<const uint32_t> rows, const std::vector<const FeatureViewDef*>& views,
-                       const JoinOptions& options, const TupleSink& sink, DatasetStats* stats) {
-  std::vector<TimestampMs> as_of(rows.size());
-  for (size_t i = 0; i < as_of.size(); ++i) as_of[i] = labels.ts[rows[i]] - 1;
-  std::map<std::vector<size_t>, LabelGroups> groups_by_keys;
-  for (size_t vi = 0; vi < views.size(); ++vi) {
-    const FeatureViewDef& view = *views[vi];
-    const EntityDef& entity = *defs.FindEntity(view.entity);
+namespace {
+
+// One point-in-time join of a label table's rows, a view at a time: each view's tuples
+// go into a TupleTable indexed as `rows`. The labels' as_of times and their groups by
+// entity (one per set of key columns: views of one entity share it) are made once.
+class PointInTimeJoin {
+ public:
+  PointInTimeJoin(const Definitions& defs, Log* log, const std::string& offline_dir, const LabelTable& labels,
+                  std::span<const uint32_t> rows, const JoinOptions& options)
+      : defs_(defs),
+        log_(log),
+        offline_dir_(offline_dir),
+        labels_(labels),
+        rows_(rows),
+        options_(options),
+        as_of_(rows.size()) {
+    for (size_t i = 0; i < as_of_.size(); ++i) as_of_[i] = labels.ts[rows[i]] - 1;
+  }
+
+  // Sets into's tuple i for every row i that has one as of its time. REQUIRES: into is
+  // of `view`, with rows.size() tuples, none set.
+  Status Join(const FeatureViewDef& view, TupleTable* into, DatasetStats* stats) {
+    const EntityDef& entity = *defs_.FindEntity(view.entity);
     std::vector<size_t> key_cols;
     for (const auto& k : entity.keys) {
-      auto it = std::find(labels.header.begin(), labels.header.end(), k);
-      if (it == labels.header.end()) {
-        return Status::InvalidArgument(labels.path + ":1: no column '" + k + "' for the key of entity '" +
+      auto it = std::find(labels_.header.begin(), labels_.header.end(), k);
+      if (it == labels_.header.end()) {
+        return Status::InvalidArgument(labels_.path + ":1: no column '" + k + "' for the key of entity '" +
                                        entity.name + "' (view " + view.name + ")");
       }
-      key_cols.push_back(static_cast<size_t>(it - labels.header.begin()));
+      key_cols.push_back(static_cast<size_t>(it - labels_.header.begin()));
     }
     TimestampMs coverage = kMinTimestamp;
-    if (!offline_dir.empty() && !options.replay_only) {
-      VIGIL_ASSIGN_OR_RETURN(coverage, OfflineChangelogCoverage(view, log, offline_dir));
+    if (!offline_dir_.empty() && !options_.replay_only) {
+      VIGIL_ASSIGN_OR_RETURN(coverage, OfflineChangelogCoverage(view, log_, offline_dir_));
     }
-    // Labels by entity, each list in time order: built once per set of key columns
-    // (views of one entity share it), then split at the changelog's coverage.
-    auto [cached, fresh] = groups_by_keys.try_emplace(key_cols);
+    auto [cached, fresh] = groups_by_keys_.try_emplace(key_cols);
     LabelGroups& all = cached->second;
-    if (fresh) {
-      std::string key;
-      for (uint32_t i = 0; i < rows.size(); ++i) {
-        key.clear();
-        bool empty = false;
-        for (size_t k = 0; k < key_cols.size(); ++k) {
-          const std::string_view cell = labels.cell(rows[i], key_cols[k]);
-          empty |= cell.empty();
-          if (k) key.push_back(kKeySeparator);
-          key += cell;
-        }
-        if (!empty) all[key].push_back(i);
-      }
-      for (auto& [k, list] : all) {
-        std::stable_sort(list.begin(), list.end(), [&](uint32_t a, uint32_t b) { return as_of[a] < as_of[b]; });
-      }
-    }
+    if (fresh) all = LabelGroups::Build(labels_, rows_, key_cols, as_of_);
     // Most often every label is below the coverage, and `all` is joined as it is.
     bool split = false;
-    for (const auto& [k, list] : all) split |= as_of[list.back()] >= coverage;
+    for (size_t e = 0; e < all.entities() && !split; ++e) split = as_of_[all.labels(e).back()] >= coverage;
     LabelGroups offline_split, replay_groups;
-    if (split) {
-      for (const auto& [k, list] : all) {
-        auto mid = std::partition_point(list.begin(), list.end(), [&](uint32_t i) { return as_of[i] < coverage; });
-        if (mid != list.begin()) offline_split[k].assign(list.begin(), mid);
-        if (mid != list.end()) replay_groups[k].assign(mid, list.end());
-      }
-    }
+    if (split) all.Split(as_of_, coverage, &offline_split, &replay_groups);
     const LabelGroups& offline_groups = split ? offline_split : all;
-    for (const auto& [k, list] : offline_groups) stats->from_offline += static_cast<int64_t>(list.size());
-    for (const auto& [k, list] : replay_groups) stats->from_replay += static_cast<int64_t>(list.size());
-    auto out = [&sink, vi](uint32_t label, const Row& tuple) { sink(vi, label, tuple); };
-    if (!offline_groups.empty()) {
-      VIGIL_RETURN_IF_ERROR(
-          JoinOffline(defs, view, offline_dir, as_of, offline_groups, options.threads, out, &stats->changelog_rows)
-              .WithContext("offline changelog of " + view.name));
+    stats->from_offline += static_cast<int64_t>(offline_groups.positions());
+    stats->from_replay += static_cast<int64_t>(replay_groups.positions());
+    if (offline_groups.entities() > 0) {
+      VIGIL_RETURN_IF_ERROR(JoinOffline(defs_, view, offline_dir_, as_of_, offline_groups, options_.threads,
+                                        into, &stats->changelog_rows)
+                                .WithContext("offline changelog of " + view.name));
     }
-    if (!replay_groups.empty()) {
-      VIGIL_RETURN_IF_ERROR(JoinReplay(defs, view, log, offline_dir, as_of, replay_groups, options.threads,
-                                       options.events_per_pass, out, &stats->events_replayed));
+    if (replay_groups.entities() > 0) {
+      VIGIL_RETURN_IF_ERROR(JoinReplay(defs_, view, log_, offline_dir_, as_of_, replay_groups,
+                                       options_.threads, options_.events_per_pass, into,
+                                       &stats->events_replayed));
     }
+    return Status::OK();
+  }
+
+ private:
+  const Definitions& defs_;
+  Log* log_;
+  const std::string& offline_dir_;
+  const LabelTable& labels_;
+  std::span<const uint32_t> rows_;
+  const JoinOptions& options_;
+  std::vector<TimestampMs> as_of_;  // by row i: labels.ts[rows[i]] - 1
+  std::map<std::vector<size_t>, LabelGroups> groups_by_keys_;
+};
+
+}  // namespace
+
+Status JoinPointInTime(const Definitions& defs, Log* log, const std::string& offline_dir,
+                       const LabelTable& labels, std::span<const uint32_t> rows,
+                       const std::vector<const FeatureViewDef*>& views, const JoinOptions& options,
+                       const TupleSink& sink, DatasetStats* stats) {
+  PointInTimeJoin join(defs, log, offline_dir, labels, rows, options);
+  for (size_t vi = 0; vi < views.size(); ++vi) {
+    TupleTable tuples(*views[vi], rows.size());
+    VIGIL_RETURN_IF_ERROR(join.Join(*views[vi], &tuples, stats));
+    Parallel(options.threads, [&](size_t begin, size_t step) {
+      for (size_t i = begin; i < rows.size(); i += step) {
+        if (tuples.has(i)) sink(vi, static_cast<uint32_t>(i), tuples.GetRow(i));
+      }
+    });
   }
   return Status::OK();
 }
@@ -619,10 +556,10 @@ Result<DatasetStats> BuildDataset(const Definitions& defs, Log* log, const std::
   for (const auto* v : views) values.emplace_back(*v, n);
   std::vector<uint32_t> rows(n);
   for (uint32_t i = 0; i < rows.size(); ++i) rows[i] = i;
-  VIGIL_RETURN_IF_ERROR(JoinPointInTime(
-      defs, log, offline_dir, labels, rows, views, JoinOptions{options.threads, options.replay_only},
-      [&values](size_t view, uint32_t label, const Row& tuple) { values[view].Set(label, tuple); },
-      &stats));
+  const JoinOptions join_options{options.threads, options.replay_only};
+  PointInTimeJoin join(defs, log, offline_dir, labels, rows, join_options);
+  for (size_t vi = 0; vi < views.size(); ++vi)
+    VIGIL_RETURN_IF_ERROR(join.Join(*views[vi], &values[vi], &stats));
   std::vector<Row> empty_tuples;
   for (const auto* v : views) empty_tuples.push_back(ViewPlan(*v).empty_tuple());
   if (EndsWith(options.out_path, ".parquet")) {

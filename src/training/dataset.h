@@ -50,7 +50,7 @@ class LabelTable {
   void AddRow(std::span<const std::string> cells, TimestampMs row_ts);
   // The same for the cells `keep` picks out of `cells`, in that order.
   // REQUIRES: keep.size() == header.size(), each index < cells.size().
-  void AddRow(std::span<const std::string> cells, std::span<const size_t> keep, TimestampMs row_ts);
+  void AddRow(std::span<const std::string_view> cells, std::span<const size_t> keep, TimestampMs row_ts);
   // Appends row `row` of `from`, its ts included. REQUIRES: from's header is as long.
   void AddRowOf(const LabelTable& from, size_t row);
   // Room for `rows` rows of `text_bytes` bytes of cells in all (header set first).

@@ -22,7 +22,7 @@ TEST(LabelTableTest, RowsAddedKeepEveryCellAndTs) {
   t.header = {"a", "b", "c"};
   const std::string long_cell(100, 'x');  // past the small-string buffer
   t.AddRow(std::vector<std::string>{"1", "", long_cell}, 10);
-  const std::vector<std::string> wide = {"p", "q", "r", "s"};
+  const std::vector<std::string_view> wide = {"p", "q", "r", "s"};
   const size_t keep[] = {3, 0, 2};
   t.AddRow(wide, keep, 20);
   LabelTable copy;
