@@ -68,8 +68,8 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
     max_as_of = std::max(max_as_of, at_as_of[p]);
   }
   const size_t nk = view.key_indexes.size();
-  constexpr size_t kStripes =
-      256;  // position p (its ts and its label's tuple) is guarded by stripes[p % kStripes]
+  // Position p (its ts and its label's tuple) is guarded by stripes[p % kStripes].
+  constexpr size_t kStripes = 256;
   std::vector<std::mutex> stripes(kStripes);
   // A batch's pass keeps its latest row for each position it offers to, then offers only
   // those: rows arrive mostly in time order, so each would otherwise be the latest so far
@@ -106,7 +106,31 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
         const bool by_code = plain_key && key_col.codes.size() == key_col.size();
         std::vector<uint32_t> entity_of_code(by_code ? key_col.dictionary_entries : 0, kUnresolved);
         std::string key;
+        // A PLAIN key column (a dictionary past the writer's limit: many entities) is
+        // looked up a block of rows at a time: the block's hashes first, each asking for
+        // its index entry, then for the entities found there, their key and label
+        // positions, so that the rows' lookups find them in the cache rather than wait
+        // for each in turn.
+        constexpr size_t kBlock = 16;
+        uint64_t hashes[kBlock];
+        const bool ahead = plain_key && !by_code;
         for (size_t r = 0; r < key_col.size(); ++r) {
+          if (ahead && r % kBlock == 0) {
+            const size_t n = std::min(kBlock, key_col.size() - r);
+            for (size_t i = 0; i < n; ++i) {
+              hashes[i] = key_col.is_null(r + i) ? 0 : EntityIndex::Hash(key_col.str(r + i));
+              groups.PrefetchIndex(hashes[i]);
+            }
+            for (size_t i = 0; i < n; ++i) {
+              if (uint32_t e = groups.Peek(hashes[i]); e != EntityIndex::kNone) groups.PrefetchEntity(e);
+            }
+            for (size_t i = 0; i < n; ++i) {
+              if (uint32_t e = groups.Peek(hashes[i]); e != EntityIndex::kNone) {
+                groups.PrefetchKey(e);
+                __builtin_prefetch(at_as_of.data() + groups.first(e));
+              }
+            }
+          }
           const TimestampMs t = ts[r];
           if (t > max_as_of || (t >= skip_from && t < skip_to)) continue;
           if (plain_key && key_col.is_null(r)) continue;
@@ -116,7 +140,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
             if (known == kUnresolved) known = groups.Find(key_col.str(r), EntityIndex::Hash(key_col.str(r)));
             e = known;
           } else if (plain_key) {
-            e = groups.Find(key_col.str(r), EntityIndex::Hash(key_col.str(r)));
+            e = groups.Find(key_col.str(r), hashes[r % kBlock]);
           } else {
             OfflineEntityKey(batch, nk, r, &key);
             e = groups.Find(key, EntityIndex::Hash(key));

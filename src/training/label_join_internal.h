@@ -54,6 +54,22 @@ class LabelGroups {
     return index_.Find(key, hash, [this](uint32_t e) { return this->key(e); });
   }
 
+  // Hints for a caller that looks keys up some rows ahead (results never depend on
+  // them): PrefetchIndex asks for the index entry of `hash`; once it has arrived, Peek
+  // returns the entity there if its hash matches (EntityIndex::Peek), PrefetchEntity(e)
+  // asks for where e's key and labels begin, and once those have arrived PrefetchKey(e)
+  // asks for e's key text.
+  void PrefetchIndex(uint64_t hash) const { index_.Prefetch(hash); }
+  uint32_t Peek(uint64_t hash) const { return index_.Peek(hash); }
+  void PrefetchEntity(uint32_t e) const {
+    __builtin_prefetch(&key_end_[e]);
+    if (e > 0) __builtin_prefetch(&key_end_[e - 1]);
+    __builtin_prefetch(&first_[e]);
+  }
+  void PrefetchKey(uint32_t e) const {
+    __builtin_prefetch(key_text_.data() + (e == 0 ? 0 : key_end_[e - 1]));
+  }
+
   // Splits the groups at `coverage`: each entity's labels with as_of < coverage go to
   // *below*, the others to *rest* (entities with none on a side are not there).
   void Split(std::span<const TimestampMs> as_of, TimestampMs coverage, LabelGroups* below,
