@@ -48,8 +48,8 @@ void Parallel(int threads, const std::function<void(size_t, size_t)>& fn) {
 // label is then the latest row among its own and those of the entity's earlier labels: a
 // running maximum along the list, which copies the latest tuple forward. So memory is
 // the labels' tuples (typed cells, not Values), whatever the changelog's length, and a
-// row's cost is a hash lookup, a binary search and, when it is the latest so far, a copy
-// of its values.
+// row's cost is a key lookup and a binary search; a batch then copies, for each label it
+// offered rows to, its latest one if that is later than what the label holds.
 //
 //   labels of e at as_of 10, 20, 30; rows of e at 5, 12, 15, 40 (in any order)
 //   -> label 10 <- 5; label 20 <- 12 then 15; 40 is past every label
