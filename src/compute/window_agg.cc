@@ -2,6 +2,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <type_traits>
 
@@ -484,6 +485,56 @@ std::string DistinctKey(const Value& v) {
   return v.ToCsvText();
 }
 
+// A distinct value's key text: up to kInline bytes in place (ids, IPs and country codes:
+// comparing them reads no cache line but the slot's), longer ones on the heap. As large
+// as a std::string, which keeps its text on the heap past 15 bytes, so that a device id
+// of 20 bytes cost a miss per comparison. Move-only.
+class DistinctKeyText {
+ public:
+  static constexpr size_t kInline = 24;
+  DistinctKeyText() = default;
+  DistinctKeyText(DistinctKeyText&& o) noexcept : size_(o.size_) {
+    std::memcpy(in_, o.in_, kInline);  // the text, or the heap pointer
+    o.size_ = 0;
+  }
+  DistinctKeyText& operator=(DistinctKeyText&& o) noexcept {
+    if (this != &o) {
+      clear();
+      size_ = o.size_;
+      std::memcpy(in_, o.in_, kInline);
+      o.size_ = 0;
+    }
+    return *this;
+  }
+  DistinctKeyText(const DistinctKeyText&) = delete;
+  DistinctKeyText& operator=(const DistinctKeyText&) = delete;
+  ~DistinctKeyText() { clear(); }
+
+  std::string_view view() const { return std::string_view(data(), size_); }
+  bool operator==(std::string_view k) const {
+    return k.size() == size_ && std::memcmp(data(), k.data(), size_) == 0;
+  }
+  void assign(std::string_view k) {
+    clear();
+    size_ = static_cast<uint32_t>(k.size());
+    if (size_ > kInline) heap_ = new char[size_];
+    std::memcpy(data(), k.data(), size_);
+  }
+  void clear() {
+    if (size_ > kInline) delete[] heap_;
+    size_ = 0;
+  }
+
+ private:
+  const char* data() const { return size_ > kInline ? heap_ : in_; }
+  char* data() { return size_ > kInline ? heap_ : in_; }
+  union {
+    char in_[kInline];
+    char* heap_;
+  };
+  uint32_t size_ = 0;
+};
+
 // An exact multiset of the values in the window. Values live once in a slot table; the
 // queue holds slot numbers. Few distinct values (the usual case: a user's cards or
 // devices) are found by a linear scan; past kIndexFrom a hash index is kept too.
@@ -503,9 +554,9 @@ class WindowDistinct final : public FeatureState {
       slot = Find(v.str());
       if (slot == kNone) slot = Insert(v.str());
     } else {
-      std::string key = DistinctKey(v);
+      const std::string key = DistinctKey(v);
       slot = Find(key);
-      if (slot == kNone) slot = Insert(std::move(key));
+      if (slot == kNone) slot = Insert(key);
     }
     ++At(slot).count;
     q_.push_back({ts, slot});
@@ -542,7 +593,7 @@ class WindowDistinct final : public FeatureState {
       }
     }
     PutVarint64(out, order.size());
-    for (uint32_t slot : order) PutString(out, At(slot).key);
+    for (uint32_t slot : order) PutString(out, At(slot).key.view());
     PutVarint64(out, q_.size());
     TsWriter ts(base);
     for (size_t i = 0; i < q_.size(); ++i) {
@@ -571,7 +622,7 @@ class WindowDistinct final : public FeatureState {
       if (number > seen || number >= k) return Status::Corruption("distinct key number out of order");
       if (number == seen) {
         if (Find(keys[number]) != kNone) return Status::Corruption("distinct key listed twice");
-        slot_of[number] = Insert(std::move(keys[number]));
+        slot_of[number] = Insert(keys[number]);
         ++seen;
       }
       uint32_t slot = slot_of[number];
@@ -586,7 +637,7 @@ class WindowDistinct final : public FeatureState {
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr int64_t kIndexFrom = 32;
   struct Slot {
-    std::string key;
+    DistinctKeyText key;
     int64_t count = 0;  // 0: free
   };
   struct Item {
@@ -594,7 +645,7 @@ class WindowDistinct final : public FeatureState {
     uint32_t slot;
   };
   bool Indexed() const { return index_ && !index_->empty(); }
-  uint32_t Find(const std::string& key) const {
+  uint32_t Find(std::string_view key) const {
     if (Indexed()) {
       auto it = index_->find(key);
       return it == index_->end() ? kNone : it->second;
@@ -605,7 +656,7 @@ class WindowDistinct final : public FeatureState {
     }
     return kNone;
   }
-  uint32_t Insert(std::string key) {
+  uint32_t Insert(std::string_view key) {
     uint32_t slot = 0;
     while (slot < kInlineSlots && inline_slots_[slot].count > 0) ++slot;
     if (slot < kInlineSlots) {
@@ -617,20 +668,20 @@ class WindowDistinct final : public FeatureState {
       slot = NumSlots();
       more_slots_.emplace_back();
     }
-    At(slot).key = std::move(key);
+    At(slot).key.assign(key);
     ++live_;
     if (Indexed()) {
-      index_->emplace(At(slot).key, slot);
+      index_->emplace(key, slot);
     } else if (live_ > kIndexFrom) {
-      if (!index_) index_ = std::make_unique<std::unordered_map<std::string, uint32_t>>();
+      if (!index_) index_ = std::make_unique<Index>();
       for (uint32_t i = 0; i < NumSlots(); ++i) {
-        if (At(i).count > 0 || i == slot) index_->emplace(At(i).key, i);
+        if (At(i).count > 0 || i == slot) index_->emplace(At(i).key.view(), i);
       }
     }
     return slot;
   }
   void Release(uint32_t slot) {
-    if (Indexed()) index_->erase(At(slot).key);
+    if (Indexed()) index_->erase(index_->find(At(slot).key.view()));
     At(slot).key.clear();
     if (slot >= kInlineSlots) free_.push_back(slot);
     --live_;
@@ -652,7 +703,12 @@ class WindowDistinct final : public FeatureState {
   std::vector<Slot> more_slots_;
   std::vector<uint32_t> free_;
   // Past kIndexFrom live values, key -> slot (behind a pointer: most windows never need it).
-  std::unique_ptr<std::unordered_map<std::string, uint32_t>> index_;
+  struct KeyHash {
+    using is_transparent = void;  // looked up by string_view, without a std::string
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>()(k); }
+  };
+  using Index = std::unordered_map<std::string, uint32_t, KeyHash, std::equal_to<>>;
+  std::unique_ptr<Index> index_;
   int64_t live_ = 0;
 };
 

@@ -613,7 +613,10 @@ std::string FeaturesYaml(const std::vector<Feat>& feats) {
 std::vector<In> RandomEvents(std::mt19937_64& rng, DurationMs window, int count, TimestampMs start) {
   const DurationMs unit = std::max<DurationMs>(1, window / 50);
   std::uniform_real_distribution<double> exponent(-3, 3);
-  static const char* kStrings[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "aa", "B"};
+  // Keys of up to 24 bytes sit in count_distinct's slot, longer ones on the heap.
+  static const char* kStrings[] = {
+      "a",  "b", "c", "d", "e", "f", "g", "h", "exactly-24-bytes-in-slot", "twenty-five-bytes-on-heap",
+      "aa", "B"};
   std::vector<In> ev;
   TimestampMs ts = start;
   for (int i = 0; i < count; ++i) {

@@ -131,7 +131,8 @@ struct Op {
 // (+-1e15 beside 1e-3, -0.0) and many distinct n (past count_distinct's hash index
 // threshold), advances to random bounds behind the highest ts seen.
 std::vector<Op> RandomOps(const ViewPlan& plan, std::mt19937_64& rng, int events) {
-  static const char* kStrings[] = {"a", "b", "c", "d", "e", "aa", "B", ""};
+  static const char* kStrings[] = {"a",  "b", "c", "exactly-24-bytes-in-slot", "twenty-five-bytes-on-heap",
+                                   "aa", "B", ""};
   const TimestampMs kLateness = 1000;
   std::vector<Op> ops;
   TimestampMs nominal = 1'767'571'200'000 + static_cast<TimestampMs>(rng() % 100'000);
