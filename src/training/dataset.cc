@@ -113,6 +113,7 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
         // for each in turn.
         constexpr size_t kBlock = 16;
         uint64_t hashes[kBlock];
+        uint32_t peeked[kBlock];  // the entity at each row's index entry, if it matched
         const bool ahead = plain_key && !by_code;
         for (size_t r = 0; r < key_col.size(); ++r) {
           if (ahead && r % kBlock == 0) {
@@ -122,13 +123,13 @@ Status JoinOffline(const Definitions& defs, const FeatureViewDef& view, const st
               groups.PrefetchIndex(hashes[i]);
             }
             for (size_t i = 0; i < n; ++i) {
-              if (uint32_t e = groups.Peek(hashes[i]); e != EntityIndex::kNone) groups.PrefetchEntity(e);
+              peeked[i] = groups.Peek(hashes[i]);
+              if (peeked[i] != EntityIndex::kNone) groups.PrefetchEntity(peeked[i]);
             }
             for (size_t i = 0; i < n; ++i) {
-              if (uint32_t e = groups.Peek(hashes[i]); e != EntityIndex::kNone) {
-                groups.PrefetchKey(e);
-                __builtin_prefetch(at_as_of.data() + groups.first(e));
-              }
+              if (peeked[i] == EntityIndex::kNone) continue;
+              groups.PrefetchKey(peeked[i]);
+              __builtin_prefetch(at_as_of.data() + groups.first(peeked[i]));
             }
           }
           const TimestampMs t = ts[r];
