@@ -1,7 +1,6 @@
 #include "training/dataset.h"
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -10,12 +9,9 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "common/files.h"
-#include "common/memory.h"
 #include "compute/batch_replay.h"
 #include "compute/entity_index.h"
 #include "compute/entity_window.h"
