@@ -98,13 +98,13 @@ Status DecodeValue(std::string_view* in, Value* out) {
   in->remove_prefix(1);
   switch (static_cast<Type>(tag)) {
     case Type::kNull:
-      *out = Value::Null();
+      out->SetNull();
       return Status::OK();
     case Type::kInt64:
     case Type::kTimestamp: {
       auto v = GetZigZag(in);
       if (!v.ok()) return v.status().WithContext("int64 value");
-      *out = static_cast<Type>(tag) == Type::kInt64 ? Value::Int64(*v) : Value::Timestamp(*v);
+      out->SetInteger(static_cast<Type>(tag), *v);
       return Status::OK();
     }
     case Type::kDouble: {
@@ -114,7 +114,7 @@ Status DecodeValue(std::string_view* in, Value* out) {
       double d;
       std::memcpy(&d, &bits, sizeof d);
       if (!std::isfinite(d)) return Status::Corruption("double value is NaN or infinite");
-      *out = Value::Double(d);
+      out->SetDouble(d);
       return Status::OK();
     }
     case Type::kBool: {
@@ -122,7 +122,7 @@ Status DecodeValue(std::string_view* in, Value* out) {
       const uint8_t b = static_cast<uint8_t>(in->front());
       in->remove_prefix(1);
       if (b > 1) return Status::Corruption("bool byte " + std::to_string(b) + " is not 0 or 1");
-      *out = Value::Bool(b == 1);
+      out->SetInteger(Type::kBool, b);
       return Status::OK();
     }
     case Type::kString: {
@@ -133,7 +133,7 @@ Status DecodeValue(std::string_view* in, Value* out) {
         return Status::Corruption("string length " + std::to_string(*len) + " runs past the end (" +
                                   std::to_string(in->size()) + " bytes left)");
       }
-      *out = Value::String(std::string(in->substr(0, *len)));
+      out->SetString(in->substr(0, *len));
       in->remove_prefix(*len);
       return Status::OK();
     }

@@ -64,6 +64,30 @@ class Value {
     return x;
   }
 
+  // In-place setters for a Value decoded into over and over (a replay's reused events):
+  // unlike assigning a new Value, they keep the string's memory for the next string.
+  void SetNull() {
+    type_ = Type::kNull;
+    i_ = 0;
+    s_.clear();
+  }
+  // REQUIRES: t is kInt64, kTimestamp or kBool (v 0 or 1).
+  void SetInteger(Type t, int64_t v) {
+    SetNull();
+    type_ = t;
+    i_ = v;
+  }
+  void SetDouble(double v) {
+    SetNull();
+    type_ = Type::kDouble;
+    d_ = v;
+  }
+  void SetString(std::string_view v) {
+    type_ = Type::kString;
+    i_ = 0;
+    s_.assign(v);
+  }
+
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::kNull; }
   // REQUIRES: the matching type (int64() also serves kTimestamp).
