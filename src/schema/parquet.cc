@@ -44,35 +44,6 @@ Value Column::Get(size_t i) const {
   return Value::Null();
 }
 
-void Column::Append(const Value& v) {
-  const bool null = v.is_null();
-  valid.push_back(null ? 0 : 1);
-  switch (type) {
-    case Type::kInt64:
-    case Type::kTimestamp:
-    case Type::kBool:
-      ints.push_back(null ? 0 : v.int64());
-      break;
-    case Type::kDouble:
-      doubles.push_back(null ? 0.0 : v.dbl());
-      break;
-    case Type::kString:
-      if (offsets.empty()) offsets.push_back(0);
-      if (!null) bytes += v.str();
-      offsets.push_back(bytes.size());
-      break;
-    case Type::kNull:
-      break;
-  }
-}
-
-void Column::AppendString(std::string_view s) {
-  valid.push_back(1);
-  if (offsets.empty()) offsets.push_back(0);
-  bytes.append(s);
-  offsets.push_back(bytes.size());
-}
-
 void Column::Reserve(size_t rows) {
   valid.reserve(rows);
   switch (type) {
