@@ -374,13 +374,29 @@ TEST(Backfill, ParallelBoundedResumable) {
   ASSERT_TRUE(SameRows(reference, RowsBelow(stream, bound))) << "the reference backfill vs the stream";
   EXPECT_GT(DataRows(reference), 1000u);
 
-  // Three threads, 1 MiB: many buckets, the same rows.
-  CommandResult many = p.Run({"backfill", view, "--threads", "3", "--memory-mb", "1"});
+  // Three threads, 1 MiB, two files open per thread: many buckets, their rows written
+  // a thousand at a time, files of later generations for buckets of more than 2 dates;
+  // the same rows.
+  CommandResult many =
+      p.Run({"backfill", view, "--threads", "3", "--memory-mb", "1", "--max-open-files", "2"});
   ASSERT_EQ(many.exit_code, 0) << many.Describe();
   const int buckets = Buckets(many);
   EXPECT_GT(buckets, kScaleDivisor == 1 ? 3 : 2) << many.out;
   EXPECT_EQ(Bound(many), bound);
-  EXPECT_TRUE(SameRows(p.BackfillRows(view), reference)) << "--threads 3 --memory-mb 1";
+  EXPECT_TRUE(SameRows(p.BackfillRows(view), reference)) << "--threads 3 --memory-mb 1 --max-open-files 2";
+  {
+    std::set<std::string> dates;
+    bool later_generation = false;
+    std::error_code ec;
+    for (const auto& f : fs::recursive_directory_iterator(p.FeaturesDir(view), ec)) {
+      const std::string name = f.path().filename().string();
+      if (name.rfind("backfill-", 0) != 0) continue;
+      dates.insert(f.path().parent_path().filename().string());
+      later_generation |= !name.ends_with("-0.parquet");
+    }
+    ASSERT_GT(dates.size(), 2u) << "the history should span more dates than files open";
+    EXPECT_TRUE(later_generation) << "no bucket wrote a second generation of files";
+  }
   EXPECT_EQ(BackfillRuns(p.FeaturesDir(view)).size(), 1u) << "a completed run deletes the earlier runs' files";
 
   // Stopped after each bucket and resumed by the same command until complete.
@@ -431,7 +447,9 @@ TEST(Backfill, ParallelBoundedResumable) {
   }
   ASSERT_TRUE(killed) << "the backfill always finished before it could be killed";
   EXPECT_TRUE(SameRows(p.OfflineChangelog(view), stream)) << "after a killed run";
-  CommandResult resumed = p.Run({"backfill", view, "--threads", "1", "--memory-mb", "1"});
+  // Resumed with more memory: a bucket's rows in fewer parts than the killed run was
+  // writing, so any part it left behind must be removed, not read twice.
+  CommandResult resumed = p.Run({"backfill", view, "--threads", "1", "--memory-mb", "64"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.Describe();
   EXPECT_NE(resumed.out.find("(resumed)"), std::string::npos) << resumed.out;
   EXPECT_NE(resumed.out.find("complete"), std::string::npos) << resumed.out;

@@ -638,11 +638,14 @@ Status Backfill(const std::string& project, const std::string& view_name, const 
   o.threads = options.threads;
   o.memory_bytes = options.memory_mb << 20;
   o.stop_after_buckets = options.stop_after_buckets;
+  o.max_open_files = options.max_open_files;
   VIGIL_ASSIGN_OR_RETURN(BackfillStats st, vigil::Backfill(p.defs, *view, log.get(), p.settings.offline_dir, o));
-  std::printf("backfill %s v%d: run %s%s, %lld events in %d buckets (%d done before), %lld rows written in %.2f s\n",
-              view->name.c_str(), view->version, st.run.c_str(), st.resumed ? " (resumed)" : "",
-              static_cast<long long>(st.events), st.buckets, st.buckets_done_before, static_cast<long long>(st.rows),
-              st.seconds);
+  std::printf(
+      "backfill %s v%d: run %s%s, %lld events in %d buckets (%d done before), %lld rows written in %.2f s "
+      "(spill %.2f s)\n",
+      view->name.c_str(), view->version, st.run.c_str(), st.resumed ? " (resumed)" : "",
+      static_cast<long long>(st.events), st.buckets, st.buckets_done_before, static_cast<long long>(st.rows),
+      st.seconds, st.spill_seconds);
   std::printf("backfill %s v%d: %s; rows with ts in [%s, %s)\n", view->name.c_str(), view->version,
               st.complete ? "complete" : "stopped early: run the same command to resume",
               o.from == kMinTimestamp ? "start" : FormatIsoTimestamp(o.from).c_str(),

@@ -95,6 +95,7 @@ struct BackfillCommandOptions {
   int threads = 2;
   int64_t memory_mb = 512;
   int stop_after_buckets = 0;  // testing: stop early, leaving the run to resume
+  int max_open_files = 64;
 };
 // Rebuilds the view's current version's offline changelog from history (store/backfill.h).
 Status Backfill(const std::string& project, const std::string& view, const BackfillCommandOptions& options);

@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   backfill->add_option("--threads", bf.threads, "compute threads (default 2)");
   backfill->add_option("--memory-mb", bf.memory_mb, "events held in memory at once, MiB (default 512)");
   backfill->add_option("--stop-after-buckets", bf.stop_after_buckets, "stop early (testing resumption)");
+  backfill->add_option("--max-open-files", bf.max_open_files,
+                       "changelog files a thread keeps open, one per date (default 64)");
 
   bool json = false;
   int version = 0;

@@ -50,6 +50,29 @@ Status SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
+Status ReadFileInto(const std::string& path, char* out, size_t size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound(path + ": no such file");
+    return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  size_t used = 0;
+  while (used < size) {
+    const ssize_t n = ::read(fd, out + used, size - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError(
+          "read " + path + ": " +
+          (n == 0 ? std::to_string(used) + " bytes, want " + std::to_string(size) : std::strerror(err)));
+    }
+    used += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return Status::OK();
+}
+
 Status WriteFileAtomic(const std::string& path, std::string_view text) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

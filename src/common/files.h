@@ -13,6 +13,11 @@ namespace vigil {
 // The whole content of `path`. NotFound if it does not exist, IOError if unreadable.
 Result<std::string> ReadWholeFile(const std::string& path);
 
+// Reads the first `size` bytes of `path` into out[0, size), for a caller that reuses its
+// buffer from file to file. NotFound if it does not exist, IOError if it is unreadable or
+// shorter.
+Status ReadFileInto(const std::string& path, char* out, size_t size);
+
 // Replaces `path` with `text` atomically and durably: writes "<path>.tmp", fsyncs it,
 // renames it over `path` and fsyncs the directory. A crash leaves the old content or the
 // new one, never a mix.

@@ -51,6 +51,28 @@ TEST(Files, ReadWholeFileReadsEmptyLargeAndUnsizedFiles) {
   EXPECT_NE(proc->find("VmRSS"), std::string::npos);
 }
 
+TEST(Files, ReadFileIntoFillsTheBufferOrSaysWhyNot) {
+  test::ScratchDir dir("vigil_files");
+  std::string big(5 * 1024 * 1024 + 3, '\0');  // more than one read may return
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 % 253);
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/big", big).ok());
+  std::string out(big.size() + 10, '#');
+  Status st = ReadFileInto(dir.path() + "/big", out.data(), big.size());
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(out.substr(0, big.size()), big);
+  EXPECT_EQ(out.substr(big.size()), std::string(10, '#')) << "nothing written past size";
+  EXPECT_TRUE(ReadFileInto(dir.path() + "/big", out.data(), 0).ok());
+
+  Status shorter = ReadFileInto(dir.path() + "/big", out.data(), big.size() + 1);
+  ASSERT_FALSE(shorter.ok());
+  EXPECT_NE(shorter.ToString().find("bytes, want"), std::string::npos) << shorter.ToString();
+  Status missing = ReadFileInto(dir.path() + "/nope", out.data(), 1);
+  EXPECT_TRUE(missing.IsNotFound()) << missing.ToString();
+  Status directory = ReadFileInto(dir.path(), out.data(), 1);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_FALSE(directory.IsNotFound()) << directory.ToString();
+}
+
 TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
   EXPECT_EQ(Hex64(Fnv1a64("")), "cbf29ce484222325");
   EXPECT_EQ(Hex64(Fnv1a64("a")), "af63dc4c8601ec8c");

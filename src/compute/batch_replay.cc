@@ -244,9 +244,13 @@ void CompactHistory::AddEncoded(uint32_t entity, std::string_view encoded, uint6
     blocks_.back().reserve(std::max(kCompactBlockBytes, encoded.size()));
   }
   std::string& block = blocks_.back();
-  refs_.push_back(Ref{seq, entity, static_cast<uint32_t>(blocks_.size() - 1),
-                      static_cast<uint32_t>(block.size()), static_cast<uint32_t>(encoded.size())});
-  block.append(encoded);
+  const size_t at = block.size();
+  block.append(encoded);  // within the capacity: block.data() does not move
+  AddBorrowed(entity, std::string_view(block.data() + at, encoded.size()), seq);
+}
+
+void CompactHistory::AddBorrowed(uint32_t entity, std::string_view encoded, uint64_t seq) {
+  refs_.push_back(Ref{seq, encoded.data(), entity, static_cast<uint32_t>(encoded.size())});
 }
 
 void ReplayView(
@@ -272,7 +276,7 @@ void ReplayView(
       events.clear();
       for (size_t j = 0; j < n; ++j) {
         const auto& r = history.refs_[members[start[e] + j]];
-        std::string_view bytes(history.blocks_[r.block].data() + r.offset, r.size);
+        std::string_view bytes(r.data, r.size);
         // Our own encoding of an event of this schema: it decodes.
         Status st = DecodeEvent(bytes, *history.schema_, &decoded[j]);
         assert(st.ok());

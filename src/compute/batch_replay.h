@@ -99,6 +99,9 @@ class CompactHistory {
   // made for), kept as it is: the replay gives the same rows whatever the fields the
   // view does not read hold, but they take room. REQUIRES: `encoded` decodes.
   void AddEncoded(uint32_t entity, std::string_view encoded, uint64_t seq);
+  // AddEncoded without the copy: the history refers to the caller's bytes (a mapped
+  // spill file). REQUIRES: as AddEncoded, and `encoded` outlives the history.
+  void AddBorrowed(uint32_t entity, std::string_view encoded, uint64_t seq);
   int64_t events() const { return static_cast<int64_t>(refs_.size()); }
 
  private:
@@ -106,16 +109,15 @@ class CompactHistory {
                          const std::function<void(const std::string&, std::vector<ChangelogRow>&&)>&);
   struct Ref {
     uint64_t seq;
+    const char* data;  // in blocks_ or the caller's (AddBorrowed)
     uint32_t entity;
-    uint32_t block;
-    uint32_t offset;
     uint32_t size;
   };
   const Schema* schema_;
   std::span<const std::string> keys_;
   std::vector<int> used_;  // source fields the view reads, sorted
   std::vector<Ref> refs_;
-  std::vector<std::string> blocks_;
+  std::vector<std::string> blocks_;  // each reserved once and never grown: data stays put
   Event scratch_;
   std::string encoded_;
 };

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/memory.h"
 #include "compute/batch_replay.h"
 #include "compute/entity_index.h"
 #include "compute/stream_worker.h"
@@ -37,10 +38,15 @@ std::string StateDir(const std::string& offline_dir, const FeatureViewDef& view)
   return (fs::path(offline_dir) / "backfill" / view.name / ("version=" + std::to_string(view.version))).string();
 }
 
+// The spill's record layout (below); a run spilled in another layout is not resumed.
+// 2: varint seq, varint key size, the entity key, varint event size, the event.
+constexpr int kSpillFormat = 2;
+
 // The run's parameters and progress, in <state>/run.json.
 struct RunState {
   std::string run;
   std::string fingerprint;
+  int spill_format = kSpillFormat;
   TimestampMs from = kMinTimestamp;
   TimestampMs to = kMaxTimestamp;
   TimestampMs bound = kMinTimestamp;
@@ -50,9 +56,15 @@ struct RunState {
 };
 
 std::string SerializeRunState(const RunState& s) {
-  return nlohmann::json{{"run", s.run},       {"fingerprint", s.fingerprint}, {"from", s.from},
-                        {"to", s.to},         {"bound", s.bound},             {"buckets", s.buckets},
-                        {"events", s.events}, {"spilled", s.spilled}}
+  return nlohmann::json{{"run", s.run},
+                        {"fingerprint", s.fingerprint},
+                        {"spill_format", s.spill_format},
+                        {"from", s.from},
+                        {"to", s.to},
+                        {"bound", s.bound},
+                        {"buckets", s.buckets},
+                        {"events", s.events},
+                        {"spilled", s.spilled}}
       .dump(2);
 }
 
@@ -63,6 +75,7 @@ Result<RunState> ParseRun(const std::string& path, const std::string& text) {
   try {
     s.run = j.at("run").get<std::string>();
     s.fingerprint = j.at("fingerprint").get<std::string>();
+    s.spill_format = j.value("spill_format", 1);  // runs before the field spilled format 1
     s.from = j.at("from").get<int64_t>();
     s.to = j.at("to").get<int64_t>();
     s.bound = j.at("bound").get<int64_t>();
@@ -121,8 +134,8 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
     buf.clear();
     return Status::OK();
   };
-  std::hash<std::string> hasher;
-  std::string bytes;
+  std::hash<std::string_view> hasher;
+  std::string bytes, key_buf;
   run->events = 0;
   SourceHistory counts;
   // Only the fields the view reads travel through the spill; the others are null (a
@@ -133,14 +146,19 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
       source, log, offline_dir,
       [&](Event&& ev, uint64_t seq) -> Status {
-        size_t b = hasher(EncodeEntityKey(ev.fields, view.key_indexes)) % buffers.size();
+        const std::string_view key = EntityKeyView(ev.fields, view.key_indexes, &key_buf);
+        const size_t b = hasher(key) % buffers.size();
+        std::string& buf = buffers[b];
+        // The key travels with the event: the compute pass groups a bucket by entity
+        // without decoding each event a second time.
+        PutVarint64(&buf, seq);
+        PutVarint64(&buf, key.size());
+        buf.append(key);
         for (size_t f = 0; f < ev.fields.size(); ++f) {
           if (f >= read_by_view.size() || !read_by_view[f]) ev.fields[f] = Value::Null();
         }
         bytes.clear();
         EncodeEvent(ev, &bytes);
-        std::string& buf = buffers[b];
-        PutVarint64(&buf, seq);
         PutVarint64(&buf, bytes.size());
         buf.append(bytes);
         ++run->events;
@@ -172,9 +190,111 @@ struct Spilled {
 // What one thread's buckets reuse, one after the other: the memory of a bucket's events
 // and of its changelog's columns is touched once per thread, not once per bucket.
 struct BucketScratch {
-  explicit BucketScratch(const Definitions& defs, const FeatureViewDef& view) : batches(defs, view) {}
+  BucketScratch(const Definitions& defs, const FeatureViewDef& view, int64_t flush_rows, int max_open_files)
+      : batches(defs, view), flush_rows(flush_rows), max_open_files(max_open_files) {}
+  // The bucket's spill file, read whole into memory advised for huge pages: the replay
+  // reads its events in entity order, all over it (with 4 KiB pages, a TLB miss each).
+  ZeroedArray<char> bytes;
   std::vector<Spilled> spilled;
+  std::vector<std::string> keys;
   OfflineChangelogBatches batches;  // _partition, _offset null: not a log record
+  // The changelog rows a bucket buffers before it writes them (row groups of its files):
+  // the columns' memory is bounded and, filled again after each write, reused.
+  int64_t flush_rows;
+  int max_open_files;
+};
+
+// The changelog rows a thread buffers before writing them: its share of the memory
+// budget, a quarter of it, at about 9 bytes a column and 32 more a row; at least 1 Ki
+// rows, at most 1 Mi (a row group's size). The default budget gives about 400 Ki rows.
+int64_t FlushRows(const Schema& changelog, const BackfillOptions& options) {
+  const int64_t row_bytes = 9 * static_cast<int64_t>(changelog.size()) + 32;
+  const int64_t share = options.memory_bytes / std::max(1, options.threads) / 4;
+  return std::clamp<int64_t>(share / row_bytes, int64_t{1} << 10, int64_t{1} << 20);
+}
+
+std::string BucketFilePrefix(const RunState& run, int bucket) {
+  return "backfill-" + run.run + "-" + std::to_string(bucket) + "-";
+}
+
+// Removes what an interrupted computation of `bucket` wrote: its files are numbered from
+// 0 again, and a run resumed with another memory budget may write fewer of them.
+Status RemoveBucketFiles(const std::string& features_dir, const RunState& run, int bucket) {
+  const std::string prefix = BucketFilePrefix(run, bucket);
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(features_dir, ec)) {
+    if (!d.is_directory()) continue;
+    for (const auto& f : fs::directory_iterator(d.path(), ec)) {
+      if (f.path().filename().string().rfind(prefix, 0) == 0 && !fs::remove(f.path(), ec)) {
+        return Status::IOError("remove " + f.path().string() + ": " + ec.message());
+      }
+    }
+  }
+  if (ec) return Status::IOError("list " + features_dir + ": " + ec.message());
+  return Status::OK();
+}
+
+// A bucket's changelog files, <date>/backfill-<run>-<bucket>-<generation>.parquet: one
+// per date, open while the bucket computes, each batch of buffered rows appended to them
+// as row groups. At most max_open are open at once (a file descriptor each): a batch
+// that needs one more first closes them all, and the next rows of every date go to files
+// of the next generation. Histories of up to max_open days need one generation.
+class BucketFiles {
+ public:
+  BucketFiles(const Schema& schema, const std::string& features_dir, const RunState& run, int bucket,
+              int max_open)
+      : schema_(schema),
+        features_dir_(features_dir),
+        run_(run),
+        bucket_(bucket),
+        max_open_(static_cast<size_t>(std::max(1, max_open))) {}
+
+  // Writes each date's rows of *batches to its file, then clears *batches.
+  Status Append(OfflineChangelogBatches* batches) {
+    for (auto& [date, batch] : batches->by_date()) {
+      if (batch.rows() == 0) continue;
+      auto it = open_.find(date);
+      if (it == open_.end()) {
+        if (open_.size() >= max_open_) {
+          VIGIL_RETURN_IF_ERROR(Close());
+          ++generation_;
+        }
+        VIGIL_ASSIGN_OR_RETURN(auto w, Create(date));
+        it = open_.emplace(date, std::move(w)).first;
+      }
+      VIGIL_RETURN_IF_ERROR(it->second->WriteRowGroups(batch));
+    }
+    batches->Clear();
+    return Status::OK();
+  }
+
+  // Closes (syncs and renames) every open file.
+  Status Close() {
+    for (auto& [date, w] : open_) VIGIL_RETURN_IF_ERROR(w->Close());
+    open_.clear();
+    return Status::OK();
+  }
+
+ private:
+  Result<std::unique_ptr<parquet::Writer>> Create(const std::string& date) {
+    fs::path dir = fs::path(features_dir_) / ("date=" + date);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+    std::string path =
+        (dir / (BucketFilePrefix(run_, bucket_) + std::to_string(generation_) + ".parquet")).string();
+    parquet::WriterOptions o;
+    o.metadata.emplace_back("vigil.backfill", run_.run);
+    return parquet::Writer::Create(path, schema_, o);
+  }
+
+  const Schema& schema_;
+  const std::string& features_dir_;
+  const RunState& run_;
+  const int bucket_;
+  const size_t max_open_;
+  std::map<std::string, std::unique_ptr<parquet::Writer>> open_;
+  int generation_ = 0;
 };
 
 // Pass 2 for one bucket: replay, then write its rows by date.
@@ -182,25 +302,34 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
                      const std::string& features_dir, const RunState& run, int bucket, BucketScratch* scratch,
                      int64_t* rows_out) {
   const SourceDef& source = *defs.FindSource(view.source);
-  VIGIL_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile((fs::path(state) / "spill" / std::to_string(bucket)).string()));
-  // The bucket's events stay in the spill's encoding (about 100 bytes an event, where a
-  // decoded Event takes several hundred, each allocated): each is decoded here into one
-  // reused Event to find its entity, and again when its entity replays.
+  // The bucket's events stay where the spill put them (mapped, about 100 bytes an event
+  // where a decoded Event takes several hundred, each allocated); each is decoded once,
+  // when its entity replays.
+  const std::string path = (fs::path(state) / "spill" / std::to_string(bucket)).string();
+  std::error_code ec;
+  const size_t file_size = fs::file_size(path, ec);
+  if (ec) return Status::IOError("spill file of bucket " + std::to_string(bucket) + ": " + ec.message());
+  if (scratch->bytes.size() < file_size) scratch->bytes = ZeroedArray<char>(file_size + file_size / 4);
+  VIGIL_RETURN_IF_ERROR(ReadFileInto(path, scratch->bytes.data(), file_size));
   std::vector<Spilled>& spilled = scratch->spilled;
+  std::vector<std::string>& keys = scratch->keys;
   spilled.clear();
-  std::vector<std::string> keys;
+  keys.clear();
   EntityIndex ids;  // entity key -> its number in keys
-  Event ev;
-  std::string key_buf;
-  std::string_view in(bytes);
+  const auto corrupt = [bucket] {
+    return Status::Corruption("truncated spill file of bucket " + std::to_string(bucket));
+  };
+  std::string_view in(scratch->bytes.data(), file_size);
   while (!in.empty()) {
     VIGIL_ASSIGN_OR_RETURN(uint64_t seq, GetVarint64(&in));
-    VIGIL_ASSIGN_OR_RETURN(uint64_t len, GetVarint64(&in));
-    if (len > in.size()) return Status::Corruption("truncated spill file of bucket " + std::to_string(bucket));
-    const std::string_view encoded = in.substr(0, len);
-    VIGIL_RETURN_IF_ERROR(DecodeEvent(encoded, source.schema, &ev));
-    in.remove_prefix(len);
-    const std::string_view key = EntityKeyView(ev.fields, view.key_indexes, &key_buf);
+    VIGIL_ASSIGN_OR_RETURN(uint64_t key_size, GetVarint64(&in));
+    if (key_size > in.size()) return corrupt();
+    const std::string_view key = in.substr(0, key_size);
+    in.remove_prefix(key_size);
+    VIGIL_ASSIGN_OR_RETURN(uint64_t size, GetVarint64(&in));
+    if (size > in.size()) return corrupt();
+    const std::string_view encoded = in.substr(0, size);
+    in.remove_prefix(size);
     const uint64_t hash = EntityIndex::Hash(key);
     uint32_t entity = ids.Find(key, hash, [&keys](uint32_t e) -> const std::string& { return keys[e]; });
     if (entity == EntityIndex::kNone) {
@@ -211,32 +340,30 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
     spilled.push_back({seq, entity, encoded});
   }
   CompactHistory h(view, source, keys);
-  for (const Spilled& s : spilled) h.AddEncoded(s.entity, s.encoded, s.seq);
+  for (const Spilled& s : spilled) h.AddBorrowed(s.entity, s.encoded, s.seq);
   spilled.clear();
-  bytes = {};
-  Schema schema = OfflineChangelogSchema(defs, view);
+
+  const Schema schema = OfflineChangelogSchema(defs, view);
   OfflineChangelogBatches& batches = scratch->batches;
   batches.Clear();
+  BucketFiles files(schema, features_dir, run, bucket, scratch->max_open_files);
+  int64_t rows = 0;
+  Status written;
   ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {
+    if (!written.ok()) return;
     for (const auto& r : out) {
       if (r.ts < run.from || r.ts >= run.bound) continue;
       batches.Add(r);
     }
+    if (batches.rows() >= scratch->flush_rows) {
+      rows += batches.rows();
+      written = files.Append(&batches);
+    }
   });
-  const int64_t rows = batches.rows();
-  for (auto& [date, batch] : batches.by_date()) {
-    if (batch.rows() == 0) continue;
-    fs::path dir = fs::path(features_dir) / ("date=" + date);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
-    std::string path = (dir / ("backfill-" + run.run + "-" + std::to_string(bucket) + ".parquet")).string();
-    parquet::WriterOptions o;
-    o.metadata.emplace_back("vigil.backfill", run.run);
-    VIGIL_ASSIGN_OR_RETURN(auto w, parquet::Writer::Create(path, schema, o));
-    VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(batch));
-    VIGIL_RETURN_IF_ERROR(w->Close());
-  }
+  VIGIL_RETURN_IF_ERROR(written);
+  rows += batches.rows();
+  VIGIL_RETURN_IF_ERROR(files.Append(&batches));
+  VIGIL_RETURN_IF_ERROR(files.Close());
   *rows_out += rows;
   return WriteFileAtomic((fs::path(state) / "done" / std::to_string(bucket)).string(), std::to_string(rows));
 }
@@ -295,7 +422,8 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   auto saved = ReadWholeFile(run_path);
   if (saved.ok()) {
     VIGIL_ASSIGN_OR_RETURN(RunState prev, ParseRun(run_path, *saved));
-    if (prev.spilled && prev.fingerprint == fingerprint && prev.from == options.from && prev.to == options.to) {
+    if (prev.spilled && prev.spill_format == kSpillFormat && prev.fingerprint == fingerprint &&
+        prev.from == options.from && prev.to == options.to) {
       run = prev;
       stats.resumed = true;
     }
@@ -309,7 +437,10 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
     run.run = Hex64(Fnv1a64(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
                         std::to_string(WallClockMs())));
     VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
+    const auto spill_start = std::chrono::steady_clock::now();
     VIGIL_RETURN_IF_ERROR(Spill(defs, view, log, offline_dir, state, options, &run).WithContext("backfill spill"));
+    stats.spill_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - spill_start).count();
     VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
   }
   stats.run = run.run;
@@ -332,13 +463,15 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   std::atomic<int64_t> rows{0};
   std::mutex mu;
   Status first;
+  const int64_t flush_rows = FlushRows(OfflineChangelogSchema(defs, view), options);
   auto work = [&] {
-    BucketScratch scratch(defs, view);
+    BucketScratch scratch(defs, view, flush_rows, options.max_open_files);
     for (;;) {
       size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
       int64_t r = 0;
-      Status s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &scratch, &r);
+      Status s = stats.resumed ? RemoveBucketFiles(features_dir, run, todo[i]) : Status::OK();
+      if (s.ok()) s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &scratch, &r);
       rows += r;
       if (!s.ok()) {
         std::lock_guard l(mu);

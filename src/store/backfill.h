@@ -12,9 +12,13 @@
 //      bucket files under the run's state directory; B is chosen so that a bucket's
 //      events fit in memory_bytes / threads.
 //   2. compute: `threads` threads take buckets, replay each (its events held in the
-//      spill's encoding, decoded entity by entity), and write its rows in
-//      [from, min(to, W)) as date-partitioned Parquet files
-//      (<features dir>/date=D/backfill-<run>-<bucket>.parquet), then mark the bucket done.
+//      spill's encoding, mapped, each carrying its entity key, decoded entity by entity),
+//      and write its rows in [from, min(to, W)) as date-partitioned Parquet files
+//      (<features dir>/date=D/backfill-<run>-<bucket>-<n>.parquet, open while the bucket
+//      computes, a row group appended each time the thread's buffered rows reach its
+//      share of the memory; n grows past 0 only for buckets of more dates than
+//      max_open_files), then
+//      mark the bucket done. A resumed bucket first removes the files it had written.
 //   3. finish: records the run in <features dir>/_backfill.json (from, to, bound, rows),
 //      deletes earlier runs' files and the state directory.
 // A run killed at any point is resumed by the same command (same view version, from and
@@ -37,8 +41,13 @@ struct BackfillOptions {
   TimestampMs from = kMinTimestamp;  // rows with ts >= from
   TimestampMs to = kMaxTimestamp;    // and ts < to (and below the watermark)
   int threads = 2;
-  // Events held in memory at once, over all threads (approximate). Default: 512 MiB.
+  // Events held in memory at once, over all threads (approximate); the rows being
+  // written take a quarter as much again. Default: 512 MiB.
   int64_t memory_bytes = int64_t{512} << 20;
+  // Changelog files a compute thread keeps open (a file descriptor each): one per date
+  // of the bucket's rows; a bucket of more dates writes more files. At least 1.
+  // Default: 64.
+  int max_open_files = 64;
   // Stop after this many buckets are computed (0: no limit), leaving the run to resume:
   // for tests of resumption. Default: 0.
   int stop_after_buckets = 0;
@@ -54,6 +63,7 @@ struct BackfillStats {
   bool complete = false;        // false when stopped early (stop_after_buckets)
   TimestampMs bound = kMinTimestamp;  // min(to, watermark)
   double seconds = 0;
+  double spill_seconds = 0;  // of `seconds`, the spill's (0 when resumed)
 };
 
 // What a completed backfill recorded (<features dir>/_backfill.json).
