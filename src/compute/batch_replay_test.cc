@@ -89,6 +89,11 @@ TEST(BatchReplayTest, CompactHistoryReplaysAsTheDecodedOne) {
   CompactHistory compact(view, source, entities);
   // The same events added as backfill's spill holds them, already encoded whole.
   CompactHistory encoded(view, source, entities);
+  // And borrowed from one buffer the caller keeps, as backfill's bucket file is: every
+  // event is encoded first (the buffer does not move once the history refers to it).
+  CompactHistory borrowed(view, source, entities);
+  std::string buffer;
+  std::vector<std::pair<size_t, size_t>> spans;
   std::string bytes;
   for (size_t i = 0; i < shuffled.events.size(); ++i) {
     const Event& ev = shuffled.events[i];
@@ -97,7 +102,15 @@ TEST(BatchReplayTest, CompactHistoryReplaysAsTheDecodedOne) {
     bytes.clear();
     EncodeEvent(ev, &bytes);
     encoded.AddEncoded(entity, bytes, shuffled.seqs[i]);
+    spans.emplace_back(buffer.size(), bytes.size());
+    buffer += bytes;
   }
+  for (size_t i = 0; i < shuffled.events.size(); ++i) {
+    const uint32_t entity = id.at(EncodeEntityKey(shuffled.events[i].fields, view.key_indexes));
+    borrowed.AddBorrowed(entity, std::string_view(buffer).substr(spans[i].first, spans[i].second),
+                         shuffled.seqs[i]);
+  }
+  EXPECT_EQ(borrowed.events(), compact.events());
   EXPECT_EQ(compact.events(), static_cast<int64_t>(shuffled.events.size()));
   EXPECT_EQ(encoded.events(), compact.events());
 
@@ -110,6 +123,8 @@ TEST(BatchReplayTest, CompactHistoryReplaysAsTheDecodedOne) {
       EXPECT_TRUE(got == want) << "threads " << threads << ", bound " << bound;
       Rows from_encoded = Collect([&](const auto& fn) { ReplayView(view, encoded, bound, threads, fn); });
       EXPECT_TRUE(from_encoded == want) << "AddEncoded, threads " << threads << ", bound " << bound;
+      Rows from_borrowed = Collect([&](const auto& fn) { ReplayView(view, borrowed, bound, threads, fn); });
+      EXPECT_TRUE(from_borrowed == want) << "AddBorrowed, threads " << threads << ", bound " << bound;
     }
   }
 }
