@@ -44,6 +44,31 @@ Value Column::Get(size_t i) const {
   return Value::Null();
 }
 
+void Column::GetInto(size_t i, Value* out) const {
+  if (is_null(i)) {
+    out->SetNull();
+    return;
+  }
+  switch (type) {
+    case Type::kInt64:
+    case Type::kTimestamp:
+      out->SetInteger(type, ints[i]);
+      return;
+    case Type::kBool:
+      out->SetInteger(type, ints[i] != 0 ? 1 : 0);
+      return;
+    case Type::kDouble:
+      out->SetDouble(doubles[i]);
+      return;
+    case Type::kString:
+      out->SetString(str(i));
+      return;
+    case Type::kNull:
+      break;
+  }
+  out->SetNull();
+}
+
 void Column::Reserve(size_t rows) {
   valid.reserve(rows);
   switch (type) {

@@ -69,6 +69,8 @@ struct Column {
   }
   // The row's value as a Value (a copy for strings).
   Value Get(size_t i) const;
+  // The same into *out, whose string memory is reused (Value::SetString).
+  void GetInto(size_t i, Value* out) const;
   // Appends `v`. REQUIRES: v is null or of this column's type. Inline: a backfill
   // appends every value of millions of changelog rows.
   void Append(const Value& v) {

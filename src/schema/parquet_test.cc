@@ -187,6 +187,20 @@ INSTANTIATE_TEST_SUITE_P(Parquet, ParquetRoundTrip,
                                            Case{Compression::kZstd, true}),
                          CaseName);
 
+// GetInto into one Value, row after row and column after column (a string over a number,
+// a null over a string), gives what Get gives.
+TEST(ParquetTest, GetIntoAReusedValueEqualsGet) {
+  ColumnBatch batch = ColumnBatch::Empty(AllTypes());
+  for (int64_t r = 0; r < 500; ++r) batch.AppendRow(MakeRow(r));
+  Value v = Value::String(std::string(64, 'x'));
+  for (int64_t r = 0; r < batch.rows(); ++r) {
+    for (const Column& c : batch.columns) {
+      c.GetInto(static_cast<size_t>(r), &v);
+      ASSERT_EQ(v, c.Get(static_cast<size_t>(r))) << "row " << r << ", type " << TypeName(c.type);
+    }
+  }
+}
+
 TEST(ParquetTest, StatisticsAndMayContainSkipRowGroups) {
   test::ScratchDir dir("vigil_parquet");
   const std::string path = dir.path() + "/s.parquet";

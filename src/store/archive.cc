@@ -211,6 +211,8 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
         }
       }
       read_fields = *fields;
+      std::sort(read_fields.begin(), read_fields.end());  // in field order, once each
+      read_fields.erase(std::unique(read_fields.begin(), read_fields.end()), read_fields.end());
     } else {
       for (size_t f = 0; f < nf; ++f) read_fields.push_back(static_cast<int>(f));
     }
@@ -228,14 +230,20 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
           ++h->late;
           continue;
         }
+        // ev is reused from row to row (its strings' memory too): every field is set,
+        // whatever on_event did with the last one (moved from it, changed it).
         ev.ts = batch.columns[0].ints[r];
         ev.fields.resize(nf);
-        for (size_t i = 0; i < k; ++i)
-          ev.fields[static_cast<size_t>(read_fields[i])] = batch.columns[1 + i].Get(r);
+        for (size_t f = 0, i = 0; f < nf; ++f) {
+          if (i < k && static_cast<size_t>(read_fields[i]) == f) {
+            batch.columns[1 + i++].GetInto(r, &ev.fields[f]);
+          } else {
+            ev.fields[f].SetNull();
+          }
+        }
         TimestampMs& mx = max_ts[static_cast<size_t>(p)];
         mx = std::max(mx, ev.ts);
         VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + k].ints[r])));
-        ev = Event();
       }
       return Status::OK();
     };
