@@ -224,8 +224,13 @@ std::vector<int> ViewInputFields(const FeatureViewDef& view) {
 }
 
 CompactHistory::CompactHistory(const FeatureViewDef& view, const SourceDef& source,
-                               std::span<const std::string> entities)
+                               const std::vector<std::string>& entities)
     : schema_(&source.schema), keys_(entities), used_(ViewInputFields(view)) {}
+
+void CompactHistory::Clear() {
+  refs_.clear();
+  blocks_.clear();
+}
 
 void CompactHistory::Add(uint32_t entity, const Event& ev, uint64_t seq) {
   scratch_.ts = ev.ts;

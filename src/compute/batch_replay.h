@@ -3,10 +3,9 @@
 #pragma once
 
 #include <functional>
-#include <span>
+#include <string>
 #include <string_view>
 #include <unordered_set>
-#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -85,14 +84,16 @@ std::vector<int> ViewInputFields(const FeatureViewDef& view);
 // (training sets over millions of labels): of each event only the fields the view reads
 // (its entity keys, its features' fields and `where`s) are kept, encoded as the log
 // stores them (schema/row_codec.h) with the other fields null, in large blocks; about 60
-// to 100 bytes an event where a decoded Event takes several hundred. The entities are
-// known up front (the caller looks each event's entity up once, in its own index). Not
-// safe for concurrent Add.
+// to 100 bytes an event where a decoded Event takes several hundred. The caller names
+// each event's entity by its index in its own list of keys (looked up once, in its own
+// index). Not safe for concurrent Add.
 class CompactHistory {
  public:
-  // `entities`: the encoded keys (EncodeEntityKey) of the entities whose events may be
-  // added; Add names one by its index there. It must outlive the history.
-  CompactHistory(const FeatureViewDef& view, const SourceDef& source, std::span<const std::string> entities);
+  // `entities`: the encoded keys (EncodeEntityKey) of the entities whose events are
+  // added; Add names one by its index there. It must outlive the history, and may grow
+  // while events are added (an entity's key goes in before its first event).
+  CompactHistory(const FeatureViewDef& view, const SourceDef& source,
+                 const std::vector<std::string>& entities);
   // Adds `ev` (an accepted event, EventSeq `seq`) of entities[entity].
   void Add(uint32_t entity, const Event& ev, uint64_t seq);
   // The same for an event already encoded (EncodeEvent, with the schema the history was
@@ -103,6 +104,9 @@ class CompactHistory {
   // spill file). REQUIRES: as AddEncoded, and `encoded` outlives the history.
   void AddBorrowed(uint32_t entity, std::string_view encoded, uint64_t seq);
   int64_t events() const { return static_cast<int64_t>(refs_.size()); }
+  // Forgets every event but keeps the memory, for a caller that fills it again (the next
+  // backfill bucket).
+  void Clear();
 
  private:
   friend void ReplayView(const FeatureViewDef&, const CompactHistory&, TimestampMs, int,
@@ -114,7 +118,7 @@ class CompactHistory {
     uint32_t size;
   };
   const Schema* schema_;
-  std::span<const std::string> keys_;
+  const std::vector<std::string>& keys_;
   std::vector<int> used_;  // source fields the view reads, sorted
   std::vector<Ref> refs_;
   std::vector<std::string> blocks_;  // each reserved once and never grown: data stays put

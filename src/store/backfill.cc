@@ -180,23 +180,19 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   return Status::OK();
 }
 
-// A bucket's event as spilled: its EventSeq, its entity's number and its encoding.
-struct Spilled {
-  uint64_t seq;
-  uint32_t entity;
-  std::string_view encoded;
-};
-
 // What one thread's buckets reuse, one after the other: the memory of a bucket's events
 // and of its changelog's columns is touched once per thread, not once per bucket.
 struct BucketScratch {
   BucketScratch(const Definitions& defs, const FeatureViewDef& view, int64_t flush_rows, int max_open_files)
-      : batches(defs, view), flush_rows(flush_rows), max_open_files(max_open_files) {}
+      : history(view, *defs.FindSource(view.source), keys),
+        batches(defs, view),
+        flush_rows(flush_rows),
+        max_open_files(max_open_files) {}
   // The bucket's spill file, read whole into memory advised for huge pages: the replay
   // reads its events in entity order, all over it (with 4 KiB pages, a TLB miss each).
   ZeroedArray<char> bytes;
-  std::vector<Spilled> spilled;
-  std::vector<std::string> keys;
+  std::vector<std::string> keys;    // the bucket's entities, in the order first seen
+  CompactHistory history;           // the bucket's events, refs into `bytes`
   OfflineChangelogBatches batches;  // _partition, _offset null: not a log record
   // The changelog rows a bucket buffers before it writes them (row groups of its files):
   // the columns' memory is bounded and, filled again after each write, reused.
@@ -301,20 +297,19 @@ class BucketFiles {
 Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const std::string& state,
                      const std::string& features_dir, const RunState& run, int bucket, BucketScratch* scratch,
                      int64_t* rows_out) {
-  const SourceDef& source = *defs.FindSource(view.source);
-  // The bucket's events stay where the spill put them (mapped, about 100 bytes an event
-  // where a decoded Event takes several hundred, each allocated); each is decoded once,
-  // when its entity replays.
+  // The bucket's events stay as the spill wrote them, in the thread's buffer (about 100
+  // bytes an event where a decoded Event takes several hundred, each allocated); each is
+  // decoded once, when its entity replays.
   const std::string path = (fs::path(state) / "spill" / std::to_string(bucket)).string();
   std::error_code ec;
   const size_t file_size = fs::file_size(path, ec);
   if (ec) return Status::IOError("spill file of bucket " + std::to_string(bucket) + ": " + ec.message());
   if (scratch->bytes.size() < file_size) scratch->bytes = ZeroedArray<char>(file_size + file_size / 4);
   VIGIL_RETURN_IF_ERROR(ReadFileInto(path, scratch->bytes.data(), file_size));
-  std::vector<Spilled>& spilled = scratch->spilled;
   std::vector<std::string>& keys = scratch->keys;
-  spilled.clear();
+  CompactHistory& h = scratch->history;
   keys.clear();
+  h.Clear();
   EntityIndex ids;  // entity key -> its number in keys
   const auto corrupt = [bucket] {
     return Status::Corruption("truncated spill file of bucket " + std::to_string(bucket));
@@ -337,11 +332,8 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
       keys.emplace_back(key);
       ids.Insert(hash, entity);
     }
-    spilled.push_back({seq, entity, encoded});
+    h.AddBorrowed(entity, encoded, seq);
   }
-  CompactHistory h(view, source, keys);
-  for (const Spilled& s : spilled) h.AddBorrowed(s.entity, s.encoded, s.seq);
-  spilled.clear();
 
   const Schema schema = OfflineChangelogSchema(defs, view);
   OfflineChangelogBatches& batches = scratch->batches;
