@@ -11,14 +11,14 @@
 //   1. spill: one pass over the history hashes each accepted event by entity into B
 //      bucket files under the run's state directory; B is chosen so that a bucket's
 //      events fit in memory_bytes / threads.
-//   2. compute: `threads` threads take buckets, replay each (its events held in the
-//      spill's encoding, mapped, each carrying its entity key, decoded entity by entity),
-//      and write its rows in [from, min(to, W)) as date-partitioned Parquet files
-//      (<features dir>/date=D/backfill-<run>-<bucket>-<n>.parquet, open while the bucket
-//      computes, a row group appended each time the thread's buffered rows reach its
-//      share of the memory; n grows past 0 only for buckets of more dates than
-//      max_open_files), then
-//      mark the bucket done. A resumed bucket first removes the files it had written.
+//   2. compute: `threads` threads take buckets, replay each (its events read into the
+//      thread's buffer in the spill's encoding, each carrying its entity key, decoded
+//      entity by entity), and write its rows in [from, min(to, W)) as date-partitioned
+//      Parquet files (<features dir>/date=D/backfill-<run>-<bucket>-<n>.parquet, open
+//      while the bucket computes, a row group appended each time the thread's buffered
+//      rows reach its share of the memory; n grows past 0 only for buckets of more dates
+//      than max_open_files), then mark the bucket done. A resumed bucket first removes
+//      the files it had written.
 //   3. finish: records the run in <features dir>/_backfill.json (from, to, bound, rows),
 //      deletes earlier runs' files and the state directory.
 // A run killed at any point is resumed by the same command (same view version, from and
