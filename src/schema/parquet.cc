@@ -26,22 +26,9 @@ using namespace internal;  // NOLINT(google-build-using-namespace): the codec's 
 // Column and ColumnBatch
 
 Value Column::Get(size_t i) const {
-  if (is_null(i)) return Value::Null();
-  switch (type) {
-    case Type::kInt64:
-      return Value::Int64(ints[i]);
-    case Type::kTimestamp:
-      return Value::Timestamp(ints[i]);
-    case Type::kBool:
-      return Value::Bool(ints[i] != 0);
-    case Type::kDouble:
-      return Value::Double(doubles[i]);
-    case Type::kString:
-      return Value::String(std::string(str(i)));
-    case Type::kNull:
-      break;
-  }
-  return Value::Null();
+  Value v;
+  GetInto(i, &v);
+  return v;
 }
 
 void Column::GetInto(size_t i, Value* out) const {
