@@ -43,12 +43,6 @@ Result<int64_t> GetZigZag(std::string_view* in) {
 
 namespace {
 
-void PutFixed64LE(std::string* out, uint64_t v) {
-  char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-  out->append(buf, 8);
-}
-
 uint64_t GetFixed64LE(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
