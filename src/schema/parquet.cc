@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -490,11 +491,30 @@ uint64_t MixBits(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-// The dictionary of rows [begin, end) of `col`. False when it would exceed max_bytes.
+// Values a dictionary looks at before it judges, from their distinct values, whether the
+// whole chunk's would fit (and again after each as many).
+constexpr size_t kDictionaryProbeValues = 4096;
+
+// The dictionary of rows [begin, end) of `col`. False when it would exceed max_bytes, or
+// when the chunk's first kDictionaryProbeValues values (or any multiple of them) have so
+// many distinct ones that the chunk's would, at that rate, exceed it: a column of mostly
+// distinct doubles or timestamps is found out after 4096 values, not after the hundred
+// thousand that fill a MiB.
 bool BuildDictionary(const Column& col, size_t begin, size_t end, int64_t max_bytes, Dictionary* d) {
   thread_local DictionaryTable table;
   table.Reset(std::min<size_t>(end - begin, 512));
   d->indexes.reserve(end - begin);
+  const auto rows = static_cast<int64_t>(end - begin);
+  // Whether the dictionary, after a value was counted, still fits (now, and projected).
+  auto fits = [&] {
+    const size_t seen = d->indexes.size();
+    if (seen % kDictionaryProbeValues == 0 &&
+        static_cast<double>(d->plain_bytes) * static_cast<double>(rows) / static_cast<double>(seen) >
+            static_cast<double>(max_bytes)) {
+      return false;
+    }
+    return d->plain_bytes <= max_bytes;
+  };
   auto add = [&](size_t row, uint64_t hash, int64_t bytes, const auto& same) {
     bool inserted = false;
     const uint32_t e = table.FindOrInsert(hash, static_cast<uint32_t>(d->first_rows.size()), same, &inserted);
@@ -503,13 +523,22 @@ bool BuildDictionary(const Column& col, size_t begin, size_t end, int64_t max_by
       d->plain_bytes += bytes;
     }
     d->indexes.push_back(e);
-    return d->plain_bytes <= max_bytes;
+    return fits();
   };
   if (col.type == Type::kString) {
+    // A changelog's keys come in runs (an entity's rows together): a value equal to the
+    // one before takes its entry without being hashed.
     const std::hash<std::string_view> hasher;
+    std::string_view before;
     for (size_t i = begin; i < end; ++i) {
       if (col.is_null(i)) continue;
       const std::string_view s = col.str(i);
+      if (!d->indexes.empty() && s == before) {
+        d->indexes.push_back(d->indexes.back());
+        if (!fits()) return false;
+        continue;
+      }
+      before = s;
       if (!add(i, hasher(s), 4 + static_cast<int64_t>(s.size()),
                [&](uint32_t e) { return col.str(d->first_rows[e]) == s; }))
         return false;
@@ -599,27 +628,46 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, size_t begin, size_t en
       return Status::InvalidArgument("null column");
   }
 
+  // Dictionary or plain. Its entries are the chunk's distinct values: the statistics need
+  // look only at them.
+  int64_t nulls = 0;
+  for (size_t i = begin; i < end; ++i) nulls += col.valid[i] == 0 ? 1 : 0;
+  Dictionary dict;
+  bool use_dict = options.dictionary && type != Type::kBool && nulls < static_cast<int64_t>(n) &&
+                  BuildDictionary(col, begin, end, options.dictionary_max_bytes, &dict);
+
   // Statistics.
   Statistics stats;
-  int64_t nulls = 0;
   size_t min_row = end, max_row = end;
-  auto less = [&](size_t a, size_t b) {
-    switch (type) {
-      case Type::kDouble:
-        return col.doubles[a] < col.doubles[b];
-      case Type::kString:
-        return col.str(a) < col.str(b);
-      default:
-        return col.ints[a] < col.ints[b];
+  // One loop per type: the comparison's switch is not taken again for every row.
+  auto min_max = [&](const auto& less) {
+    auto consider = [&](size_t i) {
+      if (min_row == end) {
+        min_row = max_row = i;
+      } else if (less(i, min_row)) {
+        min_row = i;
+      } else if (less(max_row, i)) {
+        max_row = i;
+      }
+    };
+    if (use_dict) {
+      for (size_t i : dict.first_rows) consider(i);
+    } else {
+      for (size_t i = begin; i < end; ++i) {
+        if (!col.is_null(i)) consider(i);
+      }
     }
   };
-  for (size_t i = begin; i < end; ++i) {
-    if (col.is_null(i)) {
-      ++nulls;
-      continue;
-    }
-    if (min_row == end || less(i, min_row)) min_row = i;
-    if (max_row == end || less(max_row, i)) max_row = i;
+  switch (type) {
+    case Type::kDouble:
+      min_max([&](size_t a, size_t b) { return col.doubles[a] < col.doubles[b]; });
+      break;
+    case Type::kString:
+      min_max([&](size_t a, size_t b) { return col.str(a) < col.str(b); });
+      break;
+    default:
+      min_max([&](size_t a, size_t b) { return col.ints[a] < col.ints[b]; });
+      break;
   }
   stats.null_count = nulls;
   if (min_row != end) {
@@ -638,10 +686,6 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, size_t begin, size_t en
   }
   cm.statistics = std::move(stats);
 
-  // Dictionary or plain.
-  Dictionary dict;
-  bool use_dict = options.dictionary && type != Type::kBool && nulls < static_cast<int64_t>(n) &&
-                  BuildDictionary(col, begin, end, options.dictionary_max_bytes, &dict);
   int dict_width = 0;
   const int64_t chunk_start = 0;
   int64_t compressed_total = 0, uncompressed_total = 0;
@@ -671,10 +715,18 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, size_t begin, size_t en
   std::string body, encoded;
   while (row < end || first_page) {
     size_t page_end = row;
-    int64_t bits = 0;
-    while (page_end < end && (page_end == row || bits < page_bits) && page_end - row < kMaxPageRows) {
-      bits += RowBits(col, page_end, use_dict, dict_width);
-      ++page_end;
+    if (nulls == 0 && type != Type::kString) {
+      // Every row is as wide: the page's rows follow from its size (the loop below would
+      // stop at the same row).
+      const int64_t row_bits = RowBits(col, row, use_dict, dict_width);
+      const auto fit = static_cast<size_t>((page_bits + row_bits - 1) / row_bits);
+      page_end = row + std::min({std::max<size_t>(fit, 1), end - row, kMaxPageRows});
+    } else {
+      int64_t bits = 0;
+      while (page_end < end && (page_end == row || bits < page_bits) && page_end - row < kMaxPageRows) {
+        bits += RowBits(col, page_end, use_dict, dict_width);
+        ++page_end;
+      }
     }
     const size_t page_rows = page_end - row;
     levels.clear();
@@ -702,6 +754,12 @@ Status Writer::Impl::WriteColumnChunk(const Column& col, size_t begin, size_t en
         if (!col.is_null(i)) bools.push_back(col.ints[i]);
       }
       AppendPlainBools(bools, &body);
+    } else if (nulls == 0 && type != Type::kString) {
+      // PLAIN int64 and double are the values' little-endian bytes, as they lie in memory.
+      static_assert(std::endian::native == std::endian::little);
+      const char* first = type == Type::kDouble ? reinterpret_cast<const char*>(col.doubles.data() + row)
+                                                : reinterpret_cast<const char*>(col.ints.data() + row);
+      body.append(first, page_rows * 8);
     } else {
       for (size_t i = row; i < page_end; ++i) {
         if (!col.is_null(i)) AppendPlainValue(col, i, &body);

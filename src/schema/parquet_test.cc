@@ -558,6 +558,54 @@ TEST(ParquetTest, DictionaryFallsBackToPlainWhenTooLarge) {
   EXPECT_EQ(all->GetRow(4999), (Row{Value::String("a"), Value::Int64(4999)}));
 }
 
+// Columns without nulls take the writer's fixed-width paths (pages sized by arithmetic,
+// PLAIN values copied as a block); a chunk whose first 4096 values are all distinct is
+// written PLAIN as soon as, at that rate, its dictionary would outgrow the limit, even
+// though the chunk's distinct values would have fit (they repeat after the first 4096).
+// Every value reads back.
+TEST(ParquetTest, ColumnsWithoutNullsAndTheDictionaryProbe) {
+  test::ScratchDir dir("vigil_parquet");
+  const std::string path = dir.path() + "/n.parquet";
+  WriterOptions o;
+  o.page_bytes = 4096;                // about 500 rows of 65 bits a page
+  o.dictionary_max_bytes = 64 << 10;  // 4096 doubles are 32 KiB; 20000 would be 160 KiB
+  Schema schema({{"few", Type::kInt64},
+                 {"distinct", Type::kDouble},
+                 {"ts", Type::kTimestamp},
+                 {"key", Type::kString},
+                 {"flag", Type::kBool}});
+  const int64_t kRows = 20'000;
+  auto row_of = [](int64_t r) {
+    const int64_t d = r % 4096;
+    return Row{Value::Int64(r % 5), Value::Double(static_cast<double>(d) * 0.37 + std::sin(d)),
+               Value::Timestamp(1'700'000'000'000 + r * 997), Value::String("k" + std::to_string(r / 10)),
+               Value::Bool(r % 3 == 0)};
+  };
+  ColumnBatch b = ColumnBatch::Empty(schema);
+  for (int64_t r = 0; r < kRows; ++r) b.AppendRow(row_of(r));
+  for (bool dictionary : {true, false}) {
+    o.dictionary = dictionary;
+    auto w = Writer::Create(path, schema, o);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    internal::FileMetaData md = Footer(path);
+    ASSERT_EQ(md.row_groups.size(), 1u);
+    auto dict_encoded = [&](size_t c) {
+      const auto& enc = md.row_groups[0].columns[c].meta_data->encodings;
+      return std::find(enc.begin(), enc.end(), internal::kRleDictionary) != enc.end();
+    };
+    EXPECT_EQ(dict_encoded(0), dictionary);
+    EXPECT_FALSE(dict_encoded(1)) << "the first 4096 values all distinct";
+    EXPECT_FALSE(dict_encoded(2)) << "every value distinct";
+    EXPECT_EQ(dict_encoded(3), dictionary) << "2000 keys of about 9 bytes fit";
+    auto all = ReadFile(path);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->rows(), kRows);
+    for (int64_t r = 0; r < kRows; ++r) ASSERT_EQ(all->GetRow(r), row_of(r)) << r;
+  }
+}
+
 TEST(ParquetTest, WriterRejectsBadSchemasAndRemovesItsTempFile) {
   test::ScratchDir dir("vigil_parquet");
   const std::string path = dir.path() + "/w.parquet";
