@@ -150,12 +150,11 @@ void BuildWindows(const ViewPlan& plan, const SourceHistory& history, const std:
 
 namespace {
 
-// Replays one entity's events (given in any order) and hands its changelog rows before
-// `bound` to on_entity.
-void ReplayEntity(
-    const ViewPlan& plan, const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events,
-    TimestampMs bound,
-    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+// Replays one entity's events (given in any order), visiting its changelog rows before
+// `bound` in ts order; each row is the window's own, valid only during the call.
+void VisitEntity(const ViewPlan& plan, const std::string& key,
+                 std::vector<std::pair<const Event*, uint64_t>>* events, TimestampMs bound,
+                 const std::function<void(const ChangelogRow&)>& visit) {
   // Partitions interleave in no promised order: put the entity's events in (ts, seq)
   // order so each Add appends.
   std::sort(events->begin(), events->end(), [](const auto& a, const auto& b) {
@@ -163,8 +162,16 @@ void ReplayEntity(
   });
   EntityWindow window(&plan, key);
   for (const auto& [ev, seq] : *events) window.AddEvent(*ev, seq);
+  window.EmitUntil(bound, visit);
+}
+
+// VisitEntity, the rows copied and handed to on_entity together.
+void ReplayEntity(
+    const ViewPlan& plan, const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events,
+    TimestampMs bound,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
   std::vector<ChangelogRow> rows;
-  window.AdvanceTo(bound, [&](ChangelogRow&& r) { rows.push_back(std::move(r)); });
+  VisitEntity(plan, key, events, bound, [&rows](const ChangelogRow& r) { rows.push_back(r); });
   on_entity(key, std::move(rows));
 }
 
@@ -258,19 +265,17 @@ void CompactHistory::AddBorrowed(uint32_t entity, std::string_view encoded, uint
   refs_.push_back(Ref{seq, encoded.data(), entity, static_cast<uint32_t>(encoded.size())});
 }
 
-void ReplayView(
-    const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound, int threads,
-    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+void CompactHistory::ForEachEntity(int threads, const EntityFn& fn) const {
   // Each entity's events, in the order added: a counting sort of the refs by entity.
-  const size_t entities = history.keys_.size();
-  std::vector<uint32_t> start(entities + 1, 0), members(history.refs_.size());
-  for (const auto& r : history.refs_) ++start[r.entity + 1];
+  const auto& refs = refs_;
+  const size_t entities = keys_.size();
+  std::vector<uint32_t> start(entities + 1, 0), members(refs.size());
+  for (const auto& r : refs) ++start[r.entity + 1];
   for (size_t e = 0; e < entities; ++e) start[e + 1] += start[e];
   {
     std::vector<uint32_t> next(start.begin(), start.end() - 1);
-    for (uint32_t i = 0; i < history.refs_.size(); ++i) members[next[history.refs_[i].entity]++] = i;
+    for (uint32_t i = 0; i < refs.size(); ++i) members[next[refs[i].entity]++] = i;
   }
-  ViewPlan plan(view);
   // The events of entity after entity lie anywhere in the history's memory (a spill holds
   // them in arrival order): the ref of the event 16 places ahead in `members`, and the
   // bytes of the one 8 ahead (its ref asked for 8 events ago), are asked for early so
@@ -288,19 +293,35 @@ void ReplayView(
       events.clear();
       for (size_t j = 0; j < n; ++j) {
         const size_t at = start[e] + j;
-        if (at + kRefsAhead < total) __builtin_prefetch(&history.refs_[members[at + kRefsAhead]]);
-        if (at + kBytesAhead < total) __builtin_prefetch(history.refs_[members[at + kBytesAhead]].data);
-        const auto& r = history.refs_[members[at]];
+        if (at + kRefsAhead < total) __builtin_prefetch(&refs[members[at + kRefsAhead]]);
+        if (at + kBytesAhead < total) __builtin_prefetch(refs[members[at + kBytesAhead]].data);
+        const auto& r = refs[members[at]];
         std::string_view bytes(r.data, r.size);
         // Our own encoding of an event of this schema: it decodes.
-        Status st = DecodeEvent(bytes, *history.schema_, &decoded[j]);
+        Status st = DecodeEvent(bytes, *schema_, &decoded[j]);
         assert(st.ok());
         st.IgnoreError();
         events.emplace_back(&decoded[j], r.seq);
       }
-      ReplayEntity(plan, history.keys_[e], &events, bound, on_entity);
+      fn(keys_[e], &events);
     }
   });
+}
+
+void ReplayView(
+    const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound, int threads,
+    const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity) {
+  ViewPlan plan(view);
+  history.ForEachEntity(threads, [&](const std::string& key, auto* events) {
+    ReplayEntity(plan, key, events, bound, on_entity);
+  });
+}
+
+void VisitView(const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound,
+               const std::function<void(const ChangelogRow&)>& visit) {
+  ViewPlan plan(view);
+  history.ForEachEntity(
+      1, [&](const std::string& key, auto* events) { VisitEntity(plan, key, events, bound, visit); });
 }
 
 }  // namespace vigil

@@ -107,10 +107,15 @@ class CompactHistory {
   // Forgets every event but keeps the memory, for a caller that fills it again (the next
   // backfill bucket).
   void Clear();
+  // Calls fn(key, events) once for each entity with events, its events (with their
+  // EventSeq) decoded in the order added; `events` is fn's to reorder and valid during
+  // the call. With threads > 1 the entities are split across threads and fn is called
+  // concurrently (for different entities).
+  using EntityFn =
+      std::function<void(const std::string& key, std::vector<std::pair<const Event*, uint64_t>>* events)>;
+  void ForEachEntity(int threads, const EntityFn& fn) const;
 
  private:
-  friend void ReplayView(const FeatureViewDef&, const CompactHistory&, TimestampMs, int,
-                         const std::function<void(const std::string&, std::vector<ChangelogRow>&&)>&);
   struct Ref {
     uint64_t seq;
     const char* data;  // in blocks_ or the caller's (AddBorrowed)
@@ -131,5 +136,12 @@ class CompactHistory {
 void ReplayView(
     const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound, int threads,
     const std::function<void(const std::string& key, std::vector<ChangelogRow>&& rows)>& on_entity);
+
+// The same rows, on one thread, each visited as the engine makes it instead of copied:
+// `row` is the entity window's own, valid only during the call (EntityWindow::EmitUntil).
+// Rows come entity after entity, each entity's in ts order. For a caller that turns them
+// into something else at once (a backfill's Parquet columns).
+void VisitView(const FeatureViewDef& view, const CompactHistory& history, TimestampMs bound,
+               const std::function<void(const ChangelogRow& row)>& visit);
 
 }  // namespace vigil

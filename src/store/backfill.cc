@@ -112,7 +112,10 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
   }
   int threads = std::max(1, options.threads);
   int64_t per_bucket = std::max<int64_t>(1 << 20, options.memory_bytes / threads);
-  run->buckets = static_cast<int>(std::clamp<int64_t>((estimate + per_bucket - 1) / per_bucket, threads, 4096));
+  // A multiple of the threads, so none replays a bucket alone at the end while the others
+  // wait (7 buckets on 2 threads leave one thread idle for a seventh of the pass).
+  const int64_t needed = std::clamp<int64_t>((estimate + per_bucket - 1) / per_bucket, threads, 4096);
+  run->buckets = static_cast<int>((needed + threads - 1) / threads * threads);
 
   // A bucket's file is open only while its buffer is appended, and the buffers together
   // stay within the memory budget: thousands of buckets need neither thousands of file
@@ -341,12 +344,9 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
   BucketFiles files(schema, features_dir, run, bucket, scratch->max_open_files);
   int64_t rows = 0;
   Status written;
-  ReplayView(view, h, run.bound, 1, [&](const std::string&, std::vector<ChangelogRow>&& out) {
-    if (!written.ok()) return;
-    for (const auto& r : out) {
-      if (r.ts < run.from || r.ts >= run.bound) continue;
-      batches.Add(r);
-    }
+  VisitView(view, h, run.bound, [&](const ChangelogRow& r) {
+    if (!written.ok() || r.ts < run.from || r.ts >= run.bound) return;
+    batches.Add(r);
     if (batches.rows() >= scratch->flush_rows) {
       rows += batches.rows();
       written = files.Append(&batches);
