@@ -135,9 +135,32 @@ Status DecodeValue(std::string_view* in, Value* out) {
   return Status::Corruption("unknown type tag " + std::to_string(tag));
 }
 
+namespace {
+
+// EncodeEvent of the fields keep(i) says yes to, the others written as null: *out grown
+// once by the most the event can take, written through a pointer, then cut to size.
+template <class Keep>
+void EncodeEventKeeping(const Event& ev, const Keep& keep, std::string* out) {
+  static const Value kNull = Value::Null();
+  size_t most = kMaxVarint64Bytes;
+  for (size_t i = 0; i < ev.fields.size(); ++i) most += keep(i) ? MaxEncodedSize(ev.fields[i]) : 1;
+  const size_t old = out->size();
+  out->resize(old + most);
+  char* p = PutVarint64To(out->data() + old, ZigZagEncode(ev.ts));
+  for (size_t i = 0; i < ev.fields.size(); ++i) p = EncodeValueTo(keep(i) ? ev.fields[i] : kNull, p);
+  out->resize(static_cast<size_t>(p - out->data()));
+}
+
+}  // namespace
+
 void EncodeEvent(const Event& ev, std::string* out) {
-  PutZigZag(out, ev.ts);
-  for (const Value& v : ev.fields) EncodeValue(v, out);
+  EncodeEventKeeping(
+      ev, [](size_t) { return true; }, out);
+}
+
+void EncodeEventFields(const Event& ev, const std::vector<bool>& keep, std::string* out) {
+  EncodeEventKeeping(
+      ev, [&keep](size_t i) { return i < keep.size() && keep[i]; }, out);
 }
 
 Status DecodeEvent(std::string_view bytes, const Schema& schema, Event* out) {

@@ -72,6 +72,9 @@ Status DecodeValue(std::string_view* in, Value* out);
 
 // Appends the encoding of `ev` (format above).
 void EncodeEvent(const Event& ev, std::string* out);
+// EncodeEvent with each field i that keep[i] does not ask for (or past keep's end)
+// written as null: the bytes of a copy of `ev` with those fields set to null.
+void EncodeEventFields(const Event& ev, const std::vector<bool>& keep, std::string* out);
 // Decodes bytes written by EncodeEvent for `schema` into *out (fields in schema order).
 // Corruption if the bytes are truncated or garbage, if a field's tag is neither the
 // schema type nor null, or if bytes are left over. On error *out is unspecified.

@@ -283,6 +283,29 @@ TEST(RowCodecTest, RandomEventsRoundTrip) {
   }
 }
 
+// EncodeEventFields writes the bytes of the event with the fields it is not to keep set
+// to null, whatever the mask's length (a shorter one keeps none past its end).
+TEST(RowCodecTest, EncodeEventFieldsIsTheEventWithTheOthersNull) {
+  std::mt19937_64 rng(20261130);
+  for (int iter = 0; iter < 2000; ++iter) {
+    const Schema schema = RandomSchema(rng);
+    Event ev;
+    ev.ts = static_cast<int64_t>(rng() % 100000) - 50000;
+    for (const Field& f : schema.fields()) ev.fields.push_back(RandomValue(f.type, rng));
+    std::vector<bool> keep(rng() % (schema.size() + 2));
+    for (size_t i = 0; i < keep.size(); ++i) keep[i] = rng() % 2 == 0;
+    Event masked = ev;
+    for (size_t i = 0; i < masked.fields.size(); ++i) {
+      if (i >= keep.size() || !keep[i]) masked.fields[i] = Value::Null();
+    }
+    std::string want, got;
+    EncodeEvent(masked, &want);
+    got = "prefix";  // appended to, as EncodeEvent does
+    EncodeEventFields(ev, keep, &got);
+    ASSERT_EQ(got, "prefix" + want) << "iteration " << iter;
+  }
+}
+
 // A replay decodes event after event into one Event: each decoding gives the event
 // encoded, whatever the fields held before (a string over a number, a null over a
 // string, a short string over a long one).
