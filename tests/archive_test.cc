@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <set>
 
 #include "e2e_util.h"
+#include "schema/row_codec.h"
+#include "store/archive.h"
 
 namespace vigil::e2e {
 namespace archive_test {
@@ -88,6 +91,49 @@ TEST(Archive, KeepsWhatRetentionDeletesAndReplayReadsIt) {
   auto starts = (*log)->StartOffsets("txn");
   ASSERT_TRUE(starts.ok());
   EXPECT_GT(Total(*starts), 1000) << "retention should have deleted most of the source topic";
+
+  // The history read with its archive by one reader at a time and by several at once
+  // (each event to one worker, in any order): the same events, counts and watermark.
+  {
+    auto p = LoadProject(project);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    const SourceDef& source = *p->defs.FindSource("txn");
+    std::multiset<std::pair<uint64_t, std::string>> serial;
+    SourceHistory serial_h;
+    Status st = ScanSourceHistory(
+        source, log->get(), p->settings.offline_dir,
+        [&](Event&& ev, uint64_t seq) {
+          std::string bytes;
+          EncodeEvent(ev, &bytes);
+          serial.emplace(seq, bytes);
+          return Status::OK();
+        },
+        &serial_h);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(serial.size(), 3000u);
+    for (int workers : {1, 2, 3}) {
+      SCOPED_TRACE(workers);
+      std::vector<std::multiset<std::pair<uint64_t, std::string>>> got(static_cast<size_t>(workers));
+      SourceHistory h;
+      st = ScanSourceHistoryConcurrently(
+          source, log->get(), p->settings.offline_dir, workers,
+          [&](Event&& ev, uint64_t seq, int worker) {
+            if (worker < 0 || worker >= workers) return Status::InvalidArgument("worker " + std::to_string(worker));
+            std::string bytes;
+            EncodeEvent(ev, &bytes);
+            got[static_cast<size_t>(worker)].emplace(seq, bytes);  // no lock: a worker's own
+            return Status::OK();
+          },
+          &h);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      std::multiset<std::pair<uint64_t, std::string>> all;
+      for (const auto& g : got) all.insert(g.begin(), g.end());
+      EXPECT_TRUE(all == serial);
+      EXPECT_EQ(h.late, serial_h.late);
+      EXPECT_EQ(h.watermark, serial_h.watermark);
+    }
+    EXPECT_EQ(serial_h.late, 6);
+  }
 
   // The log no longer holds the start of history; the batch path reads it from the archive.
   auto after = outputs("after");

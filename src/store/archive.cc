@@ -1,7 +1,9 @@
 #include "store/archive.h"
 
 #include <algorithm>
+#include <cassert>
 #include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include "compute/stream_worker.h"
@@ -181,9 +183,14 @@ Result<ArchiveStats> ArchiveUntilCaughtUp(const Definitions& defs, Log* live, co
   return stats;
 }
 
-Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
-                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h,
-                         const std::vector<int>* fields) {
+namespace {
+
+// ScanSourceHistory's pass, the archive read by `workers` threads; with `serialize`, one
+// of them at a time calls on_event (for a whole row group), else they call it at once,
+// each passing its number.
+Status ScanHistory(const SourceDef& source, Log* log, const std::string& offline_dir, int workers,
+                   bool serialize, const std::function<Status(Event&&, uint64_t seq, int worker)>& on_event,
+                   SourceHistory* h, const std::vector<int>* fields) {
   std::string dir = OfflineEventsDir(offline_dir, source.name);
   VIGIL_ASSIGN_OR_RETURN(auto positions, DatasetPositions(dir));
   VIGIL_ASSIGN_OR_RETURN(int parts, log->Partitions(source.name));
@@ -199,7 +206,6 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
   if (!positions.empty()) {
     // Archived events: their recorded decision, any order (each entity's events are
     // put in (ts, log order) by whoever replays them).
-    std::mutex mu;
     const size_t nf = source.schema.size();
     // The columns read (ArchivedEventSchema's positions): ts, the fields asked for, then
     // _partition, _offset and _late. A field not read stays null.
@@ -220,14 +226,43 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
     std::vector<int> columns = {0};
     for (int f : read_fields) columns.push_back(1 + f);
     for (size_t c : {1 + nf, 2 + nf, 4 + nf}) columns.push_back(static_cast<int>(c));
-    auto on_batch = [&](const DatasetFile&, parquet::ColumnBatch&& batch) {
-      std::lock_guard l(mu);
+    // What each reader thread keeps: its number, its reused Event, and its counts (added
+    // up after the scan).
+    struct Worker {
+      std::thread::id thread;
       Event ev;
+      std::vector<TimestampMs> max_ts;
+      int64_t late = 0;
+    };
+    workers = std::max(1, workers);
+    std::vector<Worker> state(static_cast<size_t>(workers));
+    std::mutex workers_mu, serial_mu;
+    auto worker_of = [&]() -> int {
+      std::lock_guard l(workers_mu);
+      for (size_t w = 0; w < state.size(); ++w) {
+        if (state[w].thread == std::this_thread::get_id()) return static_cast<int>(w);
+        if (state[w].thread == std::thread::id()) {
+          state[w].thread = std::this_thread::get_id();
+          state[w].max_ts.assign(static_cast<size_t>(parts), kMinTimestamp);
+          return static_cast<int>(w);
+        }
+      }
+      return -1;  // not reached: ScanDatasetColumns runs at most `workers` threads
+    };
+    auto on_batch = [&](const DatasetFile&, parquet::ColumnBatch&& batch) -> Status {
+      const int w = worker_of();
+      assert(w >= 0);
+      if (w < 0)
+        return Status::InvalidArgument("archive scan: more reader threads than the workers asked for");
+      Worker& me = state[static_cast<size_t>(w)];
+      std::unique_lock serial(serial_mu, std::defer_lock);
+      if (serialize) serial.lock();
+      Event& ev = me.ev;
       for (size_t r = 0; r < static_cast<size_t>(batch.rows()); ++r) {
         int p = static_cast<int>(batch.columns[1 + k].ints[r]);
         if (p < 0 || p >= parts) return Status::Corruption(dir + ": a row of partition " + std::to_string(p));
         if (batch.columns[3 + k].ints[r] != 0) {
-          ++h->late;
+          ++me.late;
           continue;
         }
         // ev is reused from row to row (its strings' memory too): every field is set,
@@ -241,21 +276,44 @@ Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& o
             ev.fields[f].SetNull();
           }
         }
-        TimestampMs& mx = max_ts[static_cast<size_t>(p)];
+        TimestampMs& mx = me.max_ts[static_cast<size_t>(p)];
         mx = std::max(mx, ev.ts);
-        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + k].ints[r])));
+        VIGIL_RETURN_IF_ERROR(on_event(std::move(ev), EventSeq(p, batch.columns[2 + k].ints[r]), w));
       }
       return Status::OK();
     };
-    VIGIL_RETURN_IF_ERROR(ScanDatasetColumns(dir, nf + 5, columns, 2, on_batch));
+    VIGIL_RETURN_IF_ERROR(ScanDatasetColumns(dir, nf + 5, columns, workers, on_batch));
+    for (const Worker& me : state) {
+      h->late += me.late;
+      for (size_t p = 0; p < me.max_ts.size(); ++p) max_ts[p] = std::max(max_ts[p], me.max_ts[p]);
+    }
   }
   // The live part: decisions recorded in the live dead letters and in the archived ones.
   std::unordered_set<uint64_t> recorded;
   VIGIL_RETURN_IF_ERROR(ReadRecordedDecisions(log, DeadLetterTopic(source.name), &recorded));
   VIGIL_RETURN_IF_ERROR(ArchivedDecisions(source, offline_dir, from, &recorded));
-  VIGIL_RETURN_IF_ERROR(ReadLiveHistory(source, log, from, recorded, &max_ts, h, on_event));
+  VIGIL_RETURN_IF_ERROR(
+      ReadLiveHistory(source, log, from, recorded, &max_ts, h,
+                      [&on_event](Event&& ev, uint64_t seq) { return on_event(std::move(ev), seq, 0); }));
   FinishHistory(source, max_ts, h);
   return Status::OK();
+}
+
+}  // namespace
+
+Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
+                         const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h,
+                         const std::vector<int>* fields) {
+  return ScanHistory(
+      source, log, offline_dir, 2, /*serialize=*/true,
+      [&on_event](Event&& ev, uint64_t seq, int) { return on_event(std::move(ev), seq); }, h, fields);
+}
+
+Status ScanSourceHistoryConcurrently(const SourceDef& source, Log* log, const std::string& offline_dir,
+                                     int workers,
+                                     const std::function<Status(Event&&, uint64_t seq, int worker)>& on_event,
+                                     SourceHistory* h, const std::vector<int>* fields) {
+  return ScanHistory(source, log, offline_dir, workers, /*serialize=*/false, on_event, h, fields);
 }
 
 Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log* log,

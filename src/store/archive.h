@@ -69,5 +69,13 @@ Result<SourceHistory> ReadSourceHistoryWithArchive(const SourceDef& source, Log*
 Status ScanSourceHistory(const SourceDef& source, Log* log, const std::string& offline_dir,
                          const std::function<Status(Event&&, uint64_t seq)>& on_event, SourceHistory* h,
                          const std::vector<int>* fields = nullptr);
+// The same with the archive read by `workers` threads that call on_event at once, each
+// passing its number (0 <= worker < workers; the live events come last, as worker 0):
+// for a caller that keeps a state per worker and needs no lock per event. Which worker
+// gets an event, and the order of the archived events, vary from run to run.
+Status ScanSourceHistoryConcurrently(const SourceDef& source, Log* log, const std::string& offline_dir,
+                                     int workers,
+                                     const std::function<Status(Event&&, uint64_t seq, int worker)>& on_event,
+                                     SourceHistory* h, const std::vector<int>* fields = nullptr);
 
 }  // namespace vigil
