@@ -272,10 +272,12 @@ size_t DataRows(const std::string& csv) {
                                                  : std::string(cells.message()));
 }
 
-int64_t Bound(const CommandResult& r) {
+// The bound `vigil backfill` printed for `view` (any view when empty).
+int64_t Bound(const CommandResult& r, const std::string& view = "") {
   std::smatch m;
-  if (!std::regex_search(r.out, m, std::regex(R"(backfill bound: (-?\d+))"))) {
-    ADD_FAILURE() << "no bound in: " << r.Describe();
+  const std::string name = view.empty() ? std::string(R"(\S+)") : view;
+  if (!std::regex_search(r.out, m, std::regex("backfill bound: " + name + R"( (-?\d+))"))) {
+    ADD_FAILURE() << "no bound of '" << view << "' in: " << r.Describe();
     return 0;
   }
   return std::stoll(m[1]);
@@ -291,14 +293,31 @@ int Buckets(const CommandResult& r) {
 }
 
 // Each view's backfill rows (alone) and its offline changelog equal the stream's rows
-// below the bound, and the bound leaves none of the stream's rows out.
-void ExpectBackfillEqualsStream(Pipeline& p) {
+// below the bound, and the bound leaves none of the stream's rows out. One `vigil
+// backfill VIEW` per view or, `together`, one `vigil backfill VIEW...` of them all, where
+// the txns views share one pass over their source.
+void ExpectBackfillEqualsStream(Pipeline& p, bool together = false) {
+  CommandResult all;
+  if (together) {
+    std::vector<std::string> args = {"backfill"};
+    args.insert(args.end(), kViews.begin(), kViews.end());
+    all = p.Run(args);
+    ASSERT_EQ(all.exit_code, 0) << all.Describe();
+    for (const std::string view : {"user_txn", "merchant_txn", "user_merchant_txn"}) {
+      EXPECT_TRUE(
+          std::regex_search(all.out, std::regex("backfill " + view + R"( v1: .*one pass for 3 views)")))
+          << view << " should have shared its source's spill: " << all.out;
+    }
+    EXPECT_TRUE(std::regex_search(all.out, std::regex(R"(backfill user_logins v1: .*\(spill [0-9.]+ s\))")))
+        << "user_logins spills alone: " << all.out;
+    EXPECT_TRUE(std::regex_search(all.out, std::regex(R"(backfill: 4 views, \d+ rows written)"))) << all.out;
+  }
   for (const auto& view : kViews) {
     SCOPED_TRACE(view);
-    CommandResult b = p.Run({"backfill", view});
+    CommandResult b = together ? all : p.Run({"backfill", view});
     ASSERT_EQ(b.exit_code, 0) << b.Describe();
-    EXPECT_NE(b.out.find("complete"), std::string::npos) << b.out;
-    int64_t bound = Bound(b);
+    EXPECT_TRUE(std::regex_search(b.out, std::regex("backfill " + view + " v1: complete"))) << b.out;
+    int64_t bound = Bound(b, view);
     const std::string& stream = p.StreamChangelog(view);
     std::string expected = RowsBelow(stream, bound);
     EXPECT_GT(DataRows(expected), 200u) << "too few rows to compare";
@@ -322,6 +341,14 @@ TEST(Backfill, EqualsTheStream) {
   CommandResult a = p.Archive();
   ASSERT_EQ(a.exit_code, 0) << a.Describe();
   ExpectBackfillEqualsStream(p);
+  // Again, every view in one call: its runs replace the ones above.
+  ExpectBackfillEqualsStream(p, /*together=*/true);
+  CommandResult twice = p.Run({"backfill", "user_txn", "merchant_txn", "user_txn"});
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("'user_txn' named twice"), std::string::npos) << twice.Describe();
+  CommandResult unknown = p.Run({"backfill", "user_txn", "no_such_view"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("unknown feature view 'no_such_view'"), std::string::npos) << unknown.Describe();
 }
 
 TEST(Backfill, EqualsTheStreamAfterRetention) {

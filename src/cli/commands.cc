@@ -622,11 +622,17 @@ Status Online(const std::string& project, const std::string& view_name, const st
 }  // namespace vigil::cli
 namespace vigil::cli {
 
-Status Backfill(const std::string& project, const std::string& view_name, const BackfillCommandOptions& options) {
+Status Backfill(const std::string& project, const std::vector<std::string>& view_names,
+                const BackfillCommandOptions& options) {
   KeepFreedMemoryForReuse();
+  const auto start = std::chrono::steady_clock::now();
   VIGIL_ASSIGN_OR_RETURN(Project p, LoadVersionedProject(project));
-  const FeatureViewDef* view = p.defs.FindView(view_name);
-  if (!view) return Status::InvalidArgument("unknown feature view '" + view_name + "'");
+  std::vector<const FeatureViewDef*> views;
+  for (const std::string& name : view_names) {
+    const FeatureViewDef* view = p.defs.FindView(name);
+    if (!view) return Status::InvalidArgument("unknown feature view '" + name + "'");
+    views.push_back(view);
+  }
   VIGIL_ASSIGN_OR_RETURN(auto log, OpenLog(p));
   BackfillOptions o;
   if (!options.from.empty()) {
@@ -639,18 +645,31 @@ Status Backfill(const std::string& project, const std::string& view_name, const 
   o.memory_bytes = options.memory_mb << 20;
   o.stop_after_buckets = options.stop_after_buckets;
   o.max_open_files = options.max_open_files;
-  VIGIL_ASSIGN_OR_RETURN(BackfillStats st, vigil::Backfill(p.defs, *view, log.get(), p.settings.offline_dir, o));
-  std::printf(
-      "backfill %s v%d: run %s%s, %lld events in %d buckets (%d done before), %lld rows written in %.2f s "
-      "(spill %.2f s)\n",
-      view->name.c_str(), view->version, st.run.c_str(), st.resumed ? " (resumed)" : "",
-      static_cast<long long>(st.events), st.buckets, st.buckets_done_before, static_cast<long long>(st.rows),
-      st.seconds, st.spill_seconds);
-  std::printf("backfill %s v%d: %s; rows with ts in [%s, %s)\n", view->name.c_str(), view->version,
-              st.complete ? "complete" : "stopped early: run the same command to resume",
-              o.from == kMinTimestamp ? "start" : FormatIsoTimestamp(o.from).c_str(),
-              st.bound == kMinTimestamp ? "start" : FormatIsoTimestamp(st.bound).c_str());
-  std::printf("backfill bound: %lld\n", static_cast<long long>(st.bound));
+  VIGIL_ASSIGN_OR_RETURN(std::vector<BackfillStats> all,
+                         BackfillViews(p.defs, views, log.get(), p.settings.offline_dir, o));
+  int64_t rows = 0;
+  for (size_t i = 0; i < views.size(); ++i) {
+    const FeatureViewDef* view = views[i];
+    const BackfillStats& st = all[i];
+    rows += st.rows;
+    std::printf(
+        "backfill %s v%d: run %s%s, %lld events in %d buckets (%d done before), %lld rows written in %.2f s "
+        "(spill %.2f s%s)\n",
+        view->name.c_str(), view->version, st.run.c_str(), st.resumed ? " (resumed)" : "",
+        static_cast<long long>(st.events), st.buckets, st.buckets_done_before,
+        static_cast<long long>(st.rows), st.seconds, st.spill_seconds,
+        st.spill_views > 1 ? (", one pass for " + std::to_string(st.spill_views) + " views").c_str() : "");
+    std::printf("backfill %s v%d: %s; rows with ts in [%s, %s)\n", view->name.c_str(), view->version,
+                st.complete ? "complete" : "stopped early: run the same command to resume",
+                o.from == kMinTimestamp ? "start" : FormatIsoTimestamp(o.from).c_str(),
+                st.bound == kMinTimestamp ? "start" : FormatIsoTimestamp(st.bound).c_str());
+    std::printf("backfill bound: %s %lld\n", view->name.c_str(), static_cast<long long>(st.bound));
+  }
+  if (views.size() > 1) {
+    std::printf("backfill: %zu views, %lld rows written in %.2f s\n", views.size(),
+                static_cast<long long>(rows),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   return Status::OK();
 }
 

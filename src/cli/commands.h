@@ -97,8 +97,11 @@ struct BackfillCommandOptions {
   int stop_after_buckets = 0;  // testing: stop early, leaving the run to resume
   int max_open_files = 64;
 };
-// Rebuilds the view's current version's offline changelog from history (store/backfill.h).
-Status Backfill(const std::string& project, const std::string& view, const BackfillCommandOptions& options);
+// Rebuilds the views' current versions' offline changelogs from history
+// (store/backfill.h BackfillViews: one pass over each source for its views), printing
+// each view's outcome, and the total when more than one.
+Status Backfill(const std::string& project, const std::vector<std::string>& views,
+                const BackfillCommandOptions& options);
 // Lists every version of every view: its definition, whether current, and how far the
 // offline store holds it. With json, one JSON document.
 Status FeaturesList(const std::string& project, bool json);

@@ -219,7 +219,7 @@ Status Demo(const std::string& project, const std::string& work_dir, int64_t use
     if (!f.flush()) return Status::IOError("write " + (proj / "features_new.yaml").string());
   }
   std::printf("wrote %s\n", (proj / "features_new.yaml").string().c_str());
-  VIGIL_RETURN_IF_ERROR(Backfill(p, "user_withdrawal_bursts", BackfillCommandOptions{}));
+  VIGIL_RETURN_IF_ERROR(Backfill(p, {"user_withdrawal_bursts"}, BackfillCommandOptions{}));
   VIGIL_RETURN_IF_ERROR(FeaturesList(p, false));
 
   Banner("dataset: point-in-time training set from the offline store (features as of each label's ts - 1 ms)");

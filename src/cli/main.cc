@@ -94,8 +94,11 @@ int main(int argc, char** argv) {
   online->add_option("--out", out, "output file (default stdout)");
 
   cli::BackfillCommandOptions bf;
-  auto* backfill = app.add_subcommand("backfill", "rebuild a view's offline changelog from history");
-  backfill->add_option("view", view, "feature view")->required();
+  auto* backfill = app.add_subcommand("backfill", "rebuild views' offline changelogs from history");
+  std::vector<std::string> backfill_views;
+  backfill
+      ->add_option("views", backfill_views, "feature views (the views of one source share one read of it)")
+      ->required();
   backfill->add_option("--from", bf.from, "first ts of rows to write (ms or ISO-8601; default: the start)");
   backfill->add_option("--to", bf.to, "rows before this ts (default: up to the history's watermark)");
   backfill->add_option("--threads", bf.threads, "compute threads (default 2)");
@@ -310,7 +313,7 @@ int main(int argc, char** argv) {
   else if (*online)
     st = cli::Online(project, view, out);
   else if (*backfill)
-    st = cli::Backfill(project, view, bf);
+    st = cli::Backfill(project, backfill_views, bf);
   else if (*features_list)
     st = cli::FeaturesList(project, json);
   else if (*features_remove)

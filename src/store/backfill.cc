@@ -8,10 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -88,15 +90,31 @@ Result<RunState> ParseRun(const std::string& path, const std::string& text) {
   return s;
 }
 
-// Pass 1: the history's accepted events, hashed by entity into bucket files.
-Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, const std::string& offline_dir,
-             const std::string& state, const BackfillOptions& options, RunState* run) {
-  const SourceDef& source = *defs.FindSource(view.source);
-  std::string spill = (fs::path(state) / "spill").string();
-  std::error_code ec;
-  fs::remove_all(spill, ec);
-  fs::create_directories(spill, ec);
-  if (ec) return Status::IOError("create " + spill + ": " + ec.message());
+// One view's run within a call: its directories, its lock (held until the call returns),
+// its parameters and progress, and what the call reports.
+struct ViewRun {
+  explicit ViewRun(const FeatureViewDef& v) : view(&v) {}
+  ViewRun(const ViewRun&) = delete;
+  ViewRun& operator=(const ViewRun&) = delete;
+  ~ViewRun() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+  const FeatureViewDef* view;
+  std::string state;         // <offline>/backfill/<view>/version=<v>
+  std::string features_dir;  // where its changelog files go
+  std::string run_path;      // <state>/run.json
+  int lock_fd = -1;
+  RunState run;
+  BackfillStats stats;
+};
+
+// Pass 1: the source's accepted events, each hashed by entity into a bucket file of every
+// run in `runs` (the views of one source, none spilled yet): one pass over the history,
+// however many views it feeds. Each view's record holds only the fields it reads (the
+// others null). The buffers of all the runs' buckets share the memory budget.
+Status Spill(const Definitions& defs, const std::vector<ViewRun*>& runs, Log* log,
+             const std::string& offline_dir, const BackfillOptions& options) {
+  const SourceDef& source = *defs.FindSource(runs.front()->view->source);
   // Buckets: enough that one bucket's events fit in a thread's share of the memory.
   // The estimate: archived Parquet bytes x 8 (decoded, in memory) + 256 bytes a live record.
   int64_t estimate = 0;
@@ -110,76 +128,139 @@ Status Spill(const Definitions& defs, const FeatureViewDef& view, Log* log, cons
       estimate += 256 * std::max<int64_t>(0, (*ends)[p] - (it == positions.end() ? 0 : it->second));
     }
   }
-  int threads = std::max(1, options.threads);
-  int64_t per_bucket = std::max<int64_t>(1 << 20, options.memory_bytes / threads);
+  const int threads = std::max(1, options.threads);
+  const int64_t per_bucket = std::max<int64_t>(1 << 20, options.memory_bytes / threads);
   // A multiple of the threads, so none replays a bucket alone at the end while the others
   // wait (7 buckets on 2 threads leave one thread idle for a seventh of the pass).
   const int64_t needed = std::clamp<int64_t>((estimate + per_bucket - 1) / per_bucket, threads, 4096);
-  run->buckets = static_cast<int>((needed + threads - 1) / threads * threads);
+  const int buckets = static_cast<int>((needed + threads - 1) / threads * threads);
 
-  // A bucket's file is open only while its buffer is appended, and the buffers together
+  // The archive's reader threads spill at once, each into buffers of its own; a full
+  // buffer is appended to its bucket's file under that bucket's lock. The order of a
+  // bucket's records varies from run to run; the replay orders each entity's events by
+  // (ts, log order), so its rows do not.
+  const int workers = threads;
+  // A view's bucket files, each appended from its workers' buffers.
+  struct Target {
+    ViewRun* r;
+    std::string dir;
+    std::vector<std::vector<std::string>> buffers;  // [worker][bucket]
+    std::unique_ptr<std::mutex[]> file_mu;          // one per bucket
+    std::vector<bool> keep;                         // the source fields the view reads
+    std::string path(size_t b) const { return (fs::path(dir) / std::to_string(b)).string(); }
+    Status Write(size_t w, size_t b) {
+      std::string& buf = buffers[w][b];
+      if (buf.empty()) return Status::OK();
+      std::lock_guard l(file_mu[b]);
+      std::ofstream out(path(b), std::ios::binary | std::ios::app);
+      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+      if (!out.flush()) return Status::IOError("write spill file " + path(b));
+      buf.clear();
+      return Status::OK();
+    }
+  };
+  std::vector<Target> targets;
+  std::vector<int> read_fields;  // what any of the views reads
+  for (ViewRun* r : runs) {
+    Target& t = targets.emplace_back();
+    t.r = r;
+    t.dir = (fs::path(r->state) / "spill").string();
+    std::error_code ec;
+    fs::remove_all(t.dir, ec);
+    fs::create_directories(t.dir, ec);
+    if (ec) return Status::IOError("create " + t.dir + ": " + ec.message());
+    r->run.buckets = buckets;
+    t.buffers.assign(static_cast<size_t>(workers), std::vector<std::string>(static_cast<size_t>(buckets)));
+    t.file_mu = std::make_unique<std::mutex[]>(static_cast<size_t>(buckets));
+    for (int b = 0; b < buckets; ++b) {
+      std::ofstream create(t.path(static_cast<size_t>(b)), std::ios::binary | std::ios::trunc);
+      if (!create) return Status::IOError("create spill file " + t.path(static_cast<size_t>(b)));
+    }
+    // Only the fields the view reads travel through its spill; the others are null (a
+    // byte each), as in a CompactHistory: the replay gives the same rows.
+    const std::vector<int> fields = ViewInputFields(*r->view);
+    t.keep.assign(source.schema.size(), false);
+    for (int f : fields) t.keep[static_cast<size_t>(f)] = true;
+    read_fields.insert(read_fields.end(), fields.begin(), fields.end());
+  }
+  std::sort(read_fields.begin(), read_fields.end());
+  read_fields.erase(std::unique(read_fields.begin(), read_fields.end()), read_fields.end());
+  // A bucket's file is open only while a buffer is appended, and the buffers together
   // stay within the memory budget: thousands of buckets need neither thousands of file
   // descriptors (the usual limit is 1024) nor thousands of MiB.
-  std::vector<std::string> buffers(static_cast<size_t>(run->buckets));
-  const size_t flush_bytes =
-      static_cast<size_t>(std::clamp<int64_t>(options.memory_bytes / run->buckets, 4 << 10, 1 << 20));
-  auto spill_path = [&](size_t b) { return (fs::path(spill) / std::to_string(b)).string(); };
-  for (size_t b = 0; b < buffers.size(); ++b) {
-    std::ofstream create(spill_path(b), std::ios::binary | std::ios::trunc);
-    if (!create) return Status::IOError("create spill file " + spill_path(b));
+  const size_t flush_bytes = static_cast<size_t>(std::clamp<int64_t>(
+      options.memory_bytes / (static_cast<int64_t>(buckets) * static_cast<int64_t>(targets.size()) * workers),
+      4 << 10, 1 << 20));
+
+  // Views that read the same fields share an event's encoding: one per distinct set.
+  std::vector<std::vector<bool>> field_sets;
+  std::vector<size_t> set_of(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto it = std::find(field_sets.begin(), field_sets.end(), targets[i].keep);
+    set_of[i] = static_cast<size_t>(it - field_sets.begin());
+    if (it == field_sets.end()) field_sets.push_back(targets[i].keep);
   }
-  auto write = [&](size_t b) -> Status {
-    std::string& buf = buffers[b];
-    if (buf.empty()) return Status::OK();
-    std::ofstream out(spill_path(b), std::ios::binary | std::ios::app);
-    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (!out.flush()) return Status::IOError("write spill file " + spill_path(b));
-    buf.clear();
-    return Status::OK();
+  // What each worker reuses from event to event.
+  struct Scratch {
+    std::vector<std::string> encoded;  // one per field set
+    std::string key_buf;
+    int64_t events = 0;
   };
-  std::hash<std::string_view> hasher;
-  std::string bytes, key_buf;
-  run->events = 0;
+  std::vector<Scratch> scratch(static_cast<size_t>(workers));
+  for (Scratch& sc : scratch) sc.encoded.resize(field_sets.size());
+  const std::hash<std::string_view> hasher;
   SourceHistory counts;
-  // Only the fields the view reads travel through the spill; the others are null (a
-  // byte each), as in a CompactHistory: the replay gives the same rows.
-  const std::vector<int> view_fields = ViewInputFields(view);
-  std::vector<bool> read_by_view(source.schema.size(), false);
-  for (int f : view_fields) read_by_view[static_cast<size_t>(f)] = true;
-  VIGIL_RETURN_IF_ERROR(ScanSourceHistory(
-      source, log, offline_dir,
-      [&](Event&& ev, uint64_t seq) -> Status {
-        const std::string_view key = EntityKeyView(ev.fields, view.key_indexes, &key_buf);
-        const size_t b = hasher(key) % buffers.size();
-        std::string& buf = buffers[b];
-        // The key travels with the event: the compute pass groups a bucket by entity
-        // without decoding each event a second time.
-        PutVarint64(&buf, seq);
-        PutVarint64(&buf, key.size());
-        buf.append(key);
-        for (size_t f = 0; f < ev.fields.size(); ++f) {
-          if (f >= read_by_view.size() || !read_by_view[f]) ev.fields[f] = Value::Null();
+  VIGIL_RETURN_IF_ERROR(ScanSourceHistoryConcurrently(
+      source, log, offline_dir, workers,
+      [&](Event&& ev, uint64_t seq, int worker) -> Status {
+        const auto w = static_cast<size_t>(worker);
+        Scratch& sc = scratch[w];
+        for (size_t s = 0; s < field_sets.size(); ++s) {
+          sc.encoded[s].clear();
+          EncodeEventFields(ev, field_sets[s], &sc.encoded[s]);
         }
-        bytes.clear();
-        EncodeEvent(ev, &bytes);
-        PutVarint64(&buf, bytes.size());
-        buf.append(bytes);
-        ++run->events;
-        return buf.size() >= flush_bytes ? write(b) : Status::OK();
+        for (size_t i = 0; i < targets.size(); ++i) {
+          Target& t = targets[i];
+          const std::string_view key = EntityKeyView(ev.fields, t.r->view->key_indexes, &sc.key_buf);
+          const std::string& event = sc.encoded[set_of[i]];
+          const size_t b = hasher(key) % static_cast<size_t>(buckets);
+          // The record (seq, key, event), written in place. The key travels with the event:
+          // the compute pass groups a bucket by entity without decoding each event a
+          // second time.
+          std::string& buf = t.buffers[w][b];
+          const size_t old = buf.size();
+          buf.resize(old + 3 * kMaxVarint64Bytes + key.size() + event.size());
+          char* p = PutVarint64To(buf.data() + old, seq);
+          p = PutVarint64To(p, key.size());
+          std::memcpy(p, key.data(), key.size());
+          p = PutVarint64To(p + key.size(), event.size());
+          std::memcpy(p, event.data(), event.size());
+          buf.resize(static_cast<size_t>(p + event.size() - buf.data()));
+          if (buf.size() >= flush_bytes) VIGIL_RETURN_IF_ERROR(t.Write(w, b));
+        }
+        ++sc.events;
+        return Status::OK();
       },
-      &counts, &view_fields));
-  for (size_t b = 0; b < buffers.size(); ++b) VIGIL_RETURN_IF_ERROR(write(b));
-  // Durable before run.json says `spilled`: a resume after a machine crash must not read
-  // a bucket cut short at a record boundary (fewer events, silently different rows).
-  for (size_t b = 0; b <= buffers.size(); ++b) {
-    std::string path = b < buffers.size() ? spill_path(b) : spill;
-    int fd = ::open(path.c_str(), O_RDONLY);
-    bool ok = fd >= 0 && ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!ok) return Status::IOError("fsync " + path);
+      &counts, &read_fields));
+  int64_t events = 0;
+  for (const Scratch& sc : scratch) events += sc.events;
+  for (Target& t : targets) {
+    for (size_t w = 0; w < t.buffers.size(); ++w) {
+      for (size_t b = 0; b < t.buffers[w].size(); ++b) VIGIL_RETURN_IF_ERROR(t.Write(w, b));
+    }
+    // Durable before run.json says `spilled`: a resume after a machine crash must not read
+    // a bucket cut short at a record boundary (fewer events, silently different rows).
+    for (int b = 0; b <= buckets; ++b) {
+      std::string path = b < buckets ? t.path(static_cast<size_t>(b)) : t.dir;
+      int fd = ::open(path.c_str(), O_RDONLY);
+      bool ok = fd >= 0 && ::fsync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      if (!ok) return Status::IOError("fsync " + path);
+    }
+    t.r->run.events = events;
+    t.r->run.bound = std::min(options.to, counts.watermark);
+    t.r->run.spilled = true;
   }
-  run->bound = std::min(options.to, counts.watermark);
-  run->spilled = true;
   return Status::OK();
 }
 
@@ -384,60 +465,65 @@ Result<BackfillRecord> LastBackfill(const std::string& offline_dir, const Featur
   return r;
 }
 
-Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& view, Log* log,
-                               const std::string& offline_dir, const BackfillOptions& options) {
-  auto start = std::chrono::steady_clock::now();
-  if (options.from >= options.to) return Status::InvalidArgument("backfill: --from must be before --to");
-  BackfillStats stats;
-  const std::string state = StateDir(offline_dir, view);
-  const std::string features_dir = OfflineFeaturesDir(offline_dir, view);
-  const std::string run_path = (fs::path(state) / "run.json").string();
+namespace {
+
+// Takes the view version's lock (held until *r is destroyed).
+Status LockRun(const std::string& offline_dir, ViewRun* r) {
+  const FeatureViewDef& view = *r->view;
+  r->state = StateDir(offline_dir, view);
+  r->features_dir = OfflineFeaturesDir(offline_dir, view);
+  r->run_path = (fs::path(r->state) / "run.json").string();
   std::error_code ec;
-  fs::create_directories(fs::path(state) / "done", ec);
-  fs::create_directories(features_dir, ec);
-  if (ec) return Status::IOError("create " + state + ": " + ec.message());
+  fs::create_directories(fs::path(r->state) / "done", ec);
+  fs::create_directories(r->features_dir, ec);
+  if (ec) return Status::IOError("create " + r->state + ": " + ec.message());
   // One run of a view version at a time: two would share the state directory (one
   // removing the other's spill, or resuming it half-written). The lock file lives
   // beside the state directory, which a completed run removes.
-  const std::string lock_path = state + ".lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return Status::IOError("open " + lock_path);
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  const std::string lock_path = r->state + ".lock";
+  r->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (r->lock_fd < 0) return Status::IOError("open " + lock_path);
+  if (::flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     return Status::InvalidArgument("another backfill of " + view.name + " v" + std::to_string(view.version) +
                                    " is running (it holds " + lock_path + "); wait for it, or run the same "
                                    "command after it stops to resume");
   }
+  return Status::OK();
+}
 
-  RunState run;
-  std::string fingerprint = ViewFingerprint(defs, view);
-  auto saved = ReadWholeFile(run_path);
+// Decides a locked view's run: the one its state directory holds, resumed when it was
+// spilled with these parameters, else a fresh one (its run.json written, not spilled).
+Status PrepareRun(const Definitions& defs, const BackfillOptions& options, ViewRun* r) {
+  const FeatureViewDef& view = *r->view;
+  std::error_code ec;
+  const std::string fingerprint = ViewFingerprint(defs, view);
+  auto saved = ReadWholeFile(r->run_path);
   if (saved.ok()) {
-    VIGIL_ASSIGN_OR_RETURN(RunState prev, ParseRun(run_path, *saved));
+    VIGIL_ASSIGN_OR_RETURN(RunState prev, ParseRun(r->run_path, *saved));
     if (prev.spilled && prev.spill_format == kSpillFormat && prev.fingerprint == fingerprint &&
         prev.from == options.from && prev.to == options.to) {
-      run = prev;
-      stats.resumed = true;
+      r->run = prev;
+      r->stats.resumed = true;
+      return Status::OK();
     }
   }
-  if (!stats.resumed) {
-    fs::remove_all(fs::path(state) / "done", ec);
-    fs::create_directories(fs::path(state) / "done", ec);
-    run.fingerprint = fingerprint;
-    run.from = options.from;
-    run.to = options.to;
-    run.run = Hex64(Fnv1a64(fingerprint + "/" + std::to_string(options.from) + "/" + std::to_string(options.to) + "/" +
-                        std::to_string(WallClockMs())));
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
-    const auto spill_start = std::chrono::steady_clock::now();
-    VIGIL_RETURN_IF_ERROR(Spill(defs, view, log, offline_dir, state, options, &run).WithContext("backfill spill"));
-    stats.spill_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - spill_start).count();
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomic(run_path, SerializeRunState(run)));
-  }
+  fs::remove_all(fs::path(r->state) / "done", ec);
+  fs::create_directories(fs::path(r->state) / "done", ec);
+  if (ec) return Status::IOError("create " + r->state + "/done: " + ec.message());
+  r->run.fingerprint = fingerprint;
+  r->run.from = options.from;
+  r->run.to = options.to;
+  r->run.run = Hex64(Fnv1a64(fingerprint + "/" + std::to_string(options.from) + "/" +
+                             std::to_string(options.to) + "/" + std::to_string(WallClockMs())));
+  return WriteFileAtomic(r->run_path, SerializeRunState(r->run));
+}
+
+// Pass 2 and the finish of a spilled run: its buckets not done yet, on options.threads
+// threads; then, when every bucket is done, the record, and earlier runs' files removed.
+Status ComputeRun(const Definitions& defs, const BackfillOptions& options, ViewRun* r) {
+  const FeatureViewDef& view = *r->view;
+  const RunState& run = r->run;
+  BackfillStats& stats = r->stats;
   stats.run = run.run;
   stats.events = run.events;
   stats.buckets = run.buckets;
@@ -445,7 +531,7 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
 
   std::vector<int> todo;
   for (int b = 0; b < run.buckets; ++b) {
-    if (fs::exists(fs::path(state) / "done" / std::to_string(b))) {
+    if (fs::exists(fs::path(r->state) / "done" / std::to_string(b))) {
       ++stats.buckets_done_before;
     } else {
       todo.push_back(b);
@@ -464,10 +550,10 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
     for (;;) {
       size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
-      int64_t r = 0;
-      Status s = stats.resumed ? RemoveBucketFiles(features_dir, run, todo[i]) : Status::OK();
-      if (s.ok()) s = ComputeBucket(defs, view, state, features_dir, run, todo[i], &scratch, &r);
-      rows += r;
+      int64_t n = 0;
+      Status s = stats.resumed ? RemoveBucketFiles(r->features_dir, run, todo[i]) : Status::OK();
+      if (s.ok()) s = ComputeBucket(defs, view, r->state, r->features_dir, run, todo[i], &scratch, &n);
+      rows += n;
       if (!s.ok()) {
         std::lock_guard l(mu);
         if (first.ok()) first = s.WithContext("backfill bucket " + std::to_string(todo[i]));
@@ -483,37 +569,103 @@ Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& vi
   stats.rows = rows.load();
 
   int done = 0;
-  for (int b = 0; b < run.buckets; ++b) done += fs::exists(fs::path(state) / "done" / std::to_string(b)) ? 1 : 0;
+  for (int b = 0; b < run.buckets; ++b)
+    done += fs::exists(fs::path(r->state) / "done" / std::to_string(b)) ? 1 : 0;
   stats.complete = done == run.buckets;
-  if (stats.complete) {
-    int64_t total_rows = 0;
-    for (int b = 0; b < run.buckets; ++b) {
-      VIGIL_ASSIGN_OR_RETURN(std::string n, ReadWholeFile((fs::path(state) / "done" / std::to_string(b)).string()));
-      total_rows += std::stoll(n);
-    }
-    VIGIL_RETURN_IF_ERROR(WriteFileAtomic((fs::path(features_dir) / "_backfill.json").string(),
-                                          nlohmann::json{{"run", run.run},
-                                                         {"from", run.from},
-                                                         {"to", run.to},
-                                                         {"bound", run.bound},
-                                                         {"rows", total_rows},
-                                                         {"events", run.events},
-                                                         {"completed_at", WallClockMs()}}
-                                              .dump(2)));
-    // Earlier runs' files are replaced by this one's.
-    for (const auto& d : fs::directory_iterator(features_dir, ec)) {
-      if (!d.is_directory()) continue;
-      for (const auto& f : fs::directory_iterator(d.path(), ec)) {
-        std::string name = f.path().filename().string();
-        if (name.rfind("backfill-", 0) == 0 && name.rfind("backfill-" + run.run + "-", 0) != 0) {
-          fs::remove(f.path(), ec);
-        }
+  if (!stats.complete) return Status::OK();
+  int64_t total_rows = 0;
+  for (int b = 0; b < run.buckets; ++b) {
+    VIGIL_ASSIGN_OR_RETURN(std::string n,
+                           ReadWholeFile((fs::path(r->state) / "done" / std::to_string(b)).string()));
+    total_rows += std::stoll(n);
+  }
+  VIGIL_RETURN_IF_ERROR(WriteFileAtomic((fs::path(r->features_dir) / "_backfill.json").string(),
+                                        nlohmann::json{{"run", run.run},
+                                                       {"from", run.from},
+                                                       {"to", run.to},
+                                                       {"bound", run.bound},
+                                                       {"rows", total_rows},
+                                                       {"events", run.events},
+                                                       {"completed_at", WallClockMs()}}
+                                            .dump(2)));
+  // Earlier runs' files are replaced by this one's.
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(r->features_dir, ec)) {
+    if (!d.is_directory()) continue;
+    for (const auto& f : fs::directory_iterator(d.path(), ec)) {
+      std::string name = f.path().filename().string();
+      if (name.rfind("backfill-", 0) == 0 && name.rfind("backfill-" + run.run + "-", 0) != 0) {
+        fs::remove(f.path(), ec);
       }
     }
-    fs::remove_all(state, ec);
   }
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return stats;
+  fs::remove_all(r->state, ec);
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::vector<BackfillStats>> BackfillViews(const Definitions& defs,
+                                                 const std::vector<const FeatureViewDef*>& views, Log* log,
+                                                 const std::string& offline_dir,
+                                                 const BackfillOptions& options) {
+  if (options.from >= options.to) return Status::InvalidArgument("backfill: --from must be before --to");
+  if (views.empty()) return Status::InvalidArgument("backfill: no feature view named");
+  std::vector<std::unique_ptr<ViewRun>> runs;
+  for (const FeatureViewDef* view : views) {
+    for (const auto& other : runs) {
+      if (other->view->name == view->name) {
+        return Status::InvalidArgument("backfill: feature view '" + view->name + "' named twice");
+      }
+    }
+    runs.push_back(std::make_unique<ViewRun>(*view));
+  }
+  // Every lock first: a view another backfill holds stops the call before it changes
+  // any view's state.
+  for (auto& r : runs) VIGIL_RETURN_IF_ERROR(LockRun(offline_dir, r.get()));
+  for (auto& r : runs) VIGIL_RETURN_IF_ERROR(PrepareRun(defs, options, r.get()));
+
+  // Pass 1, once per source, for the views that are not resumed.
+  std::vector<std::string> sources;
+  for (const auto& r : runs) {
+    if (!r->stats.resumed && std::find(sources.begin(), sources.end(), r->view->source) == sources.end()) {
+      sources.push_back(r->view->source);
+    }
+  }
+  for (const std::string& source : sources) {
+    std::vector<ViewRun*> group;
+    for (auto& r : runs) {
+      if (!r->stats.resumed && r->view->source == source) group.push_back(r.get());
+    }
+    const auto spill_start = std::chrono::steady_clock::now();
+    VIGIL_RETURN_IF_ERROR(Spill(defs, group, log, offline_dir, options).WithContext("backfill spill"));
+    const double spill_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - spill_start).count();
+    for (ViewRun* r : group) {
+      r->stats.spill_seconds = spill_seconds;
+      r->stats.spill_views = static_cast<int>(group.size());
+      VIGIL_RETURN_IF_ERROR(WriteFileAtomic(r->run_path, SerializeRunState(r->run)));
+    }
+  }
+
+  // Pass 2, view after view, each on every thread.
+  std::vector<BackfillStats> out;
+  for (auto& r : runs) {
+    const auto compute_start = std::chrono::steady_clock::now();
+    VIGIL_RETURN_IF_ERROR(ComputeRun(defs, options, r.get()).WithContext("backfill " + r->view->name));
+    r->stats.seconds =
+        r->stats.spill_seconds +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - compute_start).count();
+    out.push_back(r->stats);
+  }
+  return out;
+}
+
+Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& view, Log* log,
+                               const std::string& offline_dir, const BackfillOptions& options) {
+  VIGIL_ASSIGN_OR_RETURN(std::vector<BackfillStats> stats,
+                         BackfillViews(defs, {&view}, log, offline_dir, options));
+  return stats.front();
 }
 
 }  // namespace vigil

@@ -10,7 +10,10 @@
 // How it runs, bounded in memory and resumable:
 //   1. spill: one pass over the history hashes each accepted event by entity into B
 //      bucket files under the run's state directory; B is chosen so that a bucket's
-//      events fit in memory_bytes / threads.
+//      events fit in memory_bytes / threads, and is a multiple of threads. The archive's
+//      `threads` reader threads spill at once, each into buffers of its own. Views of
+//      one source backfilled together (BackfillViews) share the pass: each event goes
+//      into every view's buckets.
 //   2. compute: `threads` threads take buckets, replay each (its events read into the
 //      thread's buffer in the spill's encoding, each carrying its entity key, decoded
 //      entity by entity), and write its rows in [from, min(to, W)) as date-partitioned
@@ -30,6 +33,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "log/log.h"
@@ -64,6 +68,7 @@ struct BackfillStats {
   TimestampMs bound = kMinTimestamp;  // min(to, watermark)
   double seconds = 0;
   double spill_seconds = 0;  // of `seconds`, the spill's (0 when resumed)
+  int spill_views = 0;       // views the spill's pass over the source fed (this one included; 0 when resumed)
 };
 
 // What a completed backfill recorded (<features dir>/_backfill.json).
@@ -79,5 +84,18 @@ Result<BackfillRecord> LastBackfill(const std::string& offline_dir, const Featur
 
 Result<BackfillStats> Backfill(const Definitions& defs, const FeatureViewDef& view, Log* log,
                                const std::string& offline_dir, const BackfillOptions& options = {});
+
+// Backfills several views in one call, each as Backfill would (its own run, state
+// directory, lock and resume), with one spill pass per source: the views of a source
+// that are not resumed share one read of its history, each event hashed into every
+// view's buckets (their buffers sharing memory_bytes). Then each view's buckets are
+// computed in turn, on all the threads. Every view's lock is taken before anything else;
+// a view named twice, or another backfill holding one, is an error before any work.
+// Returns each view's stats in the order given; a view's `seconds` is its source's spill
+// plus its own compute.
+Result<std::vector<BackfillStats>> BackfillViews(const Definitions& defs,
+                                                 const std::vector<const FeatureViewDef*>& views, Log* log,
+                                                 const std::string& offline_dir,
+                                                 const BackfillOptions& options = {});
 
 }  // namespace vigil
