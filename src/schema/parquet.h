@@ -123,7 +123,9 @@ struct WriterOptions {
   // zstd level (1..19). Default: 3.
   int zstd_level = 3;
   // RLE_DICTIONARY for columns whose distinct values stay under dictionary_max_bytes in
-  // a row group (PLAIN otherwise, and always for bool). Default: true.
+  // a row group (PLAIN otherwise, and always for bool). A chunk whose first 4096 values
+  // (or any multiple of them) hold so many distinct ones that, at that rate, the
+  // chunk's would exceed the limit is written PLAIN at once. Default: true.
   bool dictionary = true;
   int64_t dictionary_max_bytes = 1 << 20;
   // A row group is closed when it holds this many rows. Default: 1 Mi rows.
