@@ -527,7 +527,7 @@ bool BuildDictionary(const Column& col, size_t begin, size_t end, int64_t max_by
   };
   if (col.type == Type::kString) {
     // A changelog's keys come in runs (an entity's rows together): a value equal to the
-    // one before takes its entry without being hashed.
+    // one before takes its entry without being hashed (numbers below likewise).
     const std::hash<std::string_view> hasher;
     std::string_view before;
     for (size_t i = begin; i < end; ++i) {
@@ -555,9 +555,18 @@ bool BuildDictionary(const Column& col, size_t begin, size_t end, int64_t max_by
       }
       return bits;
     };
+    // Runs too: a changelog row changes some of an entity's features, the others repeat
+    // the row before.
+    uint64_t before = 0;
     for (size_t i = begin; i < end; ++i) {
       if (col.is_null(i)) continue;
       const uint64_t bits = bits_of(i);
+      if (!d->indexes.empty() && bits == before) {
+        d->indexes.push_back(d->indexes.back());
+        if (!fits()) return false;
+        continue;
+      }
+      before = bits;
       if (!add(i, MixBits(bits), 8, [&](uint32_t e) { return bits_of(d->first_rows[e]) == bits; }))
         return false;
     }
