@@ -50,6 +50,15 @@ Status SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
+Status SyncFilesystem(const std::string& path) {
+  int fd = ::open(path.empty() ? "." : path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("open " + path + ": " + std::strerror(errno));
+  int rc = ::syncfs(fd);
+  ::close(fd);
+  if (rc != 0) return Status::IOError("syncfs " + path + ": " + std::strerror(errno));
+  return Status::OK();
+}
+
 Status ReadFileInto(const std::string& path, char* out, size_t size) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

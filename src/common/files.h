@@ -26,6 +26,12 @@ Status WriteFileAtomic(const std::string& path, std::string_view text);
 // Fsyncs a directory, so that renames and creations in it survive a crash.
 Status SyncDir(const std::string& dir);
 
+// Makes everything written so far to the filesystem holding `path` durable (syncfs):
+// data, creations and renames of every file there, in one call. For a writer of many
+// files that would otherwise fsync each file and its directory (a backfill bucket's
+// dozens of Parquet files).
+Status SyncFilesystem(const std::string& path);
+
 // 64-bit FNV-1a of `bytes`: stable across builds and machines (persisted in fingerprints).
 // To hash pieces as one text, pass each piece's result as the next one's `h`:
 //   Fnv1a64("ab") == Fnv1a64("b", Fnv1a64("a")).

@@ -73,6 +73,16 @@ TEST(Files, ReadFileIntoFillsTheBufferOrSaysWhyNot) {
   EXPECT_FALSE(directory.IsNotFound()) << directory.ToString();
 }
 
+TEST(Files, SyncFilesystemSyncsWhereThePathIsOrSaysWhyNot) {
+  test::ScratchDir dir("vigil_files");
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/f", "x").ok());
+  EXPECT_TRUE(SyncFilesystem(dir.path()).ok());
+  EXPECT_TRUE(SyncFilesystem(dir.path() + "/f").ok()) << "a file names its filesystem too";
+  Status missing = SyncFilesystem(dir.path() + "/nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.ToString().find(dir.path() + "/nope"), std::string::npos) << missing.ToString();
+}
+
 TEST(Files, Fnv1a64MatchesTheReferenceVectors) {
   EXPECT_EQ(Hex64(Fnv1a64("")), "cbf29ce484222325");
   EXPECT_EQ(Hex64(Fnv1a64("a")), "af63dc4c8601ec8c");

@@ -137,6 +137,10 @@ struct WriterOptions {
   // Threads that encode and compress a row group's column chunks, each chunk on one of
   // them; the file is the same byte for byte whatever the number. Default: 1.
   int threads = 1;
+  // Whether Close fsyncs the file and its directory before and after the rename. False
+  // for a caller that makes many files durable at once (SyncFilesystem) before it relies
+  // on them. Default: true.
+  bool sync = true;
 };
 
 // Writes one file. The file appears at `path` only when Close succeeds: it is written to

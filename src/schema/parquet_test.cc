@@ -606,6 +606,31 @@ TEST(ParquetTest, ColumnsWithoutNullsAndTheDictionaryProbe) {
   }
 }
 
+// A writer told not to sync (its caller syncs many files at once) writes the same bytes.
+TEST(ParquetTest, AWriterThatDoesNotSyncWritesTheSameFile) {
+  test::ScratchDir dir("vigil_parquet");
+  ColumnBatch b = ColumnBatch::Empty(AllTypes());
+  for (int64_t r = 0; r < 2500; ++r) b.AppendRow(MakeRow(r));
+  std::string bytes[2];
+  for (bool sync : {true, false}) {
+    WriterOptions o;
+    o.sync = sync;
+    o.row_group_rows = 1000;
+    const std::string path = dir.path() + (sync ? "/s.parquet" : "/n.parquet");
+    auto w = Writer::Create(path, AllTypes(), o);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    auto read = ReadFile(path);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    ASSERT_EQ(read->rows(), 2500);
+    std::ifstream in(path, std::ios::binary);
+    bytes[sync ? 0 : 1].assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(bytes[0], bytes[1]);
+}
+
 TEST(ParquetTest, WriterRejectsBadSchemasAndRemovesItsTempFile) {
   test::ScratchDir dir("vigil_parquet");
   const std::string path = dir.path() + "/w.parquet";

@@ -248,15 +248,12 @@ Status Spill(const Definitions& defs, const std::vector<ViewRun*>& runs, Log* lo
     for (size_t w = 0; w < t.buffers.size(); ++w) {
       for (size_t b = 0; b < t.buffers[w].size(); ++b) VIGIL_RETURN_IF_ERROR(t.Write(w, b));
     }
-    // Durable before run.json says `spilled`: a resume after a machine crash must not read
-    // a bucket cut short at a record boundary (fewer events, silently different rows).
-    for (int b = 0; b <= buckets; ++b) {
-      std::string path = b < buckets ? t.path(static_cast<size_t>(b)) : t.dir;
-      int fd = ::open(path.c_str(), O_RDONLY);
-      bool ok = fd >= 0 && ::fsync(fd) == 0;
-      if (fd >= 0) ::close(fd);
-      if (!ok) return Status::IOError("fsync " + path);
-    }
+  }
+  // Durable before run.json says `spilled`: a resume after a machine crash must not read
+  // a bucket cut short at a record boundary (fewer events, silently different rows). One
+  // sync for every view's bucket files.
+  VIGIL_RETURN_IF_ERROR(SyncFilesystem(targets.front().dir));
+  for (Target& t : targets) {
     t.r->run.events = events;
     t.r->run.bound = std::min(options.to, counts.watermark);
     t.r->run.spilled = true;
@@ -365,6 +362,9 @@ class BucketFiles {
         (dir / (BucketFilePrefix(run_, bucket_) + std::to_string(generation_) + ".parquet")).string();
     parquet::WriterOptions o;
     o.metadata.emplace_back("vigil.backfill", run_.run);
+    // Made durable together, once the bucket's files are closed (SyncFilesystem), before
+    // its done mark: one sync a bucket, not two for each of its dozens of files.
+    o.sync = false;
     // zstd's fastest level: a changelog compresses as well at 1 as at 3 (user_logins at
     // 1.84M events: 76.68 against 76.63 MB), in less time.
     o.zstd_level = 1;
@@ -440,6 +440,7 @@ Status ComputeBucket(const Definitions& defs, const FeatureViewDef& view, const 
   rows += batches.rows();
   VIGIL_RETURN_IF_ERROR(files.Append(&batches));
   VIGIL_RETURN_IF_ERROR(files.Close());
+  VIGIL_RETURN_IF_ERROR(SyncFilesystem(features_dir));
   *rows_out += rows;
   return WriteFileAtomic((fs::path(state) / "done" / std::to_string(bucket)).string(), std::to_string(rows));
 }
