@@ -56,6 +56,14 @@ internal::FileMetaData Footer(const std::string& path) {
   return md;
 }
 
+// Writes `b` to `path` as row groups of o.row_group_rows rows and closes the file.
+Status WriteBatchFile(const std::string& path, const Schema& schema, const WriterOptions& o,
+                      const ColumnBatch& b) {
+  VIGIL_ASSIGN_OR_RETURN(auto w, Writer::Create(path, schema, o));
+  VIGIL_RETURN_IF_ERROR(w->WriteRowGroups(b));
+  return w->Close();
+}
+
 Schema AllTypes() {
   return Schema({{"i", Type::kInt64},
                  {"d", Type::kDouble},
@@ -436,12 +444,7 @@ TEST(ParquetTest, LargeDictionariesMapEveryRowBack) {
   };
   ColumnBatch b = ColumnBatch::Empty(schema);
   for (int64_t r = 0; r < kRows; ++r) b.AppendRow(row_of(r));
-  {
-    auto w = Writer::Create(path, schema, o);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
-    ASSERT_TRUE((*w)->Close().ok());
-  }
+  ASSERT_TRUE(WriteBatchFile(path, schema, o, b).ok());
   internal::FileMetaData md = Footer(path);
   ASSERT_EQ(md.row_groups.size(), 1u);
   for (const auto& c : md.row_groups[0].columns) {
@@ -585,10 +588,7 @@ TEST(ParquetTest, ColumnsWithoutNullsAndTheDictionaryProbe) {
   for (int64_t r = 0; r < kRows; ++r) b.AppendRow(row_of(r));
   for (bool dictionary : {true, false}) {
     o.dictionary = dictionary;
-    auto w = Writer::Create(path, schema, o);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
-    ASSERT_TRUE((*w)->Close().ok());
+    ASSERT_TRUE(WriteBatchFile(path, schema, o, b).ok());
     internal::FileMetaData md = Footer(path);
     ASSERT_EQ(md.row_groups.size(), 1u);
     auto dict_encoded = [&](size_t c) {
@@ -617,10 +617,7 @@ TEST(ParquetTest, AWriterThatDoesNotSyncWritesTheSameFile) {
     o.sync = sync;
     o.row_group_rows = 1000;
     const std::string path = dir.path() + (sync ? "/s.parquet" : "/n.parquet");
-    auto w = Writer::Create(path, AllTypes(), o);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->WriteRowGroups(b).ok());
-    ASSERT_TRUE((*w)->Close().ok());
+    ASSERT_TRUE(WriteBatchFile(path, AllTypes(), o, b).ok());
     EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
     auto read = ReadFile(path);
     ASSERT_TRUE(read.ok()) << read.status().ToString();
